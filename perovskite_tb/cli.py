@@ -1,0 +1,181 @@
+"""Command-line interface ``perovskite-tb`` (thin: parses, calls the public API, prints).
+
+Sub-commands and their JSON keys are a stable contract used by regression checks:
+
+* ``bulk --material M --parameter-set S [--orbital-zeeman] [--temperature-K T] --json`` →
+  Eg_eV, gap_M_eV, gap_X_eV, Delta_so_eV, m_e, m_h, g_e, g_h
+* ``nc --material M --parameter-set S --n-cells NX NY NZ [--orbital-zeeman] [--temperature-K T] --json`` →
+  n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds
+* ``curve`` → the main job (see :mod:`perovskite_tb.curve`)
+* ``kp-bulk``, ``kp-nc`` → the k·p model (:mod:`kp.cli`)
+
+Errors in the input produce one line ``perovskite-tb: error: ...`` on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from .errors import PerovskiteTBError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        self.exit(2, f"perovskite-tb: error: {message}\n")
+
+
+def _finite_float(unit: str):
+    def conv(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number {s!r} ({unit})") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"value must be finite, got {s} {unit}")
+        return v
+
+    return conv
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"cells per edge must be a positive integer, got {s!r}") from None
+    if not math.isfinite(v) or v != int(v) or v < 1:
+        raise argparse.ArgumentTypeError(f"cells per edge must be a positive integer, got {s}")
+    return int(v)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--material", default="CsPbI3", help="CsPbI3 (sets: see `perovskite-tb params`)")
+    p.add_argument("--parameter-set", default=None, help="set name or path to a .toml file (default: material default)")
+    p.add_argument("--orbital-zeeman", action="store_true", help="include the on-site μB L·B term (default off)")
+    p.add_argument("--temperature-K", type=_finite_float("K"), default=None, help="temperature (K); default: set's reference")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``perovskite-tb``."""
+    ap = _Parser(prog="perovskite-tb", description="ETB and k·p g-factors of CsPbX3 nanocrystals (units eV, nm, T, K)")
+    from . import __version__
+
+    ap.add_argument("--version", action="version", version=f"perovskite-tb {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    b = sub.add_parser("bulk", help="bulk band edges, masses and g at R")
+    _common(b)
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=_cmd_bulk)
+
+    n = sub.add_parser("nc", help="g-factors of one cuboid nanocrystal")
+    _common(n)
+    n.add_argument("--n-cells", nargs=3, type=_positive_int, required=True, metavar=("NX", "NY", "NZ"))
+    n.add_argument("--json", action="store_true", help="print one JSON object")
+    n.set_defaults(func=_cmd_nc)
+
+    c = sub.add_parser("curve", help="main job: g_e, g_h vs size / transition energy → HDF5 + PNG")
+    c.add_argument("--material", default="CsPbI3")
+    c.add_argument("--parameter-set", default=None)
+    c.add_argument("--orbital-zeeman", action="store_true")
+    c.add_argument("--temperature-K", nargs="+", type=_finite_float("K"), default=[6.0])
+    c.add_argument("--n-cells", nargs="+", type=_positive_int, default=None,
+                   help="cube sizes (cells per edge); default 3..12")
+    c.add_argument("--model", default="etb", help="comma-separated models: etb, kp (default etb)")
+    c.add_argument("-o", "--output", default="curve.h5")
+    c.add_argument("--plot", default="curve.png", help="PNG path, or 'none'")
+    c.add_argument("--no-progress", action="store_true")
+    c.set_defaults(func=_cmd_curve)
+
+    pr = sub.add_parser("params", help="list shipped parameter sets")
+    pr.set_defaults(func=_cmd_params)
+
+    try:
+        from kp.cli import add_subcommands
+    except ImportError:  # kp not installed: the ETB commands still work
+        pass
+    else:
+        add_subcommands(sub)
+    return ap
+
+
+def _params(args):
+    from .materials import load_parameters
+    from .temperature import parameters_at
+
+    p = load_parameters(args.material, args.parameter_set)
+    if args.temperature_K is not None:
+        p = parameters_at(p, args.temperature_K)
+    return p
+
+
+def _print(obj: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(obj))
+    else:
+        for k, v in obj.items():
+            print(f"{k:>22s}: {v}")
+
+
+def _cmd_bulk(args) -> int:
+    from .bulk import bulk_properties
+
+    _print(bulk_properties(_params(args), orbital_zeeman=args.orbital_zeeman).as_json(), args.json)
+    return 0
+
+
+def _cmd_nc(args) -> int:
+    from .nc import nc_gfactors
+
+    r = nc_gfactors(_params(args), tuple(args.n_cells), orbital_zeeman=args.orbital_zeeman)
+    _print(r.as_json(), args.json)
+    return 0
+
+
+def _cmd_curve(args) -> int:
+    from .curve import DEFAULT_N_CELLS, CurveConfig, run_curve
+
+    models = tuple(m.strip() for m in args.model.split(",") if m.strip())
+    cfg = CurveConfig(
+        material=args.material, parameter_set=args.parameter_set,
+        temperatures_K=tuple(args.temperature_K), n_cells_list=tuple(args.n_cells or DEFAULT_N_CELLS),
+        models=models, orbital_zeeman=args.orbital_zeeman, output=args.output,
+        plot=None if args.plot.lower() == "none" else args.plot,
+    )
+    out = run_curve(cfg, progress=False if args.no_progress else None)
+    print(f"wrote {out}" + (f" and {cfg.plot}" if cfg.plot else ""))
+    return 0
+
+
+def _cmd_params(args) -> int:
+    from .materials import available_sets, default_set
+
+    for mat, sets in available_sets().items():
+        try:
+            d = default_set(mat)
+        except PerovskiteTBError:
+            d = None
+        print(f"{mat}: " + ", ".join(s + (" (default)" if s == d else "") for s in sets))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 bad input or failure)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PerovskiteTBError as exc:
+        print(f"perovskite-tb: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("perovskite-tb: interrupted (finished points are saved)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

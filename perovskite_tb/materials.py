@@ -1,0 +1,351 @@
+"""ETB parameter sets: frozen dataclasses loaded from cited TOML files.
+
+Files live in ``parameters/`` (checkout) or ``perovskite_tb/_parameters`` (installed wheel), one file
+per material and set, named ``<material>.<set>.etb.toml``. Every numeric entry is a table
+``{ value, unit, source }`` where ``source`` is a key of ``references.toml``; the loader converts units
+(eV, meV, Å, nm) to the internal eV and nm. See ``parameters/README.md`` for the schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import ParameterError
+
+__all__ = [
+    "EtbParameters",
+    "load_parameters",
+    "parameters_dir",
+    "available_sets",
+    "default_set",
+    "ONSITE_NAMES",
+    "TWO_CENTRE_NAMES",
+    "SPIN_ORBIT_NAMES",
+    "BASES",
+]
+
+#: Orbital bases and their per-atom orbitals (spinless), in the order used everywhere.
+BASES = {
+    "sp3": ("s", "px", "py", "pz"),
+    "sp3d5s*": ("s", "px", "py", "pz", "dxy", "dyz", "dzx", "dx2y2", "dz2", "sstar"),
+}
+
+ONSITE_NAMES = (
+    "E_s_X", "E_s_Pb", "E_p_X", "E_p_Pb", "E_d_X", "E_d_Pb", "E_sstar_X", "E_sstar_Pb",
+)
+TWO_CENTRE_NAMES = (
+    "V_ss_sigma", "V_sa_sstarc_sigma", "V_sc_sstara_sigma", "V_sstar_sstar_sigma",
+    "V_sa_pc_sigma", "V_sc_pa_sigma", "V_sstara_pc_sigma", "V_sstarc_pa_sigma",
+    "V_sa_dc_sigma", "V_sc_da_sigma", "V_sstara_dc_sigma", "V_sstarc_da_sigma",
+    "V_pp_sigma", "V_pp_pi", "V_pa_dc_sigma", "V_pa_dc_pi", "V_pc_da_sigma", "V_pc_da_pi",
+    "V_dd_sigma", "V_dd_pi", "V_dd_delta",
+)
+SPIN_ORBIT_NAMES = ("lambda_so_X", "lambda_so_Pb")
+#: Names that exist only in the sp3d5s* basis.
+_SP3_UNUSED = {
+    "E_d_X", "E_d_Pb", "E_sstar_X", "E_sstar_Pb", "V_sa_sstarc_sigma", "V_sc_sstara_sigma",
+    "V_sstar_sstar_sigma", "V_sstara_pc_sigma", "V_sstarc_pa_sigma", "V_sa_dc_sigma",
+    "V_sc_da_sigma", "V_sstara_dc_sigma", "V_sstarc_da_sigma", "V_pa_dc_sigma", "V_pa_dc_pi",
+    "V_pc_da_sigma", "V_pc_da_pi", "V_dd_sigma", "V_dd_pi", "V_dd_delta",
+}
+_UNITS = {"eV": 1.0, "meV": 1e-3, "angstrom": 0.1, "Å": 0.1, "nm": 1.0, "K": 1.0, "eV/K": 1.0, "1/K": 1.0}
+_TEMPERATURE_NAMES = ("dEg_dT", "thermal_expansion")
+_SECTIONS = {"onsite": ONSITE_NAMES, "two_centre": TWO_CENTRE_NAMES, "spin_orbit": SPIN_ORBIT_NAMES}
+
+
+def _f(unit: str, symbol: str) -> dataclasses.Field:
+    return field(default=0.0, metadata={"unit": unit, "symbol": symbol})
+
+
+@dataclass(frozen=True)
+class EtbParameters:
+    """Nearest-neighbour sp3(d5s*) Slater–Koster parameters of cubic CsPbX3 (Pb = cation c, X = anion a).
+
+    All energies in eV, lengths in nm. Names: ``E_<orbital>_<atom>`` on-site energies,
+    ``V_<pair>_<bond>`` two-centre integrals (``sa_pc`` = s on anion, p on cation; unmarked pairs such
+    as ``pp`` are symmetric), ``lambda_so_<atom>`` = Δ_atom/3 with H_SO = λ L·σ on p shells
+    (physics brief §1.1; Nestoklon, Comput. Mater. Sci. 196, 110535 (2021), Table I).
+
+    Attributes
+    ----------
+    material, parameter_set, basis : str
+        Identity; ``basis`` is ``"sp3"`` or ``"sp3d5s*"``.
+    a : float
+        Cubic lattice constant (nm).
+    reference_temperature_K : float
+        Temperature the set describes (K).
+    sources : tuple of (name, citation key)
+        Provenance of every value.
+    file_sha256 : str
+        SHA-256 of the TOML file the set came from ("" if built in code).
+    path : str
+        File the set came from.
+    """
+
+    material: str
+    parameter_set: str
+    basis: str
+    a: float = field(metadata={"unit": "nm", "symbol": "a"})
+    E_s_X: float = _f("eV", "E_s,a")
+    E_s_Pb: float = _f("eV", "E_s,c")
+    E_p_X: float = _f("eV", "E_p,a")
+    E_p_Pb: float = _f("eV", "E_p,c")
+    E_d_X: float = _f("eV", "E_d,a")
+    E_d_Pb: float = _f("eV", "E_d,c")
+    E_sstar_X: float = _f("eV", "E_s*,a")
+    E_sstar_Pb: float = _f("eV", "E_s*,c")
+    V_ss_sigma: float = _f("eV", "ssσ")
+    V_sa_sstarc_sigma: float = _f("eV", "s_a s*_c σ")
+    V_sc_sstara_sigma: float = _f("eV", "s_c s*_a σ")
+    V_sstar_sstar_sigma: float = _f("eV", "s*s*σ")
+    V_sa_pc_sigma: float = _f("eV", "s_a p_c σ")
+    V_sc_pa_sigma: float = _f("eV", "s_c p_a σ")
+    V_sstara_pc_sigma: float = _f("eV", "s*_a p_c σ")
+    V_sstarc_pa_sigma: float = _f("eV", "s*_c p_a σ")
+    V_sa_dc_sigma: float = _f("eV", "s_a d_c σ")
+    V_sc_da_sigma: float = _f("eV", "s_c d_a σ")
+    V_sstara_dc_sigma: float = _f("eV", "s*_a d_c σ")
+    V_sstarc_da_sigma: float = _f("eV", "s*_c d_a σ")
+    V_pp_sigma: float = _f("eV", "ppσ")
+    V_pp_pi: float = _f("eV", "ppπ")
+    V_pa_dc_sigma: float = _f("eV", "p_a d_c σ")
+    V_pa_dc_pi: float = _f("eV", "p_a d_c π")
+    V_pc_da_sigma: float = _f("eV", "p_c d_a σ")
+    V_pc_da_pi: float = _f("eV", "p_c d_a π")
+    V_dd_sigma: float = _f("eV", "ddσ")
+    V_dd_pi: float = _f("eV", "ddπ")
+    V_dd_delta: float = _f("eV", "ddδ")
+    lambda_so_X: float = _f("eV", "Δ_a/3")
+    lambda_so_Pb: float = _f("eV", "Δ_c/3")
+    reference_temperature_K: float = 0.0
+    dEg_dT: float = field(default=0.0, metadata={"unit": "eV/K", "symbol": "dEg/dT"})
+    thermal_expansion: float = field(default=0.0, metadata={"unit": "1/K", "symbol": "(1/a) da/dT"})
+    sources: tuple = field(default=(), compare=False)
+    file_sha256: str = field(default="", compare=False)
+    path: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        """Validate basis, lattice constant and finiteness of every value."""
+        if self.basis not in BASES:
+            raise ParameterError(
+                f"unknown basis {self.basis!r} (known: {', '.join(BASES)})"
+            )
+        if not (math.isfinite(self.a) and self.a > 0):
+            raise ParameterError(f"lattice constant a must be a positive finite length, got {self.a} nm")
+        for name in ONSITE_NAMES + TWO_CENTRE_NAMES + SPIN_ORBIT_NAMES:
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ParameterError(f"parameter {name} must be a finite number in eV, got {v!r}")
+
+    @property
+    def orbitals(self) -> tuple[str, ...]:
+        """Spinless orbitals per atom in basis order."""
+        return BASES[self.basis]
+
+    @property
+    def n_orb(self) -> int:
+        """Number of spin-orbitals per atom (8 for sp3, 20 for sp3d5s*)."""
+        return 2 * len(BASES[self.basis])
+
+    def values(self) -> dict[str, float]:
+        """Return all physical parameters as a flat ``{name: value}`` dict (eV, nm)."""
+        names = ("a",) + ONSITE_NAMES + TWO_CENTRE_NAMES + SPIN_ORBIT_NAMES
+        return {n: float(getattr(self, n)) for n in names}
+
+    def replace(self, **changes) -> "EtbParameters":
+        """Return a copy with some values changed (``dataclasses.replace``), provenance marked."""
+        return dataclasses.replace(self, file_sha256="", **changes)
+
+
+def parameters_dir() -> Path:
+    """Directory holding the shipped parameter files.
+
+    Returns
+    -------
+    pathlib.Path
+        ``perovskite_tb/_parameters`` inside an installed wheel, else ``parameters/`` of the checkout.
+
+    Raises
+    ------
+    ParameterError
+        If neither location exists.
+    """
+    here = Path(__file__).resolve().parent
+    for cand in (here / "_parameters", here.parent / "parameters"):
+        if cand.is_dir():
+            return cand
+    raise ParameterError("parameter directory not found (looked for perovskite_tb/_parameters and parameters/)")
+
+
+def available_sets(material: str | None = None) -> dict[str, list[str]]:
+    """Shipped ETB sets per material, ``{material: [set, ...]}`` (sorted)."""
+    out: dict[str, list[str]] = {}
+    for p in sorted(parameters_dir().glob("*.etb.toml")):
+        mat, name = p.name[: -len(".etb.toml")].split(".", 1)
+        out.setdefault(mat, []).append(name)
+    if material is not None:
+        return {material: out.get(material, [])}
+    return out
+
+
+def default_set(material: str, model: str = "etb") -> str:
+    """Default parameter set of ``material`` for ``model`` (``parameters/defaults.toml``).
+
+    Raises
+    ------
+    ParameterError
+        Unknown material or no default for that model.
+    """
+    with open(parameters_dir() / "defaults.toml", "rb") as fh:
+        d = tomllib.load(fh)
+    known = sorted(available_sets())
+    if material not in d or model not in d[material]:
+        raise ParameterError(
+            f"unknown material {material!r} for model {model!r} (known: {', '.join(known) or 'none'})"
+        )
+    return d[material][model]
+
+
+def _read_value(section: str, name: str, entry, path: Path) -> tuple[float, str]:
+    if not isinstance(entry, dict) or "value" not in entry or "unit" not in entry or "source" not in entry:
+        raise ParameterError(
+            f"{path.name}: [{section}] {name} must be a table {{ value, unit, source }}, got {entry!r}"
+        )
+    val, unit = entry["value"], entry["unit"]
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+        raise ParameterError(f"{path.name}: [{section}] {name} value must be a finite number, got {val!r}")
+    if unit not in _UNITS:
+        raise ParameterError(f"{path.name}: [{section}] {name} has unknown unit {unit!r}")
+    return float(val) * _UNITS[unit], str(entry["source"])
+
+
+def load_parameter_file(path: str | Path) -> EtbParameters:
+    """Load one ETB parameter TOML file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file.
+
+    Returns
+    -------
+    EtbParameters
+
+    Raises
+    ------
+    ParameterError
+        Missing file, invalid TOML, missing/unknown keys, non-numeric or non-finite values, unknown
+        units or citation keys.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ParameterError(f"cannot read parameter file {str(path)!r}: {exc.strerror}") from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"malformed parameter file {path.name}: {exc}") from None
+    refs = _references(path.parent)
+    try:
+        meta = doc["meta"]
+        basis = meta["basis"]
+        material = meta["material"]
+        pset = meta["parameter_set"]
+    except (KeyError, TypeError) as exc:
+        raise ParameterError(f"{path.name}: missing [meta] key {exc}") from None
+    if basis not in BASES:
+        raise ParameterError(f"{path.name}: unknown basis {basis!r} (known: {', '.join(BASES)})")
+    kw: dict = {}
+    sources = []
+    if "lattice" not in doc or "a" not in doc.get("lattice", {}):
+        raise ParameterError(f"{path.name}: missing [lattice] a")
+    kw["a"], src = _read_value("lattice", "a", doc["lattice"]["a"], path)
+    sources.append(("a", src))
+    for section, names in _SECTIONS.items():
+        table = doc.get(section)
+        if not isinstance(table, dict):
+            raise ParameterError(f"{path.name}: missing section [{section}]")
+        unknown = set(table) - set(names)
+        if unknown:
+            raise ParameterError(f"{path.name}: unknown parameter(s) in [{section}]: {', '.join(sorted(unknown))}")
+        for name in names:
+            if name not in table:
+                if basis == "sp3" and name in _SP3_UNUSED:
+                    continue
+                raise ParameterError(f"{path.name}: missing parameter [{section}] {name}")
+            if basis == "sp3" and name in _SP3_UNUSED:
+                raise ParameterError(f"{path.name}: parameter {name} is not part of the sp3 basis")
+            kw[name], src = _read_value(section, name, table[name], path)
+            sources.append((name, src))
+    for name, src in sources:
+        if refs is not None and src not in refs:
+            raise ParameterError(f"{path.name}: {name} cites unknown reference key {src!r}")
+    ttab = doc.get("temperature", {})
+    if not isinstance(ttab, dict):
+        raise ParameterError(f"{path.name}: [temperature] must be a table")
+    unknown = set(ttab) - set(_TEMPERATURE_NAMES)
+    if unknown:
+        raise ParameterError(f"{path.name}: unknown parameter(s) in [temperature]: {', '.join(sorted(unknown))}")
+    for name in _TEMPERATURE_NAMES:
+        if name in ttab:
+            kw[name], src = _read_value("temperature", name, ttab[name], path)
+            sources.append((name, src))
+            if refs is not None and src not in refs:
+                raise ParameterError(f"{path.name}: {name} cites unknown reference key {src!r}")
+    tref = meta.get("reference_temperature_K", {"value": 0.0, "unit": "K", "source": ""})
+    kw["reference_temperature_K"] = float(tref["value"]) if isinstance(tref, dict) else float(tref)
+    return EtbParameters(
+        material=material, parameter_set=pset, basis=basis, sources=tuple(sources),
+        file_sha256=hashlib.sha256(raw).hexdigest(), path=str(path), **kw,
+    )
+
+
+@lru_cache(maxsize=8)
+def _references(directory: Path) -> frozenset | None:
+    keys: set[str] = set()
+    found = False
+    for p in directory.glob("references*.toml"):
+        found = True
+        with open(p, "rb") as fh:
+            keys |= set(tomllib.load(fh))
+    return frozenset(keys) if found else None
+
+
+def load_parameters(material: str = "CsPbI3", parameter_set: str | None = None) -> EtbParameters:
+    """Load a shipped ETB parameter set, or a file if ``parameter_set`` is a path to a ``.toml``.
+
+    Parameters
+    ----------
+    material : str
+        ``"CsPbI3"``, ``"CsPbBr3"`` or ``"CsPbCl3"`` (sets available: :func:`available_sets`).
+    parameter_set : str, optional
+        Set name (e.g. ``"nestoklon2023"``) or a path to a TOML file. Default: the material's default.
+
+    Returns
+    -------
+    EtbParameters
+
+    Raises
+    ------
+    ParameterError
+        Unknown material or set, or malformed file.
+    """
+    if parameter_set is not None and parameter_set.endswith(".toml"):
+        return load_parameter_file(parameter_set)
+    sets = available_sets()
+    if material not in sets:
+        raise ParameterError(f"unknown material {material!r} (known: {', '.join(sorted(sets))})")
+    if parameter_set is None:
+        parameter_set = default_set(material)
+    if parameter_set not in sets[material]:
+        raise ParameterError(
+            f"unknown parameter set {parameter_set!r} for {material} (known: {', '.join(sets[material])})"
+        )
+    return load_parameter_file(parameters_dir() / f"{material}.{parameter_set}.etb.toml")
