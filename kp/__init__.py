@@ -1,0 +1,19 @@
+"""Multiband k·p models of CsPbX3 bulk and cuboid nanocrystals (issue 3).
+
+Public API: :func:`load_kp_parameters`, :func:`bulk_properties`, :func:`kirstein_g_e`,
+:func:`kirstein_g_h`, :func:`solve_nc`, :func:`nc_gfactors`. Units eV, nm, T; g sign convention of
+:mod:`perovskite_tb.gfactor` (physics brief §0).
+"""
+
+from .bulk import bulk_properties, kirstein_g_e, kirstein_g_h
+from .confinement import nc_gfactors, solve_nc
+from .parameters import load_kp_parameters
+
+__all__ = [
+    "load_kp_parameters",
+    "bulk_properties",
+    "kirstein_g_e",
+    "kirstein_g_h",
+    "solve_nc",
+    "nc_gfactors",
+]
