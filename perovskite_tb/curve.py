@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .errors import InputError
 from .io import CurveWriter
 from .materials import load_parameters
-from .temperature import parameters_at
+from .temperature import check_temperature, parameters_at
 
 __all__ = ["CurveConfig", "run_curve", "DEFAULT_N_CELLS"]
 
@@ -34,6 +34,9 @@ class CurveConfig:
     n_cells_list: tuple = DEFAULT_N_CELLS
     models: tuple = ("etb",)
     orbital_zeeman: bool = False
+    #: :mod:`perovskite_tb.temperature` rule ("a" default, "b"); stored in config_json only if not "a",
+    #: so files written before the option existed resume unchanged.
+    temperature_rule: str = "a"
     output: str = "curve.h5"
     plot: str | None = "curve.png"
 
@@ -42,10 +45,10 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: KiB → GB (approx.)
 
 
-def _etb_point(params, N):
+def _etb_point(params, N, orbital_zeeman=False):
     from .nc import nc_gfactors
 
-    return nc_gfactors(params, (N, N, N))
+    return nc_gfactors(params, (N, N, N), orbital_zeeman=orbital_zeeman)
 
 
 def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
@@ -75,12 +78,15 @@ def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
         if m not in ("etb", "kp"):
             raise InputError(f"unknown model {m!r} (known: etb, kp)")
     base = load_parameters(cfg.material, cfg.parameter_set)
-    per_T = {float(T): parameters_at(base, T) for T in cfg.temperatures_K}
-    config_json = json.dumps({
+    per_T = {check_temperature(T): parameters_at(base, T, rule=cfg.temperature_rule) for T in cfg.temperatures_K}
+    cfg_doc = {
         "material": cfg.material, "parameter_set": base.parameter_set,
         "orbital_zeeman": cfg.orbital_zeeman, "n_cells_list": list(cfg.n_cells_list),
         "temperatures_K": list(cfg.temperatures_K), "models": list(cfg.models),
-    })
+    }
+    if cfg.temperature_rule != "a":
+        cfg_doc["temperature_rule"] = cfg.temperature_rule
+    config_json = json.dumps(cfg_doc)
     attrs = {
         "config_json": config_json, "material": cfg.material, "parameter_set": base.parameter_set,
         "parameter_file_sha256": base.file_sha256, "parameter_file": base.path,
@@ -97,7 +103,7 @@ def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
         for model, T, N in bar:
             bar.set_postfix_str(f"{model} T={T:g}K N={N}")
             if model == "etb":
-                r = _etb_point(per_T[T], N)
+                r = _etb_point(per_T[T], N, cfg.orbital_zeeman)
                 row = {
                     "n_cells": r.n_cells, "edge_nm": r.edge_nm[0], "temperature_K": T, "n_states": r.n_states,
                     "E_e": r.E_e, "E_h": r.E_h, "transition_energy": r.transition_energy,

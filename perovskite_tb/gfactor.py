@@ -62,6 +62,21 @@ class GFactor:
     anisotropy: float
     j_tensor: np.ndarray
 
+    def along(self, direction) -> float:
+        """Signed g for a field along ``direction`` (3 floats, normalised internally).
+
+        The splitting is μB B |gᵀd̂|; the sign is that of ⟨J·d̂⟩ in the upper state (brief §0), i.e.
+        sign(d̂ᵀ Q gᵀd̂) with Q = U s Uᵀ the positive ⟨J⟩ matrix in the J-aligned frame. This is the
+        quantity a ±B finite-field calculation measures (:func:`g_from_splitting`).
+        """
+        d = np.asarray(direction, dtype=float)
+        d = d / np.linalg.norm(d)
+        n = self.tensor.T @ d
+        mag = float(np.linalg.norm(n))
+        U, s, _ = np.linalg.svd(self.j_tensor)
+        Q = (U * s) @ U.T
+        return float(np.sign(d @ Q @ n) or 1.0) * mag
+
 
 def _project(op, V: np.ndarray) -> np.ndarray:
     """Return V† op V (2×2) for a sparse, dense or LinearOperator-like ``op``."""

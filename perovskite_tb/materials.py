@@ -54,8 +54,8 @@ _SP3_UNUSED = {
     "V_sc_da_sigma", "V_sstara_dc_sigma", "V_sstarc_da_sigma", "V_pa_dc_sigma", "V_pa_dc_pi",
     "V_pc_da_sigma", "V_pc_da_pi", "V_dd_sigma", "V_dd_pi", "V_dd_delta",
 }
-_UNITS = {"eV": 1.0, "meV": 1e-3, "angstrom": 0.1, "Å": 0.1, "nm": 1.0, "K": 1.0, "eV/K": 1.0, "1/K": 1.0}
-_TEMPERATURE_NAMES = ("dEg_dT", "thermal_expansion")
+_UNITS = {"eV": 1.0, "meV": 1e-3, "angstrom": 0.1, "Å": 0.1, "nm": 1.0, "K": 1.0, "eV/K": 1.0, "1/K": 1.0, "1": 1.0}
+_TEMPERATURE_NAMES = ("dEg_dT", "thermal_expansion", "hopping_exponent")
 _SECTIONS = {"onsite": ONSITE_NAMES, "two_centre": TWO_CENTRE_NAMES, "spin_orbit": SPIN_ORBIT_NAMES}
 
 
@@ -126,6 +126,7 @@ class EtbParameters:
     reference_temperature_K: float = 0.0
     dEg_dT: float = field(default=0.0, metadata={"unit": "eV/K", "symbol": "dEg/dT"})
     thermal_expansion: float = field(default=0.0, metadata={"unit": "1/K", "symbol": "(1/a) da/dT"})
+    hopping_exponent: float = field(default=2.0, metadata={"unit": "1", "symbol": "η (V ∝ d^-η, temperature rule b)"})
     sources: tuple = field(default=(), compare=False)
     file_sha256: str = field(default="", compare=False)
     path: str = field(default="", compare=False)
@@ -287,6 +288,8 @@ def load_parameter_file(path: str | Path) -> EtbParameters:
     for name, src in sources:
         if refs is not None and src not in refs:
             raise ParameterError(f"{path.name}: {name} cites unknown reference key {src!r}")
+    if not isinstance(doc.get("fit", {}), dict):  # record of perovskite_tb.fit; content not used here
+        raise ParameterError(f"{path.name}: [fit] must be a table")
     ttab = doc.get("temperature", {})
     if not isinstance(ttab, dict):
         raise ParameterError(f"{path.name}: [temperature] must be a table")

@@ -12,7 +12,7 @@ __all__ = ["plot_curve"]
 _MARK = {"etb": "o-", "kp": "s--"}
 
 
-def plot_curve(h5_path, png_path, *, models=("etb",)) -> None:
+def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> None:
     """Plot g_e and g_h vs transition energy from a curve file, with measured points overlaid.
 
     Parameters
@@ -23,11 +23,14 @@ def plot_curve(h5_path, png_path, *, models=("etb",)) -> None:
         Output PNG.
     models : sequence of str
         Model groups to draw (those missing in the file are skipped).
+    t_tol_K : float, optional
+        A measured point is drawn with a model temperature T if |T_meas − T| ≤ t_tol_K (K), in the
+        colour of that temperature's curves (default 1 K: only exact matches).
 
     Notes
     -----
     Measured points: Meliakov et al., Nanoscale 16, 21496 (2024) and 17, 6522 (2025) (shipped table);
-    only rows with a stated energy and a signed g, at the temperatures of the curve (±1 K).
+    only rows with a stated energy and a signed g, at the temperatures of the curve (± ``t_tol_K``).
     Reference lines: Kirstein et al. 2022 universal bulk formulas with Eg → E (brief §2.1).
     """
     import matplotlib
@@ -38,29 +41,34 @@ def plot_curve(h5_path, png_path, *, models=("etb",)) -> None:
     from .errors import InputError
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True)
-    temps: set = set()
     e_all = []
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    data = {}
     for model in models:
         try:
-            d = read_curve(h5_path, model)
+            data[model] = read_curve(h5_path, model)
         except InputError:
             continue
-        for it, T in enumerate(np.unique(d["temperature_K"])):
-            temps.add(float(T))
+    # one colour per temperature, shared by all models and by the measured points of that temperature
+    temps = sorted({float(T) for d in data.values() for T in d["temperature_K"]})
+    color_of = {T: colors[i % len(colors)] for i, T in enumerate(temps)}
+    for model, d in data.items():
+        for T in temps:
             m = d["temperature_K"] == T
+            if not m.any():
+                continue
             E = d["transition_energy"][m]
             e_all.extend(E)
-            c = colors[it % len(colors)]
             for ax, key in zip(axes, ("g_e", "g_h")):
-                ax.plot(E, d[key][m], _MARK.get(model, "^-"), color=c, ms=4,
+                ax.plot(E, d[key][m], _MARK.get(model, "^-"), color=color_of[T], ms=4,
                         label=f"{model.upper()} {T:g} K")
     meas = [r for r in load_measured() if np.isfinite(r["energy_eV"]) and not r["abs_only"]]
     for ax, carrier in zip(axes, ("e", "h")):
-        pts = [r for r in meas if r["carrier"] == carrier and any(abs(r["temperature_K"] - T) <= 1 for T in temps)]
-        if pts:
-            ax.plot([r["energy_eV"] for r in pts], [r["g"] for r in pts], "k*", ms=10,
-                    label="measured (Meliakov 2024/2025)")
+        for T in temps:
+            pts = [r for r in meas if r["carrier"] == carrier and abs(r["temperature_K"] - T) <= t_tol_K]
+            if pts:
+                ax.plot([r["energy_eV"] for r in pts], [r["g"] for r in pts], "*", color=color_of[T],
+                        mec="k", ms=11, ls="none", label=f"measured {T:g} K (Meliakov 2024/2025)")
     lo = min(e_all + [1.65]) - 0.02
     hi = max(e_all + [2.3]) + 0.02
     Eu = np.linspace(lo, hi, 200)
