@@ -13,7 +13,9 @@ Gauge and sign conventions (stated once here; physics brief §6.1–6.2)
 Linear term (brief §6.2): :math:`M_\gamma = \mu_B[g_0S_\gamma (+L_\gamma)] + \sum_{i\neq j}
 i\frac{e}{2\hbar}(\mathbf R_i\times\mathbf R_j)_\gamma H_{ij}|i\rangle\langle j|` in eV/T.
 
-Matrices are ``scipy.sparse.csr_array`` complex128 in the orbital order of :mod:`perovskite_tb.basis`.
+Matrices are ``scipy.sparse.csr_array`` complex128 in the orbital order of :mod:`perovskite_tb.basis`,
+written directly as sorted CSR by the threaded numba kernel :func:`perovskite_tb._kernels.csr_fill`
+(int32 indices while nnz < 2³¹); the three M_γ share one index array.
 """
 
 from __future__ import annotations
@@ -38,25 +40,99 @@ __all__ = ["HamiltonianTerms", "assemble", "block_tables"]
 PEIERLS_COEF = 0.5 * E_OVER_HBAR
 
 
-def _flatten(blocks: np.ndarray, tol: float = 0.0):
-    """Nonzero entries of a stack of blocks as CSR-like (ptr, r, c, v) arrays."""
-    ptr = [0]
-    rr, cc, vv = [], [], []
-    for blk in blocks:
-        r, c = np.nonzero(np.abs(blk) > tol)
-        rr.append(r)
-        cc.append(c)
-        vv.append(blk[r, c])
-        ptr.append(ptr[-1] + len(r))
-    return (np.asarray(ptr, dtype=np.int64), np.concatenate(rr).astype(np.int64),
-            np.concatenate(cc).astype(np.int64), np.concatenate(vv).astype(np.complex128))
-
-
 def block_tables(params: EtbParameters) -> tuple[np.ndarray, np.ndarray]:
     """On-site blocks (2, n_orb, n_orb) [Pb, X] and Pb→X hopping blocks (6, n_orb, n_orb), eV."""
     onsite = np.array([onsite_block(params, "Pb"), onsite_block(params, "X")])
     hop = np.array([hopping_block(params, d) for d in AXIS_DIRECTIONS])
     return onsite, hop
+
+
+#: Block-table slots: on-site Pb, on-site X, Pb→X hopping along direction d (2 + d), X→Pb (8 + d).
+_T_ONSITE = 0
+_T_HOP = 2
+_T_HOP_H = 8
+_N_TAB = 14
+
+
+def _tables(blocks: np.ndarray):
+    """Padded per-row CSR tables of a stack of blocks (n_comp, n_tab, n_orb, n_orb); pattern = union over comps."""
+    n_comp, n_tab, n_orb, _ = blocks.shape
+    mask = np.any(np.abs(blocks) > 0.0, axis=0)  # (n_tab, n_orb, n_orb)
+    counts = mask.sum(axis=2)  # (n_tab, n_orb)
+    ptr = np.zeros((n_tab, n_orb + 1), dtype=np.int64)
+    ptr[:, 1:] = np.cumsum(counts, axis=1)
+    w = max(int(ptr[:, -1].max()), 1)
+    col = np.zeros((n_tab, w), dtype=np.int64)
+    val = np.zeros((n_comp, n_tab, w), dtype=np.complex128)
+    for t in range(n_tab):
+        r, c = np.nonzero(mask[t])  # row-major: rows ascending, columns ascending within a row
+        col[t, : r.size] = c
+        val[:, t, : r.size] = blocks[:, t, r, c]
+    return ptr, col, val
+
+
+@dataclass(frozen=True)
+class _Neighbours:
+    """Per-site neighbour lists (ascending site index, itself included) with their block-table slot."""
+
+    ptr: np.ndarray
+    site: np.ndarray
+    tab: np.ndarray
+    hop: np.ndarray
+    positions: np.ndarray
+    n_orb: int
+
+    @classmethod
+    def of(cls, structure: Structure, n_orb: int, *, onsite_only: bool = False) -> "_Neighbours":
+        n = structure.n_sites
+        s = np.arange(n, dtype=np.int64)
+        rows = [s]
+        cols = [s]
+        tabs = [np.where(structure.species == 0, _T_ONSITE, _T_ONSITE + 1).astype(np.int64)]
+        if not onsite_only:
+            rows += [structure.bond_pb, structure.bond_x]
+            cols += [structure.bond_x, structure.bond_pb]
+            tabs += [_T_HOP + structure.bond_dir, _T_HOP_H + structure.bond_dir]
+        r = np.concatenate(rows)
+        c = np.concatenate(cols)
+        t = np.concatenate(tabs)
+        o = np.lexsort((c, r))
+        r, c, t = r[o], c[o], t[o]
+        ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(r, minlength=n), out=ptr[1:])
+        return cls(ptr=ptr, site=np.ascontiguousarray(c), tab=np.ascontiguousarray(t),
+                   hop=(t >= _T_HOP).astype(np.int64), positions=np.ascontiguousarray(structure.positions, dtype=float),
+                   n_orb=n_orb)
+
+    def build(self, tables, *, mode: int = _kernels.MODE_H, B=(0.0, 0.0, 0.0)) -> list:
+        """CSR matrices (one per table component) sharing indptr/indices."""
+        ptr, col, val = tables
+        n = (self.ptr.shape[0] - 1) * self.n_orb
+        counts = np.empty(n, dtype=np.int64)
+        _kernels.csr_row_counts(self.ptr, self.tab, ptr, self.n_orb, counts)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        nnz = int(indptr[-1])
+        idx_t = np.int32 if nnz < 2**31 - 1 and n < 2**31 - 1 else np.int64
+        indices = np.empty(nnz, dtype=idx_t)
+        data = np.empty((val.shape[0], nnz), dtype=np.complex128)
+        _kernels.csr_fill(self.ptr, self.site, self.tab, self.hop, self.positions, self.n_orb, ptr, col, val,
+                          indptr, indices, data, mode, np.asarray(B, dtype=float), PEIERLS_COEF)
+        indptr = indptr.astype(idx_t)
+        out = []
+        for g in range(val.shape[0]):
+            m = sp.csr_array((n, n), dtype=np.complex128)
+            m.data, m.indices, m.indptr = data[g], indices, indptr  # no validation/copy; sorted by construction
+            m.has_sorted_indices = True
+            out.append(m)
+        return out
+
+
+def _zeeman_blocks(params: EtbParameters, orbital_zeeman: bool) -> np.ndarray:
+    """μB[g0 S_γ (+ L_γ)] per atom, shape (3, n_orb, n_orb), eV/T."""
+    S = atom_S(params.basis)
+    L = atom_L(params.basis)
+    return np.array([MU_B * (G0 * S[g] + (L[g] if orbital_zeeman else 0.0)) for g in range(3)])
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,12 +161,10 @@ class HamiltonianTerms:
     structure: Structure
     params: EtbParameters
     orbital_zeeman: bool
-    _hop_rows: np.ndarray
-    _hop_cols: np.ndarray
-    _hop_vals: np.ndarray
-    _hop_cross: np.ndarray
-    _onsite: sp.csr_array
-    _zeeman: tuple
+    _nbr: _Neighbours
+    _onsite_blocks: np.ndarray
+    _hop_blocks: np.ndarray
+    _zeeman_atom: np.ndarray
 
     @property
     def n_states(self) -> int:
@@ -103,6 +177,15 @@ class HamiltonianTerms:
         import sparse
 
         return sparse.stack([sparse.COO.from_scipy_sparse(m) for m in self.M])
+
+    @cached_property
+    def _zeeman(self) -> tuple:
+        """On-site Zeeman operators μB[g0 S_γ (+ L_γ)] (eV/T), block diagonal."""
+        nb = _Neighbours.of(self.structure, self.params.n_orb, onsite_only=True)
+        blocks = np.zeros((3, _N_TAB) + self._zeeman_atom.shape[1:], dtype=np.complex128)
+        blocks[:, _T_ONSITE] = self._zeeman_atom
+        blocks[:, _T_ONSITE + 1] = self._zeeman_atom
+        return tuple(nb.build(_tables(blocks), mode=_kernels.MODE_M))
 
     def hamiltonian(self, B, *, exact: bool = True) -> sp.csr_array:
         """H(B) in eV for a field vector ``B`` (T).
@@ -124,20 +207,14 @@ class HamiltonianTerms:
             raise InputError(f"field must be 3 finite values in T, got {B!r}")
         if not exact:
             return (self.H0 + B[0] * self.M[0] + B[1] * self.M[1] + B[2] * self.M[2]).tocsr()
-        v = _kernels.peierls_values(self._hop_vals, self._hop_cross, PEIERLS_COEF, *B)
-        n = self.n_states
-        hop = sp.coo_array((v, (self._hop_rows, self._hop_cols)), shape=(n, n)).tocsr()
-        Z = B[0] * self._zeeman[0] + B[1] * self._zeeman[1] + B[2] * self._zeeman[2]
-        return (self._onsite + hop + Z).tocsr()
-
-
-def _site_operator(structure: Structure, op_atom: np.ndarray) -> sp.csr_array:
-    """Block-diagonal operator with the same (n_orb, n_orb) block on every atom."""
-    return sp.csr_array(sp.kron(sp.eye_array(structure.n_sites, format="csr"), sp.csr_array(op_atom), format="csr"))
+        Z = np.einsum("g,gij->ij", B, self._zeeman_atom)
+        blocks = np.concatenate([self._onsite_blocks + Z[None], self._hop_blocks,
+                                 np.conj(np.swapaxes(self._hop_blocks, 1, 2))])[None]
+        return self._nbr.build(_tables(blocks), mode=_kernels.MODE_H, B=B)[0]
 
 
 def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: bool = False) -> HamiltonianTerms:
-    """Assemble H0, M_γ and J_γ of a nanocrystal with the numba COO kernel.
+    """Assemble H0, M_γ and J_γ of a nanocrystal with the threaded numba CSR kernel.
 
     Parameters
     ----------
@@ -160,36 +237,23 @@ def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: boo
         raise InputError(f"structure lattice constant {structure.a} nm differs from parameter set a = {params.a} nm")
     onsite, hop = block_tables(params)
     n_orb = params.n_orb
-    site_ptr, site_r, site_c, site_v = _flatten(onsite)
-    blk_ptr, blk_r, blk_c, blk_v = _flatten(hop)
-    nnz = _kernels.count_entries(structure.species, structure.bond_dir, site_ptr, blk_ptr)
-    rows = np.empty(nnz, dtype=np.int64)
-    cols = np.empty(nnz, dtype=np.int64)
-    vals = np.empty(nnz, dtype=np.complex128)
-    cross = np.empty((nnz, 3), dtype=np.float64)
-    n_on = _kernels.fill_entries(
-        structure.species, structure.bond_pb, structure.bond_x, structure.bond_dir,
-        np.ascontiguousarray(structure.positions), n_orb,
-        site_ptr, site_r, site_c, site_v, blk_ptr, blk_r, blk_c, blk_v, rows, cols, vals, cross,
-    )
-    n = structure.n_sites * n_orb
-    H0 = sp.coo_array((vals, (rows, cols)), shape=(n, n)).tocsr()
-    onsite_mat = sp.coo_array((vals[:n_on], (rows[:n_on], cols[:n_on])), shape=(n, n)).tocsr()
-    hr, hc, hv, hx = rows[n_on:], cols[n_on:], vals[n_on:], cross[n_on:]
-    S = atom_S(params.basis)
-    L = atom_L(params.basis)
-    zeeman = tuple(
-        _site_operator(structure, MU_B * (G0 * S[g] + (L[g] if orbital_zeeman else 0.0))) for g in range(3)
-    )
-    M = tuple(
-        (sp.coo_array((1j * PEIERLS_COEF * hx[:, g] * hv, (hr, hc)), shape=(n, n)).tocsr() + zeeman[g]).tocsr()
-        for g in range(3)
-    )
+    nbr = _Neighbours.of(structure, n_orb)
+    hop_h = np.conj(np.swapaxes(hop, 1, 2))
+    (H0,) = nbr.build(_tables(np.concatenate([onsite, hop, hop_h])[None]), mode=_kernels.MODE_H)
+    zat = _zeeman_blocks(params, orbital_zeeman)
+    mblocks = np.empty((3, _N_TAB, n_orb, n_orb), dtype=np.complex128)
+    mblocks[:, _T_ONSITE] = zat
+    mblocks[:, _T_ONSITE + 1] = zat
+    mblocks[:, _T_HOP:_T_HOP_H] = hop[None]
+    mblocks[:, _T_HOP_H:] = hop_h[None]
+    M = tuple(nbr.build(_tables(mblocks), mode=_kernels.MODE_M))
+    jb = np.zeros((3, _N_TAB, n_orb, n_orb), dtype=np.complex128)
     Jat = atom_J(params.basis)
-    J = tuple(_site_operator(structure, Jat[g]) for g in range(3))
+    jb[:, _T_ONSITE] = Jat
+    jb[:, _T_ONSITE + 1] = Jat
+    J = tuple(_Neighbours.of(structure, n_orb, onsite_only=True).build(_tables(jb), mode=_kernels.MODE_M))
     n_fill = 2 * (structure.n_pb + 4 * structure.n_x)
     return HamiltonianTerms(
-        H0=H0, M=M, J=J, n_fill=n_fill, structure=structure, params=params,
-        orbital_zeeman=orbital_zeeman, _hop_rows=hr, _hop_cols=hc, _hop_vals=hv, _hop_cross=hx,
-        _onsite=onsite_mat, _zeeman=zeeman,
+        H0=H0, M=M, J=J, n_fill=n_fill, structure=structure, params=params, orbital_zeeman=orbital_zeeman,
+        _nbr=nbr, _onsite_blocks=onsite, _hop_blocks=hop, _zeeman_atom=zat,
     )

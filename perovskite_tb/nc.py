@@ -28,6 +28,17 @@ def midgap(params: EtbParameters) -> float:
     return b.E_vbm + 0.5 * b.Eg
 
 
+@lru_cache(maxsize=32)
+def edge_shifts(params: EtbParameters, margin: float = 0.05) -> tuple[float, float]:
+    """Solver shifts (σ_h, σ_e) = (bulk VBM + margin, bulk CBM − margin) in eV.
+
+    Confinement pushes NC levels outward, so these lie in every NC gap; the solver's inertia check
+    verifies it and falls back to :func:`midgap` if not.
+    """
+    b = bulk_properties(params)
+    return (b.E_vbm + margin, b.E_vbm + b.Eg - margin)
+
+
 @dataclass(frozen=True)
 class NcResult:
     """g-factors and band edges of one nanocrystal.
@@ -90,6 +101,7 @@ def nc_gfactors(
     orbital_zeeman: bool = False,
     sigma: float | None = None,
     return_terms: bool = False,
+    method: str = "auto",
 ):
     """Signed g tensors of the lowest electron and highest hole doublet of a cuboid NC.
 
@@ -104,6 +116,8 @@ def nc_gfactors(
         Shift for the eigensolver (eV); default :func:`midgap`.
     return_terms : bool, optional
         Also return the :class:`HamiltonianTerms` and :class:`BandEdges`.
+    method : str, optional
+        Eigensolver (:data:`perovskite_tb.solver.METHODS`); ``"auto"`` picks by size and memory.
 
     Returns
     -------
@@ -118,7 +132,8 @@ def nc_gfactors(
     terms = assemble(structure, params, orbital_zeeman=orbital_zeeman)
     t1 = time.perf_counter()
     edges = band_edges(terms.H0, sigma=midgap(params) if sigma is None else sigma,
-                       n_orb=params.n_orb, n_fill=terms.n_fill)
+                       n_orb=params.n_orb, n_fill=terms.n_fill, positions=structure.positions,
+                       method=method, edge_shifts=None if sigma is not None else edge_shifts(params))
     ge = g_tensor(edges.electron.vectors, terms.M, terms.J)
     gh = g_tensor(edges.hole.vectors, terms.M, terms.J)
     t2 = time.perf_counter()
@@ -134,14 +149,14 @@ def nc_gfactors(
 
 
 def levels_near(H: sp.csr_array, energy: float, k: int, n_orb: int, *, seed: int = 7):
-    """The ``k`` eigenpairs of H nearest ``energy`` (eV): dense for n ≤ 3000, else ND shift-invert.
+    """The ``k`` eigenpairs of H nearest ``energy`` (eV): dense for n ≤ 800, else ND shift-invert.
 
     Returns
     -------
     (ndarray of float64 (k,), ndarray of complex128 (n, k)), sorted by energy.
     """
     n = H.shape[0]
-    if n <= 3000:
+    if n <= 800:
         E, V = np.linalg.eigh(H.toarray())
         idx = np.argsort(np.abs(E - energy))[:k]
     else:
