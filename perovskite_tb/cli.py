@@ -7,6 +7,8 @@ Sub-commands and their JSON keys are a stable contract used by regression checks
 * ``nc --material M --parameter-set S --n-cells NX NY NZ [--orbital-zeeman] [--temperature-K T] --json`` →
   n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds
 * ``curve`` → the main job (see :mod:`perovskite_tb.curve`)
+* ``sweep RUN.toml [--scheduler tcp://HOST:PORT] [--dry-run]``, ``export FILE.h5 --csv [-o F.csv]`` →
+  :mod:`perovskite_tb.sweep` (run-file schema: ``docs/run-file.md``)
 * ``kp-bulk``, ``kp-nc`` → the k·p model (:mod:`kp.cli`)
 
 Errors in the input produce one line ``perovskite-tb: error: ...`` on stderr and exit code 2.
@@ -93,6 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("params", help="list shipped parameter sets")
     pr.set_defaults(func=_cmd_params)
+
+    from .fit import add_subcommand as _add_fit  # `fit SPEC.toml` (issue 5)
+    from .halides import add_subcommand as _add_halides  # `halides` (issue 5)
+
+    _add_fit(sub)
+    _add_halides(sub)
+
+    from .tseries import add_subcommand as _add_tseries  # `tseries` (issue 4)
+
+    _add_tseries(sub, _finite_float, _positive_int)
+
+    from .sweep import add_subcommands as _add_sweep  # `sweep RUN.toml`, `export FILE --csv` (issue 6)
+
+    _add_sweep(sub)
 
     try:
         from kp.cli import add_subcommands

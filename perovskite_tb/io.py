@@ -12,6 +12,13 @@ Layout of a curve file::
 
 Columns: n_cells (3), edge_nm, temperature_K, n_states, E_e, E_h, transition_energy, g_e, g_h,
 g_e_tensor (3×3), g_h_tensor (3×3), residual_e, residual_h, seconds, peak_rss_GB.
+Sweeps (:mod:`perovskite_tb.sweep`) add the identity columns of :data:`ID_COLUMNS` (material,
+parameter_set, lattice_set, orbital_zeeman); files without them take the values from the root
+attributes (:func:`perovskite_tb.export.load_results`).
+
+Atomic rows: every ``/<model>/rows`` group carries ``n_complete``, raised only after all columns of
+a row are written and flushed. A writer killed mid-row leaves longer datasets; readers use the first
+``n_complete`` rows and :class:`CurveWriter` truncates the partial row when it reopens the file.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["SCHEMA", "COLUMNS", "CurveWriter", "read_curve", "load_measured", "provenance"]
+__all__ = ["SCHEMA", "COLUMNS", "ID_COLUMNS", "CurveWriter", "read_curve", "load_measured",
+           "provenance", "load_results", "n_complete"]
 
 SCHEMA = "perovskite_tb.curve/1"
 
@@ -49,6 +57,29 @@ COLUMNS = {
     "seconds": ((), "f8", "s"),
     "peak_rss_GB": ((), "f8", "GB"),
 }
+
+#: Optional identity columns (written by sweeps): name -> (shape, dtype, unit). ``"str"`` is UTF-8.
+ID_COLUMNS = {
+    "material": ((), "str", ""),
+    "parameter_set": ((), "str", ""),
+    "lattice_set": ((), "str", ""),
+    "orbital_zeeman": ((), "bool", ""),
+}
+
+
+def _h5_dtype(dtype):
+    import h5py
+
+    return h5py.string_dtype() if dtype == "str" else np.dtype(dtype)
+
+
+def n_complete(grp) -> int:
+    """Count the complete rows of a ``/<model>/rows`` group (``n_complete``, else shortest column)."""
+    lengths = [grp[k].shape[0] for k in grp]
+    n = min(lengths) if lengths else 0
+    if "n_complete" in grp.attrs:
+        n = min(n, int(grp.attrs["n_complete"]))
+    return n
 
 
 def provenance() -> dict:
@@ -112,6 +143,7 @@ class CurveWriter:
                     self._f.close()
                     raise InputError(f"{self.path} was made with different inputs ({', '.join(diff)}); use another output file")
         f.attrs["schema"] = SCHEMA
+        self._repair()
         for k, v in {**provenance(), **attrs}.items():
             f.attrs[k] = v
         f.attrs["units"] = "energies eV, lengths nm, temperatures K, fields T, time s"
@@ -120,6 +152,31 @@ class CurveWriter:
             for k, v in params.items():
                 g.attrs[k] = v
         f.flush()
+
+    def _repair(self) -> None:
+        """Drop a partially written trailing row (writer killed mid-row) and set ``n_complete``."""
+        for name, obj in self._f.items():
+            grp = obj.get("rows") if hasattr(obj, "get") else None
+            if grp is None or not hasattr(grp, "attrs"):
+                continue
+            n = n_complete(grp)
+            for k in grp:
+                if grp[k].shape[0] > n:
+                    grp[k].resize(n, axis=0)
+            grp.attrs["n_complete"] = n
+
+    @property
+    def file(self):
+        """The open :class:`h5py.File` (for extra root attributes; rows go through :meth:`append`)."""
+        return self._f
+
+    def rows(self, model: str) -> dict:
+        """Complete rows of ``model`` as column name → ndarray (strings decoded); empty if none."""
+        grp = self._f.get(f"{model}/rows")
+        if grp is None:
+            return {}
+        n = n_complete(grp)
+        return {k: _read_column(grp[k], n) for k in grp}
 
     def done(self, model: str) -> set:
         """Set of (n_cells tuple, temperature_K) already in the file for ``model``."""
@@ -130,18 +187,39 @@ class CurveWriter:
         T = grp["temperature_K"][...]
         return {(tuple(int(x) for x in nc[i]), float(T[i])) for i in range(len(T))}
 
-    def append(self, model: str, row: dict) -> None:
-        """Append one finished point and flush to disk."""
+    def append(self, model: str, row: dict, *, fill: dict | None = None) -> None:
+        """Append one finished point and flush to disk (atomically: ``n_complete`` is raised last).
+
+        Parameters
+        ----------
+        model : str
+            Group name (``"etb"``, ``"kp"``).
+        row : dict
+            Every column of :data:`COLUMNS`, optionally columns of :data:`ID_COLUMNS`.
+        fill : dict, optional
+            Values of :data:`ID_COLUMNS` for the rows already in the group when such a column is
+            created now (files written before the column existed); default "" / False.
+        """
         grp = self._f.require_group(f"{model}/rows")
-        n = grp["n_cells"].shape[0] if "n_cells" in grp else 0
-        for name, (shape, dtype, unit) in COLUMNS.items():
+        n = n_complete(grp) if len(grp) else 0
+        cols = dict(COLUMNS)
+        cols.update({k: v for k, v in ID_COLUMNS.items() if k in row or k in grp})
+        for name, (shape, dtype, unit) in cols.items():
             if name not in grp:
-                ds = grp.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                                        chunks=(64, *shape) if shape else (64,))
+                ds = grp.create_dataset(name, shape=(n, *shape), maxshape=(None, *shape),
+                                        dtype=_h5_dtype(dtype), chunks=(64, *shape) if shape else (64,))
                 ds.attrs["units"] = unit
+                if n:
+                    ds[:] = (fill or {}).get(name, "" if dtype == "str" else False)
             ds = grp[name]
             ds.resize(n + 1, axis=0)
-            ds[n] = np.asarray(row[name])
+            val = row.get(name, (fill or {}).get(name, "" if dtype == "str" else False))
+            ds[n] = val if dtype == "str" else np.asarray(val)
+        self._f.flush()
+        # both counters in one final flush: n_points_computed counts rows ever appended (a row
+        # computed twice across restarts would make it exceed the number of rows)
+        self._f.attrs["n_points_computed"] = int(self._f.attrs.get("n_points_computed", 0)) + 1
+        grp.attrs["n_complete"] = n + 1
         self._f.flush()
 
     def close(self) -> None:
@@ -179,7 +257,8 @@ def read_curve(path, model: str = "etb") -> dict:
         if f"{model}/rows" not in f:
             raise InputError(f"{p} has no results for model {model!r}")
         g = f[f"{model}/rows"]
-        out = {k: g[k][...] for k in g}
+        n = n_complete(g)
+        out = {k: _read_column(g[k], n) for k in g}
         units = {k: g[k].attrs.get("units", "") for k in g}
         attrs = dict(f.attrs)
     order = np.lexsort((out["transition_energy"], out["temperature_K"]))
@@ -187,6 +266,24 @@ def read_curve(path, model: str = "etb") -> dict:
     out["attrs"] = attrs
     out["units"] = units
     return out
+
+
+def _read_column(ds, n: int) -> np.ndarray:
+    import h5py
+
+    if h5py.check_string_dtype(ds.dtype) is not None:
+        return np.array(ds.asstr()[:n], dtype=object)
+    return ds[:n]
+
+
+def load_results(path):
+    """All rows of a result file (curve, sweep, tseries) as one labelled table.
+
+    See :func:`perovskite_tb.export.load_results` (coordinates, units, sorting).
+    """
+    from .export import load_results as _load
+
+    return _load(path)
 
 
 def load_measured(path=None) -> list[dict]:

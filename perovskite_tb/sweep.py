@@ -1,0 +1,1367 @@
+r"""Parameter sweeps as a first-class job: TOML run file → points → local pool or Dask → resumable HDF5.
+
+``perovskite-tb sweep run.toml`` (or :func:`run_sweep`) expands the axes of a run file into points
+(material × parameter set × size × temperature × model × Zeeman variant), skips the points already
+in the output file, computes the others in a local process pool (default) or on a Dask distributed
+cluster, and appends each point to the HDF5 file as soon as it is finished. Only the calling
+(writer) process opens the HDF5 file; workers return plain rows.
+
+The run-file schema is documented in ``docs/run-file.md``; in short::
+
+    output = "sweep.h5"                 # relative paths: relative to the run file's directory
+    plot = "sweep.png"                  # optional: g vs transition energy (perovskite_tb.plot)
+
+    [axes]
+    material = ["CsPbI3"]               # a string or a list
+    parameter_set = ["nestoklon2023"]   # ETB sets ("default" = the material's default; *.toml = a file)
+    model = ["etb", "kp"]
+    n_cells = [2, 3, [2, 2, 3]]         # ETB cuboids (N → N×N×N); k·p at edge N·a(T) of the ETB set
+    edge_nm = [3.0, 5.0]                # k·p only: explicit cube edges (nm)
+    temperature_K = [6.0]
+    orbital_zeeman = [false, true]      # ETB only (on-site μB L·B term)
+
+    [options]
+    temperature_rule = "a"              # perovskite_tb.temperature rule for the ETB sets
+    kp_parameter_set = "kirstein2022-universal"
+    kp_resolution = 8                   # k·p grid nodes or basis functions per direction
+
+    [execution]
+    workers = 2                         # local processes (1 = run in this process)
+    max_memory_gb = 16.0                # sum of the estimates of the points running at once
+    threads_per_worker = 1              # BLAS threads per point
+
+    [cluster]
+    scheduler = "tcp://127.0.0.1:8786"  # Dask distributed scheduler (or --scheduler on the CLI)
+
+Point identity (the resume key) is (model, material, parameter_set, lattice_set, n_cells or
+edge_nm, temperature_K, orbital_zeeman), see :func:`point_key`. k·p points use the k·p set as
+``parameter_set``; those given by ``n_cells`` record the ETB set that fixes their edge as
+``lattice_set``, those given by ``edge_nm`` have ``n_cells = (0, 0, 0)`` and ``lattice_set = ""``.
+The Zeeman axis applies to ETB only (k·p rows have ``orbital_zeeman = False``).
+
+Output: the ``perovskite_tb.curve/1`` layout of :mod:`perovskite_tb.io` (readable by
+:func:`perovskite_tb.io.read_curve`, :func:`perovskite_tb.plot.plot_curve` and
+:func:`perovskite_tb.io.load_results`) with root attributes ``kind = "sweep"``, ``run_toml`` (the
+resolved run file), ``run_file_text``, ``options_json``, ``parameter_files_json`` (path, SHA-256 and
+citations of every ETB set used) and ``n_points_computed`` (rows ever appended, across restarts).
+
+Failures: a point that raises :class:`~perovskite_tb.errors.PerovskiteTBError` does not stop the
+others; after the run a :class:`~perovskite_tb.errors.SolverError` lists them (they are retried on
+the next run). SIGTERM and Ctrl-C stop the workers, finish the row being written and close the file.
+
+Debugging hook: if the environment variable ``PEROVSKITE_TB_SWEEP_TRACE`` names a file, every
+point appends ``start <key>`` / ``done <key>`` (worker) and ``written <key>`` (writer) lines to it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+import tomllib
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Callable
+
+from .errors import InputError, ParameterError, PerovskiteTBError, SolverError
+
+__all__ = [
+    "RUN_SCHEMA",
+    "MODELS",
+    "Axes",
+    "Options",
+    "Execution",
+    "RunSpec",
+    "Point",
+    "SweepReport",
+    "parse_run",
+    "load_run_file",
+    "spec_to_toml",
+    "expand_points",
+    "point_key",
+    "compute_point",
+    "run_sweep",
+    "add_subcommands",
+]
+
+#: Optional ``schema`` key of a run file.
+RUN_SCHEMA = "perovskite_tb.run/1"
+#: Models a sweep knows.
+MODELS = ("etb", "kp")
+#: Environment variable naming the trace file (see module docstring).
+TRACE_ENV = "PEROVSKITE_TB_SWEEP_TRACE"
+
+
+# ------------------------------------------------------------------------------------------------
+# Run-file dataclasses
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Axes:
+    """Sweep axes (every point of the Cartesian product is computed; see module docstring).
+
+    Attributes
+    ----------
+    material : tuple of str
+    parameter_set : tuple of str
+        ETB set names or paths to ``.toml`` files; ``"default"`` = the material's default set.
+    model : tuple of {"etb", "kp"}
+    n_cells : tuple of (int, int, int)
+        Cuboid sizes (cells per edge).
+    edge_nm : tuple of float
+        k·p cube edges [nm].
+    temperature_K : tuple of float
+        [K], finite, ≥ 0.
+    orbital_zeeman : tuple of bool
+    """
+
+    material: tuple = ("CsPbI3",)
+    parameter_set: tuple = ("default",)
+    model: tuple = ("etb",)
+    n_cells: tuple = ()
+    edge_nm: tuple = ()
+    temperature_K: tuple = (6.0,)
+    orbital_zeeman: tuple = (False,)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Model options shared by all points (changing them needs a new output file).
+
+    Attributes
+    ----------
+    temperature_rule : str
+        :func:`perovskite_tb.temperature.parameters_at` rule (``"a"`` or ``"b"``).
+    kp_parameter_set : str or None
+        k·p set (None: the confined-model default of each material, ``kp.confinement.nc_default_set``).
+    kp_resolution : int or None
+        Envelope resolution per direction of the k·p model — grid nodes or basis functions,
+        whichever :func:`kp.confinement.nc_gfactors` takes (``n_grid`` / ``n_basis``); None: kp's
+        default.
+    """
+
+    temperature_rule: str = "a"
+    kp_parameter_set: str | None = None
+    kp_resolution: int | None = None
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where and how points run (does not change results; not part of the resume check).
+
+    Attributes
+    ----------
+    workers : int or None
+        Local worker processes (None: min(2, usable cores)); 1 runs every point in this process.
+    max_memory_gb : float or None
+        Budget [GB] for the sum of :func:`perovskite_tb.solver.estimate_memory_gb` of the points
+        running at once (None: 80 % of the available memory).
+    threads_per_worker : int or None
+        BLAS threads per point (None: cores // workers locally, unlimited in-process and on Dask).
+    scheduler : str or None
+        Dask scheduler address ``tcp://HOST:PORT`` (the ``[cluster]`` table); None = local.
+    """
+
+    workers: int | None = None
+    max_memory_gb: float | None = None
+    threads_per_worker: int | None = None
+    scheduler: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A validated run file.
+
+    Attributes
+    ----------
+    axes : Axes
+    options : Options
+    execution : Execution
+    output : str
+        HDF5 path (absolute once resolved by :func:`load_run_file`).
+    plot : str or None
+        PNG path, or None.
+    source : str
+        Name used in error messages (the run file's path).
+    """
+
+    axes: Axes = field(default_factory=Axes)
+    options: Options = field(default_factory=Options)
+    execution: Execution = field(default_factory=Execution)
+    output: str = "sweep.h5"
+    plot: str | None = None
+    source: str = "<run>"
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation (every error names the key path)
+# ------------------------------------------------------------------------------------------------
+
+
+class _Check:
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, path: str, msg: str):
+        raise InputError(f"{self.source}: {path}: {msg}")
+
+    def table(self, doc, path: str, known: dict) -> dict:
+        if not isinstance(doc, dict):
+            self.fail(path, f"must be a table, got {_show(doc)}")
+        for k in doc:
+            if k not in known:
+                self.fail(path, f"unknown key {k!r} (known: {', '.join(known)})")
+        return doc
+
+    def string(self, v, path: str, *, nonempty: bool = True) -> str:
+        if not isinstance(v, str):
+            self.fail(path, f"must be a string, got {_show(v)}")
+        if nonempty and not v.strip():
+            self.fail(path, "must be a non-empty string")
+        if "\x00" in v:
+            self.fail(path, "must not contain NUL characters")
+        return v
+
+    def pos_int(
+        self, v, path: str, what: str = "a positive integer", lo: int = 1, hi: int | None = None
+    ) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            self.fail(path, f"must be {what}, got {_show(v)}")
+        return int(v)
+
+    def number(
+        self, v, path: str, *, lo: float = 0.0, strict: bool = False, unit: str = ""
+    ) -> float:
+        ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+        ok = ok and (v > lo if strict else v >= lo)
+        if not ok:
+            rel = ">" if strict else ">="
+            self.fail(
+                path,
+                f"must be a finite number {rel} {lo:g}{' ' + unit if unit else ''}, got {_show(v)}",
+            )
+        return float(v)
+
+    def boolean(self, v, path: str) -> bool:
+        if not isinstance(v, bool):
+            self.fail(path, f"must be true or false, got {_show(v)}")
+        return v
+
+    def axis(self, v, path: str, item: Callable, *, allow_empty: bool = False) -> tuple:
+        items = v if isinstance(v, list) else [v]
+        if not items and not allow_empty:
+            self.fail(path, "must not be empty")
+        out = []
+        for i, x in enumerate(items):
+            xp = f"{path}[{i}]" if isinstance(v, list) else path
+            val = item(x, xp)
+            if val in out:
+                self.fail(xp, f"duplicate value {_show(x)}")
+            out.append(val)
+        return tuple(out)
+
+
+def _show(v) -> str:
+    """Short repr of a TOML value for messages (type name for tables)."""
+    if isinstance(v, dict):
+        return "a table"
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+_TOP = {
+    "schema": None,
+    "output": None,
+    "plot": None,
+    "axes": None,
+    "options": None,
+    "execution": None,
+    "cluster": None,
+}
+_AXES = {f.name: None for f in fields(Axes)}
+_OPTIONS = {f.name: None for f in fields(Options)}
+_EXECUTION = {"workers": None, "max_memory_gb": None, "threads_per_worker": None}
+_CLUSTER = {"scheduler": None}
+
+
+def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None = None) -> RunSpec:
+    """Validate a parsed run-file document into a :class:`RunSpec`.
+
+    Parameters
+    ----------
+    doc : dict
+        ``tomllib`` output.
+    source : str
+        Name used in error messages.
+    base_dir : path, optional
+        Relative ``output``, ``plot`` and parameter-file paths are taken relative to it.
+
+    Returns
+    -------
+    RunSpec
+
+    Raises
+    ------
+    InputError
+        Any schema violation; the message is ``"<source>: <key path>: <problem>"``, e.g.
+        ``run.toml: [axes].n_cells[2]: must be a positive integer, got -3``.
+    """
+    c = _Check(source)
+    c.table(doc, "top level", _TOP)
+    if "schema" in doc and doc["schema"] != RUN_SCHEMA:
+        c.fail("schema", f"must be {RUN_SCHEMA!r}, got {_show(doc['schema'])}")
+    base = Path(base_dir) if base_dir is not None else None
+
+    def path_of(v: str) -> str:
+        p = Path(v).expanduser()
+        return str(base / p) if base is not None and not p.is_absolute() else str(p)
+
+    output = c.string(doc.get("output", "sweep.h5"), "output")
+    if not output.endswith((".h5", ".hdf5")):
+        c.fail("output", f"must end with .h5 or .hdf5, got {output!r}")
+    plot = doc.get("plot")
+    if plot is not None:
+        plot = c.string(plot, "plot")
+        if not plot.lower().endswith((".png", ".pdf", ".svg")):
+            c.fail("plot", f"must end with .png, .pdf or .svg, got {plot!r}")
+
+    ax = c.table(doc.get("axes", {}), "[axes]", _AXES)
+    material = c.axis(ax.get("material", "CsPbI3"), "[axes].material", c.string)
+
+    def pset(x, p):
+        s = c.string(x, p)
+        return path_of(s) if s.endswith(".toml") else s
+
+    psets = c.axis(ax.get("parameter_set", "default"), "[axes].parameter_set", pset)
+
+    def model(x, p):
+        s = c.string(x, p)
+        if s not in MODELS:
+            c.fail(p, f"unknown model {s!r} (known: {', '.join(MODELS)})")
+        return s
+
+    models = c.axis(ax.get("model", "etb"), "[axes].model", model)
+
+    def size(x, p):
+        if isinstance(x, list):
+            if len(x) != 3:
+                c.fail(p, f"must be an integer N or a list [NX, NY, NZ], got a list of {len(x)}")
+            return tuple(c.pos_int(n, f"{p}[{i}]", hi=200) for i, n in enumerate(x))
+        n = c.pos_int(x, p, "a positive integer (cells per edge) or [NX, NY, NZ]", hi=200)
+        return (n, n, n)
+
+    n_cells = c.axis(ax.get("n_cells", []), "[axes].n_cells", size, allow_empty=True)
+    edge_nm = c.axis(
+        ax.get("edge_nm", []),
+        "[axes].edge_nm",
+        lambda x, p: c.number(x, p, strict=True, unit="nm"),
+        allow_empty=True,
+    )
+    for i, L in enumerate(edge_nm):
+        if L > 1000:
+            c.fail(f"[axes].edge_nm[{i}]", f"must be <= 1000 nm, got {L:g}")
+    temps = c.axis(
+        ax.get("temperature_K", 6.0), "[axes].temperature_K", lambda x, p: c.number(x, p, unit="K")
+    )
+    oz = c.axis(ax.get("orbital_zeeman", False), "[axes].orbital_zeeman", c.boolean)
+    if "etb" in models and not n_cells:
+        c.fail("[axes].n_cells", "model 'etb' needs at least one size")
+    if "kp" in models and not (n_cells or edge_nm):
+        c.fail("[axes]", "model 'kp' needs n_cells or edge_nm")
+    if edge_nm and "kp" not in models:
+        c.fail(
+            "[axes].edge_nm", "applies to model 'kp' only (add it to [axes].model or use n_cells)"
+        )
+
+    op = c.table(doc.get("options", {}), "[options]", _OPTIONS)
+    rule = c.string(op.get("temperature_rule", "a"), "[options].temperature_rule")
+    from .temperature import RULES
+
+    if rule not in RULES:
+        c.fail("[options].temperature_rule", f"unknown rule {rule!r} (known: {', '.join(RULES)})")
+    kp_set = op.get("kp_parameter_set")
+    if kp_set is not None:
+        kp_set = c.string(kp_set, "[options].kp_parameter_set")
+    kp_nb = op.get("kp_resolution")
+    if kp_nb is not None:
+        kp_nb = c.pos_int(kp_nb, "[options].kp_resolution", "an integer in 2..64", lo=2, hi=64)
+
+    ex = c.table(doc.get("execution", {}), "[execution]", _EXECUTION)
+    workers = ex.get("workers")
+    if workers is not None:
+        workers = c.pos_int(workers, "[execution].workers", "an integer in 1..1024", hi=1024)
+    mem = ex.get("max_memory_gb")
+    if mem is not None:
+        mem = c.number(mem, "[execution].max_memory_gb", strict=True, unit="GB")
+    thr = ex.get("threads_per_worker")
+    if thr is not None:
+        thr = c.pos_int(thr, "[execution].threads_per_worker", "an integer in 1..1024", hi=1024)
+    cl = c.table(doc.get("cluster", {}), "[cluster]", _CLUSTER)
+    sched = cl.get("scheduler")
+    if sched is not None:
+        sched = _check_scheduler(
+            c.string(sched, "[cluster].scheduler"), lambda m: c.fail("[cluster].scheduler", m)
+        )
+
+    return RunSpec(
+        axes=Axes(
+            material=material,
+            parameter_set=psets,
+            model=models,
+            n_cells=n_cells,
+            edge_nm=edge_nm,
+            temperature_K=temps,
+            orbital_zeeman=oz,
+        ),
+        options=Options(temperature_rule=rule, kp_parameter_set=kp_set, kp_resolution=kp_nb),
+        execution=Execution(
+            workers=workers, max_memory_gb=mem, threads_per_worker=thr, scheduler=sched
+        ),
+        output=path_of(output),
+        plot=path_of(plot) if plot else None,
+        source=source,
+    )
+
+
+def _check_scheduler(addr: str, fail: Callable) -> str:
+    import re
+
+    if not re.fullmatch(r"(tcp|tls|inproc|ws|wss)://[^\s/]+(:\d{1,5})?/?", addr):
+        fail(f"must look like tcp://HOST:PORT, got {addr!r}")
+    return addr
+
+
+def load_run_file(path: str | Path) -> RunSpec:
+    """Read and validate a TOML run file.
+
+    Raises
+    ------
+    InputError
+        Missing/unreadable file, invalid TOML or UTF-8, schema violations (message with the key path).
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read run file {str(p)!r}: {exc.strerror or exc}") from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{p}: invalid TOML: {exc}") from None
+    return parse_run(doc, source=str(p), base_dir=p.resolve().parent)
+
+
+# ------------------------------------------------------------------------------------------------
+# TOML writer for the resolved run file (tiny: strings, numbers, booleans, lists)
+# ------------------------------------------------------------------------------------------------
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def spec_to_toml(spec: RunSpec) -> str:
+    """Write ``spec`` as a run file with every default filled in (``parse_run`` gives ``spec`` back)."""
+    lines = [
+        f"# resolved run file ({RUN_SCHEMA})",
+        f"schema = {_toml_value(RUN_SCHEMA)}",
+        f"output = {_toml_value(spec.output)}",
+    ]
+    if spec.plot:
+        lines.append(f"plot = {_toml_value(spec.plot)}")
+    ax = asdict(spec.axes)
+    ax["n_cells"] = [list(n) for n in spec.axes.n_cells]
+    for name, d in (
+        ("axes", ax),
+        ("options", asdict(spec.options)),
+        ("execution", asdict(spec.execution)),
+    ):
+        if name == "execution":
+            d.pop("scheduler")
+        lines += ["", f"[{name}]"] + [
+            f"{k} = {_toml_value(v)}" for k, v in d.items() if v is not None
+        ]
+    if spec.execution.scheduler:
+        lines += ["", "[cluster]", f"scheduler = {_toml_value(spec.execution.scheduler)}"]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# Points
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Point:
+    """One computation (picklable; sent to a worker).
+
+    Attributes
+    ----------
+    model, material : str
+    parameter_set : str
+        ETB set name (etb) or k·p set name (kp).
+    lattice_set : str
+        ETB set fixing the edge N·a(T) of a k·p point given by ``n_cells``; "" otherwise for k·p.
+    n_cells : tuple of 3 int
+        (0, 0, 0) for k·p points given by ``edge_nm``.
+    edge_nm : float
+        [nm]; for ETB and cell-sized k·p points N·a(T).
+    temperature_K : float
+    orbital_zeeman : bool
+    key : str
+        :func:`point_key`.
+    memory_gb : float
+        Estimated peak memory [GB].
+    params : EtbParameters or None
+        ETB set at ``temperature_K`` (etb points only).
+    kp_resolution : int or None
+    """
+
+    model: str
+    material: str
+    parameter_set: str
+    lattice_set: str
+    n_cells: tuple
+    edge_nm: float
+    temperature_K: float
+    orbital_zeeman: bool
+    key: str
+    memory_gb: float = 0.0
+    params: object = field(default=None, repr=False, compare=False)
+    kp_resolution: int | None = None
+
+
+def point_key(
+    model, material, parameter_set, lattice_set, n_cells, edge_nm, temperature_K, orbital_zeeman
+) -> str:
+    """Resume key of a point: one string from its identity columns (as stored in the file)."""
+    n = tuple(int(x) for x in n_cells)
+    size = "x".join(map(str, n)) if any(n) else f"L={float(edge_nm)!r}"
+    return (
+        f"{model}|{material}|{parameter_set}|{lattice_set}|{size}|T={float(temperature_K)!r}"
+        f"|oz={int(bool(orbital_zeeman))}"
+    )
+
+
+def _n_sites(n) -> int:
+    nx, ny, nz = n
+    return 4 * nx * ny * nz + nx * ny + ny * nz + nx * nz
+
+
+def _memory_etb(n_orb: int, n) -> float:
+    from .solver import estimate_memory_gb
+
+    n_states = n_orb * _n_sites(n)
+    return float(estimate_memory_gb(n_states, int(7.4 * n_states)))
+
+
+def _memory_kp(resolution: int) -> float:
+    from .solver import estimate_memory_gb
+
+    n_states = 8 * resolution**3
+    return float(estimate_memory_gb(n_states, 60 * n_states))
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    points: tuple
+    etb_sets: dict  # (material, set) -> EtbParameters at the reference temperature
+    kp_sets: dict  # material -> k·p set name
+    invariants: dict
+
+
+def _load_etb(material: str, pset: str, path: str):
+    """``load_parameters`` with every failure turned into a ParameterError naming ``path``."""
+    from .materials import load_parameters
+
+    try:
+        return load_parameters(material, None if pset == "default" else pset)
+    except PerovskiteTBError as exc:
+        raise ParameterError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, OSError) as exc:  # malformed file
+        raise ParameterError(
+            f"{path}: malformed parameter file ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def expand_points(spec: RunSpec) -> _Resolved:
+    """Resolve parameter sets and expand the axes into :class:`Point` s (canonical order).
+
+    Order: model, material, parameter_set, temperature, size, Zeeman variant.
+
+    Raises
+    ------
+    PerovskiteTBError
+        Unknown material or set (message with the key path), malformed parameter file, bad
+        temperature for a set without temperature model.
+    """
+    from .temperature import parameters_at
+
+    src = spec.source
+    ax, op = spec.axes, spec.options
+    etb_sets = {}
+    from .materials import available_sets
+
+    shipped = available_sets()
+    for i, mat in enumerate(ax.material):
+        if mat not in shipped and not all(ps.endswith(".toml") for ps in ax.parameter_set):
+            raise ParameterError(
+                f"{src}: [axes].material[{i}]: unknown material {mat!r} "
+                f"(known: {', '.join(sorted(shipped))})"
+            )
+        for j, ps in enumerate(ax.parameter_set):
+            p = _load_etb(mat, ps, f"{src}: [axes].parameter_set[{j}] ({mat})")
+            if p.material != mat:
+                raise ParameterError(
+                    f"{src}: [axes].parameter_set[{j}]: file {ps!r} is for {p.material}, "
+                    f"not [axes].material[{i}] = {mat!r}"
+                )
+            etb_sets[(mat, ps)] = p
+    kp_sets = {}
+    if "kp" in ax.model:
+        try:
+            from kp.parameters import load_kp_parameters
+        except ImportError:
+            raise InputError(
+                f"{src}: [axes].model: 'kp' needs the kp package, which is not importable"
+            ) from None
+        for mat in ax.material:
+            try:
+                kp_sets[mat] = op.kp_parameter_set or _kp_default(mat)
+                load_kp_parameters(mat, kp_sets[mat])
+            except PerovskiteTBError as exc:
+                raise ParameterError(f"{src}: [options].kp_parameter_set: {exc}") from None
+    at_T = {}
+
+    def params_at(mat, ps, T):
+        if (mat, ps, T) not in at_T:
+            try:
+                at_T[(mat, ps, T)] = parameters_at(etb_sets[(mat, ps)], T, rule=op.temperature_rule)
+            except PerovskiteTBError as exc:
+                raise type(exc)(
+                    f"{src}: [axes].temperature_K = {T:g} K with set {ps!r} ({mat}): {exc}"
+                ) from None
+        return at_T[(mat, ps, T)]
+
+    pts = []
+    kp_nb = op.kp_resolution
+    if kp_nb is None and "kp" in ax.model:
+        from kp import confinement
+
+        kp_nb = int(getattr(confinement, "DEFAULT_N_GRID", getattr(confinement, "DEFAULT_N_BASIS", 8)))
+    for model in ax.model:
+        for mat in ax.material:
+            for ps in ax.parameter_set:
+                base = etb_sets[(mat, ps)]
+                set_name = base.parameter_set if not ps.endswith(".toml") else ps
+                for T in ax.temperature_K:
+                    pT = params_at(mat, ps, T)
+                    if model == "etb":
+                        for n in ax.n_cells:
+                            for oz in ax.orbital_zeeman:
+                                key = point_key("etb", mat, set_name, set_name, n, 0.0, T, oz)
+                                pts.append(
+                                    Point(
+                                        "etb",
+                                        mat,
+                                        set_name,
+                                        set_name,
+                                        n,
+                                        n[0] * pT.a,
+                                        T,
+                                        oz,
+                                        key,
+                                        _memory_etb(pT.n_orb, n),
+                                        pT,
+                                    )
+                                )
+                    else:
+                        for n in ax.n_cells:
+                            key = point_key("kp", mat, kp_sets[mat], set_name, n, 0.0, T, False)
+                            pts.append(
+                                Point(
+                                    "kp",
+                                    mat,
+                                    kp_sets[mat],
+                                    set_name,
+                                    n,
+                                    n[0] * pT.a,
+                                    T,
+                                    False,
+                                    key,
+                                    _memory_kp(kp_nb),
+                                    None,
+                                    op.kp_resolution,
+                                )
+                            )
+            if model == "kp":  # explicit edges do not depend on the ETB set
+                for T in ax.temperature_K:
+                    for L in ax.edge_nm:
+                        key = point_key("kp", mat, kp_sets[mat], "", (0, 0, 0), L, T, False)
+                        pts.append(
+                            Point(
+                                "kp",
+                                mat,
+                                kp_sets[mat],
+                                "",
+                                (0, 0, 0),
+                                L,
+                                T,
+                                False,
+                                key,
+                                _memory_kp(kp_nb),
+                                None,
+                                op.kp_resolution,
+                            )
+                        )
+    invariants = {"temperature_rule": op.temperature_rule, "kp_resolution": op.kp_resolution}
+    unique = {}
+    for p in pts:  # e.g. "default" and the default set's name
+        unique.setdefault(p.key, p)
+    return _Resolved(
+        points=tuple(unique.values()), etb_sets=etb_sets, kp_sets=kp_sets, invariants=invariants
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# The computation of one point (runs in a worker; returns a plain row)
+# ------------------------------------------------------------------------------------------------
+
+
+def _trace(event: str, key: str) -> None:
+    path = os.environ.get(TRACE_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{event} {key} {os.getpid()}\n")
+
+
+def _peak_rss_gb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: KiB → GB (approx.)
+
+
+@contextmanager
+def _blas_threads(n: int | None):
+    if n is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with threadpool_limits(limits=n):
+        yield
+
+
+def compute_point(
+    point: Point, threads: int | None = None, etb_solver: Callable | None = None
+) -> dict:
+    """Compute one point; returns its row (:data:`perovskite_tb.io.COLUMNS` + ID columns).
+
+    Parameters
+    ----------
+    point : Point
+    threads : int, optional
+        BLAS threads for this point (threadpoolctl); None leaves the process setting.
+    etb_solver : callable, optional
+        ``(params, N, orbital_zeeman) -> NcResult`` replacing :func:`perovskite_tb.nc.nc_gfactors`
+        for cubes (in-process runs only; used by :mod:`perovskite_tb.curve`).
+
+    Raises
+    ------
+    PerovskiteTBError
+        Solver failures.
+    """
+    import numpy as np
+
+    _trace("start", point.key)
+    t0 = time.perf_counter()
+    with _blas_threads(threads):
+        if point.model == "etb":
+            n = point.n_cells
+            if etb_solver is not None and n[0] == n[1] == n[2]:
+                r = etb_solver(point.params, n[0], point.orbital_zeeman)
+            else:
+                from .nc import nc_gfactors
+
+                r = nc_gfactors(point.params, n, orbital_zeeman=point.orbital_zeeman)
+            row = {
+                "n_cells": tuple(n),
+                "edge_nm": r.edge_nm[0],
+                "temperature_K": point.temperature_K,
+                "n_states": r.n_states,
+                "E_e": r.E_e,
+                "E_h": r.E_h,
+                "transition_energy": r.transition_energy,
+                "g_e": r.g_e.g,
+                "g_h": r.g_h.g,
+                "g_e_tensor": r.g_e.tensor,
+                "g_h_tensor": r.g_h.tensor,
+                "residual_e": r.residual_e,
+                "residual_h": r.residual_h,
+                "seconds": r.seconds,
+            }
+        else:
+            from kp.confinement import nc_gfactors as kp_nc
+
+            L = float(point.edge_nm)
+            res = {} if point.kp_resolution is None else {_kp_resolution_kw(kp_nc): point.kp_resolution}
+            d = kp_nc(
+                point.material,
+                (L, L, L),
+                parameter_set=point.parameter_set,
+                temperature_K=point.temperature_K,
+                **res,
+            )
+            row = {
+                "n_cells": tuple(point.n_cells),
+                "edge_nm": L,
+                "temperature_K": point.temperature_K,
+                "n_states": d["n_states"],
+                "E_e": d["E_e_eV"],
+                "E_h": d["E_h_eV"],
+                "transition_energy": d["transition_energy_eV"],
+                "g_e": d["g_e"],
+                "g_h": d["g_h"],
+                "g_e_tensor": np.asarray(d["g_e_tensor"]),
+                "g_h_tensor": np.asarray(d["g_h_tensor"]),
+                "residual_e": d.get("residual_e_eV", np.nan),
+                "residual_h": d.get("residual_h_eV", np.nan),
+                "seconds": time.perf_counter() - t0,
+            }
+    row.update(
+        peak_rss_GB=_peak_rss_gb(),
+        material=point.material,
+        parameter_set=point.parameter_set,
+        lattice_set=point.lattice_set,
+        orbital_zeeman=bool(point.orbital_zeeman),
+    )
+    _trace("done", point.key)
+    return row
+
+
+def _kp_resolution_kw(fn) -> str:
+    """Name of the resolution keyword of ``kp.confinement.nc_gfactors`` (``n_grid`` or ``n_basis``)."""
+    import inspect
+
+    names = inspect.signature(fn).parameters
+    for kw in ("n_grid", "n_basis"):
+        if kw in names:
+            return kw
+    raise InputError("[options].kp_resolution: this kp version takes no resolution argument")
+
+
+def _worker_init(threads: int | None) -> None:  # pragma: no cover - runs in the workers
+    if threads is not None:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer decides; it terminates us
+
+
+# ------------------------------------------------------------------------------------------------
+# Runner
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """Outcome of :func:`run_sweep`.
+
+    Attributes
+    ----------
+    output : str
+    n_points : int
+        Points of the run file.
+    n_skipped : int
+        Already in the file.
+    n_computed : int
+        Computed and written by this call.
+    failures : tuple of (key, message)
+    """
+
+    output: str
+    n_points: int
+    n_skipped: int
+    n_computed: int
+    failures: tuple = ()
+
+
+class _Stop(BaseException):
+    """SIGTERM received (raised outside the row writes)."""
+
+
+class _Guard:
+    """Turns SIGTERM into :class:`_Stop`, deferred while a row is being written."""
+
+    def __init__(self):
+        self.writing = False
+        self.pending = False
+        self._old = None
+
+    def _handler(self, signum, frame):
+        if self.writing:
+            self.pending = True
+        else:
+            raise _Stop()
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGTERM, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+    @contextmanager
+    def writing_row(self):
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
+        if self.pending:
+            raise _Stop()
+
+
+def _usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover
+        return max(1, os.cpu_count() or 1)
+
+
+def _available_gb() -> float:
+    try:
+        import psutil
+
+        return psutil.virtual_memory().available / 1e9
+    except ImportError:  # pragma: no cover
+        return 8.0
+
+
+def _check_resume(path: Path, invariants: dict, sets: dict) -> None:
+    """Refuse to mix points made with other model options or changed parameter files into ``path``."""
+    import h5py
+
+    if not path.exists():
+        return
+    try:
+        with h5py.File(path, "r") as f:
+            a = dict(f.attrs)
+    except OSError as exc:
+        raise InputError(f"cannot open result file {str(path)!r}: {exc}") from None
+    if "options_json" in a:
+        old = json.loads(a["options_json"])
+    elif "config_json" in a:  # a curve file
+        old = {
+            "temperature_rule": json.loads(a["config_json"]).get("temperature_rule", "a"),
+            "kp_resolution": None,
+        }
+    else:
+        old = {}
+    diff = sorted(k for k in invariants if k in old and old[k] != invariants[k])
+    if diff:
+        raise InputError(
+            f"{path} was made with different inputs ({', '.join(diff)}); use another output file"
+        )
+    old_sets = json.loads(a.get("parameter_files_json", "{}"))
+    for name, info in sets.items():
+        if (
+            name in old_sets
+            and old_sets[name]["sha256"]
+            and info["sha256"] != old_sets[name]["sha256"]
+        ):
+            raise InputError(
+                f"{path}: parameter file of set {name!r} changed since the file was written "
+                f"(SHA-256 {old_sets[name]['sha256'][:12]} → {info['sha256'][:12]}); "
+                "use another output file"
+            )
+
+
+def _done_keys(writer, model: str) -> set:
+    from .export import _fill
+
+    rows = writer.rows(model)
+    if not rows or "n_cells" not in rows:
+        return set()
+    fill = _fill(dict(writer.file.attrs), model)
+    n = len(rows["n_cells"])
+    col = {k: rows[k] if k in rows else [fill[k]] * n for k in fill}
+    return {
+        point_key(
+            model,
+            col["material"][i],
+            col["parameter_set"][i],
+            col["lattice_set"][i],
+            rows["n_cells"][i],
+            rows["edge_nm"][i],
+            rows["temperature_K"][i],
+            col["orbital_zeeman"][i],
+        )
+        for i in range(n)
+    }
+
+
+def run_sweep(
+    spec: RunSpec,
+    *,
+    scheduler: str | None = None,
+    progress: bool | None = None,
+    attrs: dict | None = None,
+    params_attrs: dict | None = None,
+    etb_solver: Callable | None = None,
+    run_file_text: str | None = None,
+) -> SweepReport:
+    """Run (or resume) a sweep; each finished point is appended to ``spec.output`` at once.
+
+    Parameters
+    ----------
+    spec : RunSpec
+    scheduler : str, optional
+        Dask scheduler address; overrides ``spec.execution.scheduler``.
+    progress : bool, optional
+        tqdm bar (default: stderr is a TTY and ``CI`` is unset).
+    attrs : dict, optional
+        Extra root attributes (the curve front end passes its ``config_json`` and provenance; a
+        differing ``config_json`` refuses to resume, see :class:`perovskite_tb.io.CurveWriter`).
+    params_attrs : dict, optional
+        Values for ``/params`` attributes.
+    etb_solver : callable, optional
+        In-process replacement of the cube solver, see :func:`compute_point` (needs ``workers = 1``).
+    run_file_text : str, optional
+        Original run-file text, stored as ``run_file_text``.
+
+    Returns
+    -------
+    SweepReport
+
+    Raises
+    ------
+    PerovskiteTBError
+        Invalid inputs (before anything is computed), a changed parameter file or model option on
+        resume, unreachable scheduler, or — after all other points are written — failed points.
+    KeyboardInterrupt
+        On Ctrl-C or SIGTERM, after the workers are stopped and the file is closed.
+    """
+    from .export import _fill
+    from .io import CurveWriter
+
+    res = expand_points(spec)
+    ex = spec.execution
+    scheduler = scheduler or ex.scheduler
+    if scheduler:
+        _check_scheduler(
+            scheduler, lambda m: (_ for _ in ()).throw(InputError(f"--scheduler: {m}"))
+        )
+    out = _check_output(spec)
+    sets = {}
+    for (mat, ps), p in res.etb_sets.items():
+        name = p.parameter_set if not ps.endswith(".toml") else ps
+        sets[f"{mat}/{name}"] = {
+            "path": p.path,
+            "sha256": p.file_sha256,
+            "citations": dict(p.sources),
+        }
+    _check_resume(out, res.invariants, sets)
+    root = {
+        "kind": "sweep",
+        "run_toml": spec_to_toml(spec),
+        "options_json": json.dumps(res.invariants),
+        "run_file_text": run_file_text or "",
+    }
+    if attrs:
+        root.update(attrs)
+        root["kind"] = attrs.get("kind", "curve")
+    if progress is None:
+        import sys
+
+        progress = sys.stderr.isatty() and not os.environ.get("CI")
+    failures = []
+    n_new = 0
+    with _Guard() as guard, CurveWriter(out, root, params_attrs) as w:
+        f = w.file
+        old_sets = (
+            json.loads(f.attrs.get("parameter_files_json", "{}"))
+            if "parameter_files_json" in f.attrs
+            else {}
+        )
+        f.attrs["parameter_files_json"] = json.dumps({**old_sets, **sets})
+        f.flush()
+        done = set()
+        for m in MODELS:
+            done |= _done_keys(w, m)
+        todo = [p for p in res.points if p.key not in done]
+        n_skip = len(res.points) - len(todo)
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), disable=not progress, desc="sweep", unit="pt")
+
+        def on_result(point: Point, row: dict | None, err: BaseException | None) -> None:
+            nonlocal n_new
+            if err is not None:
+                failures.append((point.key, f"{type(err).__name__}: {err}"))
+            else:
+                with guard.writing_row():
+                    w.append(point.model, row, fill=_fill(dict(f.attrs), point.model))
+                    _trace("written", point.key)
+                n_new += 1
+            bar.update()
+            bar.set_postfix_str(point.key, refresh=False)
+
+        try:
+            if not todo:
+                pass
+            elif scheduler:
+                _run_dask(scheduler, todo, ex.threads_per_worker, on_result)
+            else:
+                workers = ex.workers or min(2, _usable_cores())
+                if etb_solver is not None and workers != 1:
+                    raise InputError("etb_solver needs workers = 1 (it runs in this process)")
+                if workers == 1 or len(todo) == 1 and etb_solver is None and ex.workers is None:
+                    for p in todo:
+                        try:
+                            row = compute_point(p, ex.threads_per_worker, etb_solver)
+                        except PerovskiteTBError as exc:
+                            on_result(p, None, exc)
+                        else:
+                            on_result(p, row, None)
+                else:
+                    budget = ex.max_memory_gb or 0.8 * _available_gb()
+                    threads = ex.threads_per_worker or max(1, _usable_cores() // workers)
+                    _run_local(todo, workers, budget, threads, on_result)
+        except _Stop:
+            raise KeyboardInterrupt from None
+        finally:
+            bar.close()
+    if spec.plot and (n_new or not Path(spec.plot).exists()):
+        from .plot import plot_curve
+
+        plot_curve(str(out), spec.plot, models=spec.axes.model)
+    if failures:
+        msg = "; ".join(f"{k}: {m}" for k, m in failures[:3]) + (
+            " ..." if len(failures) > 3 else ""
+        )
+        raise SolverError(
+            f"{len(failures)} of {len(todo)} points failed (others saved in {out}): {msg}"
+        )
+    return SweepReport(
+        output=str(out), n_points=len(res.points), n_skipped=n_skip, n_computed=n_new
+    )
+
+
+def _check_output(spec: RunSpec) -> Path:
+    out = Path(spec.output)
+    if not out.parent.is_dir():
+        raise InputError(f"{spec.source}: output: directory {str(out.parent)!r} does not exist")
+    if out.exists() and not out.is_file():
+        raise InputError(f"{spec.source}: output: {str(out)!r} is not a file")
+    return out
+
+
+def _kp_default(material: str) -> str:
+    """Default k·p set of the confined model for ``material`` (what ``kp.confinement.nc_gfactors`` uses)."""
+    try:
+        from kp import confinement
+    except ImportError:  # pragma: no cover
+        return ""
+    if hasattr(confinement, "nc_default_set"):
+        return confinement.nc_default_set(material)
+    from kp.parameters import DEFAULT_SET
+
+    return DEFAULT_SET
+
+
+def _run_local(todo, workers: int, budget_gb: float, threads: int, on_result) -> None:
+    """Local process pool; submits a point only while the running memory estimates fit ``budget_gb``."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # largest first (better packing); the file order does not matter (rows are keyed)
+    pending = deque(sorted(todo, key=lambda p: -p.memory_gb))
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(threads,),
+    )
+    running: dict = {}
+    used = 0.0
+    clean = False
+    try:
+        while pending or running:
+            while (
+                pending
+                and len(running) < workers
+                and (not running or used + pending[0].memory_gb <= budget_gb)
+            ):
+                p = pending.popleft()
+                running[pool.submit(compute_point, p, threads)] = p
+                used += p.memory_gb
+            finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                p = running.pop(fut)
+                used -= p.memory_gb
+                try:
+                    row = fut.result()
+                except PerovskiteTBError as exc:
+                    on_result(p, None, exc)
+                except BrokenProcessPool:
+                    raise SolverError(
+                        f"a worker process died while computing {p.key} (out of memory?); "
+                        "finished points are saved, re-run to resume"
+                    ) from None
+                else:
+                    on_result(p, row, None)
+        clean = True
+    finally:
+        if clean:
+            pool.shutdown(wait=True)
+        else:  # stop the workers we started (they may be in a long solve)
+            procs = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in procs:
+                proc.join(timeout=5)
+
+
+def _run_dask(address: str, todo, threads, on_result) -> None:
+    """Send the points to a Dask distributed scheduler; results come back to this (writer) process."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise InputError(
+            "the Dask path needs 'distributed' (pip install 'perovskite-tb[cluster]')"
+        ) from None
+    try:
+        client = Client(address)  # timeout: distributed.comm.timeouts.connect
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot reach Dask scheduler {address}: {exc}") from None
+    with client:
+        futs = {client.submit(compute_point, p, threads, pure=False): p for p in todo}
+        try:
+            for fut in as_completed(futs):
+                p = futs[fut]
+                try:
+                    row = fut.result()
+                except PerovskiteTBError as exc:
+                    on_result(p, None, exc)
+                else:
+                    on_result(p, row, None)
+        finally:
+            client.cancel(list(futs))
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------------
+
+
+def add_subcommands(sub) -> None:
+    """Register ``sweep`` and ``export`` on the ``perovskite-tb`` sub-parser."""
+    s = sub.add_parser(
+        "sweep", help="run a TOML run file (axes → points → resumable HDF5); docs/run-file.md"
+    )
+    s.add_argument("run_file", help="TOML run file")
+    s.add_argument(
+        "-o", "--output", default=None, help="HDF5 output (overrides the run file's 'output')"
+    )
+    s.add_argument(
+        "--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT (overrides [cluster])"
+    )
+    s.add_argument(
+        "--workers", default=None, help="local worker processes (overrides [execution].workers)"
+    )
+    s.add_argument(
+        "--dry-run", action="store_true", help="validate, list the points to compute, and stop"
+    )
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=_cmd_sweep)
+
+    e = sub.add_parser("export", help="write the rows of a result file as a labelled table (CSV)")
+    e.add_argument("result_file", help="HDF5 file of curve / sweep / tseries")
+    e.add_argument("--csv", action="store_true", required=True, help="CSV output (the only format)")
+    e.add_argument("-o", "--output", default=None, help="CSV path (default: stdout)")
+    e.set_defaults(func=_cmd_export)
+
+
+def _cmd_sweep(args) -> int:
+    spec = load_run_file(args.run_file)
+    ex = spec.execution
+    if args.workers is not None:
+        try:
+            w = int(args.workers)
+        except ValueError:
+            w = 0
+        if w < 1 or str(w) != args.workers.strip():
+            raise InputError(f"--workers must be a positive integer, got {args.workers!r}")
+        ex = replace(ex, workers=w)
+    if args.scheduler is not None:
+        ex = replace(
+            ex,
+            scheduler=_check_scheduler(
+                args.scheduler, lambda m: (_ for _ in ()).throw(InputError(f"--scheduler: {m}"))
+            ),
+        )
+    spec = replace(spec, execution=ex, output=args.output or spec.output)
+    if args.dry_run:
+        res = expand_points(spec)
+        done = set()
+        out = _check_output(spec)
+        if out.exists():
+            from .export import load_results
+
+            done = set(load_results(out).point_keys())
+        todo = [p for p in res.points if p.key not in done]
+        print(
+            f"{len(res.points)} points, {len(res.points) - len(todo)} done, {len(todo)} to compute "
+            f"(≤ {max((p.memory_gb for p in todo), default=0):.2f} GB each)"
+        )
+        for p in todo:
+            print(f"  {p.key}")
+        return 0
+    text = Path(args.run_file).read_text(encoding="utf-8")
+    rep = run_sweep(spec, progress=False if args.no_progress else None, run_file_text=text)
+    print(
+        f"wrote {rep.output}: {rep.n_computed} points computed, {rep.n_skipped} already done "
+        f"({rep.n_points} in the run file)"
+    )
+    return 0
+
+
+def _cmd_export(args) -> int:
+    import sys
+
+    from .export import load_results, write_csv
+
+    t = load_results(args.result_file)
+    if args.output:
+        write_csv(t, args.output)
+        print(f"wrote {args.output} ({len(t)} rows)")
+    else:
+        write_csv(t, sys.stdout)
+    return 0
