@@ -38,12 +38,18 @@ Inversion symmetry (parity = Bloch parity × envelope parity) block-diagonalises
 electron ground doublet (p-like Bloch × even envelope) sits in the odd block, the hole (s-like × even)
 in the even block. Each block is diagonalised densely.
 
-Spurious solutions
-------------------
-With positive free-electron terms on both VB and CB (no remote terms) the 8-band bands re-enter the gap
-at large k (k ≈ 16 nm⁻¹ for the universal set). The basis is capped at
-:math:`n\pi/L \le 0.8\,k_{\rm spur}` (computed from the bulk dispersion) so no spurious
-in-gap state can appear; a :class:`~perovskite_tb.errors.SolverError` is raised if one does anyway.
+Spurious solutions (Foreman)
+----------------------------
+In a truncated sine basis the Kane coupling of the highest envelope functions is incomplete, so
+VB-like combinations feel little Kane repulsion; with a positive free term (1+γ_v)ħ²k²/2m0 on the
+s-like VB they rise into the gap (the colleague's weight filter did not cure this). With Foreman's
+choice 1+γ_v < 0 (foreman1997; the ETB-derived sets of :mod:`kp.fit_etb` have 1+γ_v ≈ −1.2 from the
+ETB hole mass) they go *down*, and the p-like CB terms 1+L′, 1+M′ > 0 push CB high-k modes up: no
+level can lie in the bulk gap, and :func:`band_edge_doublets` raises if one does. No weight filter.
+With 1+γ_v = 0 exactly (``valence_free_term="foreman"`` on the universal set) the near-kernel VB
+modes sit just below 0, *above* the confined hole, and g_h is wrong (≈ −5): use the ETB-derived sets
+for nanocrystals (:data:`kp.parameters.NC_DEFAULT_SET`). The basis is additionally capped at
+:math:`n\pi/L \le 0.8\,k_{\rm spur}` when the bulk dispersion itself enters the gap.
 
 References
 ----------
@@ -66,7 +72,7 @@ from perovskite_tb.errors import DegeneracyError, InputError, SolverError
 from perovskite_tb.gfactor import g_tensor
 
 from .bulk import _LEVI, BlochTerms, bloch_hamiltonian, bloch_terms
-from .parameters import KpParameters, load_kp_parameters
+from .parameters import NC_DEFAULT_SET, KpParameters, load_kp_parameters
 
 __all__ = [
     "SineBasis",
@@ -80,6 +86,7 @@ __all__ = [
     "solve_nc",
     "nc_gfactors",
     "spurious_k",
+    "nc_default_set",
     "DEFAULT_N_BASIS",
 ]
 
@@ -524,27 +531,19 @@ class Doublet:
         Orthonormal states in the full basis.
     isolation : float
         Distance to the nearest other level [eV].
+    residual : float
+        max ‖H v − v (v†Hv)‖ of the pair [eV] (rounding level for the dense solver).
     """
 
     energy: float
     splitting: float
     vectors: np.ndarray
     isolation: float
+    residual: float = 0.0
 
 
 #: half-width beyond the bulk band edges of the energy window searched for band-edge states [eV]
 _WINDOW_EV = 1.0
-#: a state with more than this weight on the upper half of the sine basis is a truncation-edge state
-_EDGE_WEIGHT_MAX = 0.5
-
-
-def _edge_weight_mask(terms: KpTerms) -> np.ndarray:
-    """Basis functions with n_α > N_α/2 in some direction (upper half of the sine basis)."""
-    b = terms.basis
-    N = np.array(b.n_max)
-    hv = np.any(b.triples_vb > N / 2, axis=1)
-    hc = np.any(b.triples > N / 2, axis=1)
-    return np.concatenate([np.tile(hv, 2), np.tile(hc, 6)])
 
 
 def band_edge_doublets(terms: KpTerms, H=None) -> tuple[Doublet, Doublet]:
@@ -565,36 +564,43 @@ def band_edge_doublets(terms: KpTerms, H=None) -> tuple[Doublet, Doublet]:
     Raises
     ------
     SolverError
-        If no physical state is found on one side of the gap.
+        If no state is found on one side of the gap, or if a level lies inside the bulk gap
+        (0, Eg) (a spurious solution: happens only for sets with 1+γ_v > 0, see module docstring).
     DegeneracyError
         If at B = 0 a doublet is not Kramers-degenerate or not isolated.
 
     Notes
     -----
-    Each inversion-parity block is diagonalised densely for eigenvalues in
-    [−1 eV, Eg + 1 eV]. A truncated sine basis produces *truncation-edge states*: envelope
-    combinations of the highest sine functions that are (nearly) in the kernel of the truncated
-    k matrix, so they feel no Kane repulsion and sit at ≈ +ħ²k²/2m0 above the VB top, inside the gap.
-    They are recognised by their weight (> 0.5) on the upper half of the basis (n_α > N_α/2) and
-    skipped; the physical band-edge states have ≲ 1e-2 there (see kp/README.md).
+    Each inversion-parity block is diagonalised densely for eigenvalues in [−1 eV, Eg + 1 eV].
+    Confinement moves the electron up and the hole down, so every physical level lies outside the
+    bulk gap; with Foreman's choice 1+γ_v ≤ 0 the truncated basis cannot put a state there either
+    (the VB part of H is then ≤ 0 and the CB part ≥ Eg). No weight-based filtering is used.
     """
     H0 = terms.H0 if H is None else H
     p = terms.params
     mid = 0.5 * p.Eg
-    hi_mask = _edge_weight_mask(terms)
-    levels = []  # (E, vector, edge weight)
+    # window: 1 eV, widened for small boxes (10 x the free-electron ground confinement energy)
+    from perovskite_tb.constants import HBAR2_OVER_2M0
+
+    win = max(_WINDOW_EV, 10.0 * HBAR2_OVER_2M0 * np.pi**2 * sum(
+        1.0 / L**2 for L in terms.basis.edge_nm))
+    levels = []  # (E, vector)
     for par in (+1, -1):
         idx = np.flatnonzero(terms.parity == par)
         Hb = H0[idx][:, idx].toarray()
-        E, V = sla.eigh(Hb, subset_by_value=(-_WINDOW_EV, p.Eg + _WINDOW_EV), driver="evr")
-        w = np.sum(np.abs(V[hi_mask[idx]]) ** 2, axis=0)
+        E, V = sla.eigh(Hb, subset_by_value=(-win, p.Eg + win), driver="evr")
         for j in range(len(E)):
             vec = np.zeros(H0.shape[0], dtype=complex)
             vec[idx] = V[:, j]
-            levels.append((float(E[j]), vec, float(w[j])))
+            levels.append((float(E[j]), vec))
     levels.sort(key=lambda x: x[0])
-    phys = [x for x in levels if x[2] <= _EDGE_WEIGHT_MAX]
-    Es = np.array([x[0] for x in phys])
+    Es = np.array([x[0] for x in levels])
+    # Zeeman shifts at finite B are ~1e-3 eV; anything deeper inside the bulk gap is spurious
+    n_gap = int(np.sum((Es > 1e-2) & (Es < p.Eg - 1e-2)))
+    if n_gap:
+        raise SolverError(
+            f"{n_gap} level(s) inside the bulk gap (0, {p.Eg:.3f}) eV: spurious solutions; use a set "
+            "with valence_free_term = 'foreman' (1+gamma_v <= 0)")
     ie = int(np.searchsorted(Es, mid))
     pairs = {"e": [ie, ie + 1], "h": [ie - 2, ie - 1]}
     out = []
@@ -602,15 +608,17 @@ def band_edge_doublets(terms: KpTerms, H=None) -> tuple[Doublet, Doublet]:
         i0, i1 = pairs[name]
         if i0 < 0 or i1 >= len(Es):
             raise SolverError(
-                f"no physical {'electron' if name == 'e' else 'hole'} doublet within "
-                f"{_WINDOW_EV} eV of the bulk band edge (edge {terms.basis.edge_nm} nm)"
+                f"no {'electron' if name == 'e' else 'hole'} doublet within "
+                f"{win:.2f} eV of the bulk band edge (edge {terms.basis.edge_nm} nm)"
             )
         others = np.delete(Es, [i0, i1])
         iso = float(np.min(np.abs(others - 0.5 * (Es[i0] + Es[i1])))) if others.size else np.inf
         split = float(abs(Es[i1] - Es[i0]))
-        Vd = np.stack([phys[i0][1], phys[i1][1]], axis=1)
+        Vd = np.stack([levels[i0][1], levels[i1][1]], axis=1)
+        R = H0 @ Vd - Vd @ (Vd.conj().T @ (H0 @ Vd))
+        res = float(np.max(np.linalg.norm(R, axis=0)))
         out.append(Doublet(energy=float(0.5 * (Es[i0] + Es[i1])), splitting=split, vectors=Vd,
-                           isolation=iso))
+                           isolation=iso, residual=res))
     if H is None:
         for d, name in zip(out, ("electron", "hole")):
             if d.splitting > _KRAMERS_TOL_EV or d.isolation < 1e3 * max(d.splitting, 1e-12):
@@ -679,6 +687,22 @@ def solve_nc(
                     seconds=time.perf_counter() - t0)
 
 
+def nc_default_set(material: str) -> str:
+    """Default k·p set of the confined model for ``material`` (:data:`kp.parameters.NC_DEFAULT_SET`).
+
+    Raises
+    ------
+    ParameterError
+        Material without a default NC set.
+    """
+    from perovskite_tb.errors import ParameterError
+
+    if material not in NC_DEFAULT_SET:
+        raise ParameterError(f"no default k·p NC set for material {material!r}; known: "
+                             f"{sorted(NC_DEFAULT_SET)}")
+    return NC_DEFAULT_SET[material]
+
+
 def nc_gfactors(
     material: str,
     edge_nm: tuple[float, float, float],
@@ -696,7 +720,8 @@ def nc_gfactors(
     edge_nm : tuple of 3 floats
         (Lx, Ly, Lz) [nm], finite and > 0.
     parameter_set : str, optional
-        k·p set name (default ``kirstein2022-universal``).
+        k·p set name; default: the set derived from the material's default ETB set
+        (:data:`kp.parameters.NC_DEFAULT_SET`, e.g. ``etb-nestoklon2023`` for CsPbI3).
     n_basis : int, optional
         Sine functions per direction (default :data:`DEFAULT_N_BASIS`).
     temperature_K : float, optional
@@ -720,7 +745,8 @@ def nc_gfactors(
     """
     t0 = time.perf_counter()
     edge = _check_edge(edge_nm)
-    params = load_kp_parameters(material, parameter_set)
+    name = parameter_set if parameter_set is not None else nc_default_set(material)
+    params = load_kp_parameters(material, name)
     if temperature_K is not None:
         params = params.at_temperature(temperature_K)
     r = solve_nc(params, edge, n_basis=n_basis)
@@ -733,5 +759,8 @@ def nc_gfactors(
         "g_h": r.g_h.g,
         "g_e_tensor": r.g_e.tensor.tolist(),
         "g_h_tensor": r.g_h.tensor.tolist(),
+        "residual_e_eV": r.electron.residual,
+        "residual_h_eV": r.hole.residual,
+        "parameter_set": name,
         "seconds": time.perf_counter() - t0,
     }

@@ -29,11 +29,20 @@ __all__ = [
     "load_kp_parameters",
     "available_sets",
     "DEFAULT_SET",
+    "NC_DEFAULT_SET",
+    "VALENCE_FREE_TERM_CHOICES",
     "parameters_dir",
 ]
 
-#: Parameter set used when none is requested.
+#: Parameter set used when none is requested (bulk formulas, CLI kp-bulk).
 DEFAULT_SET = "kirstein2022-universal"
+#: Default set of the confined model (kp.confinement.nc_gfactors, perovskite-tb curve --model kp):
+#: the k·p set derived from the material's default ETB set (kp.fit_etb), so that k·p and ETB share
+#: their bulk Eg, Δ, masses and g factors.
+NC_DEFAULT_SET = {"CsPbI3": "etb-nestoklon2023", "CsPbBr3": "etb-nestoklon2023-fit",
+                  "CsPbCl3": "etb-nestoklon2023-fit"}
+#: accepted values of the set-level key ``valence_free_term``
+VALENCE_FREE_TERM_CHOICES = ("foreman", "as-given")
 
 _KP_FILE = "CsPbX3.kp.toml"
 _SCHEMA = "perovskite_tb.kp/1"
@@ -211,7 +220,8 @@ def available_sets(path: Path | None = None) -> dict[str, list[str]]:
 
 
 def load_kp_parameters(
-    material: str, parameter_set: str | None = None, *, path: Path | None = None
+    material: str, parameter_set: str | None = None, *, path: Path | None = None,
+    valence_free_term: str | None = None,
 ) -> KpParameters:
     """Load one k·p parameter set for one material.
 
@@ -223,6 +233,11 @@ def load_kp_parameters(
         Set name; default :data:`DEFAULT_SET`.
     path : pathlib.Path, optional
         Alternative TOML file (tests).
+    valence_free_term : {"foreman", "as-given"}, optional
+        Override of the set-level key ``valence_free_term`` (default of a set: ``"as-given"``).
+        ``"foreman"``: if the tabulated γ_v gives 1 + γ_v > 0, use γ_v = −1 (Foreman 1997: the
+        s-like VB's total free k² term ≤ 0 removes the spurious solutions of the confined model;
+        bulk g unchanged, VB mass becomes the pure Kane value). ``"as-given"``: tabulated γ_v.
 
     Returns
     -------
@@ -249,6 +264,10 @@ def load_kp_parameters(
     ):
         mats = sorted(k for k, v in entries.items() if isinstance(v, dict))
         raise ParameterError(f"material {material!r} not in k·p set {name!r}; available: {mats}")
+    vft = valence_free_term if valence_free_term is not None else sets[name].get(
+        "valence_free_term", "as-given")
+    if vft not in VALENCE_FREE_TERM_CHOICES:
+        raise ParameterError(f"valence_free_term {vft!r} not in {VALENCE_FREE_TERM_CHOICES}")
     refs = _reference_keys(pdir)
     vals: dict[str, float] = {}
     sources: dict[str, str] = {}
@@ -275,4 +294,9 @@ def load_kp_parameters(
     for req in ("Eg", "Delta_so"):
         if req not in vals:
             raise ParameterError(f"{name}/{material}: missing {req}")
+    if vft == "foreman" and vals.get("gamma_v", 0.0) > -1.0:
+        # Foreman 1997: total free k^2 term of the s-like VB must be <= 0 (no spurious solutions);
+        # bulk g is unchanged (depends on P, Eg, Delta only), the VB mass becomes the Kane value.
+        vals["gamma_v"] = -1.0
+        sources["gamma_v"] = "foreman1997"
     return KpParameters(material=material, parameter_set=name, P=P, sources=sources, **vals)

@@ -19,11 +19,13 @@ from perovskite_tb.gfactor import g_from_splitting, g_tensor
 pytestmark = pytest.mark.physics
 
 EDGE = (6.0, 6.5, 7.0)  # a cuboid without cubic symmetry, small basis: fast
+#: the confined model's default set for CsPbI3 (ETB-derived, Foreman 1+gamma_v < 0)
+NC_SET = "etb-nestoklon2023"
 
 
 @pytest.fixture(scope="module")
 def small():
-    p = load_kp_parameters("CsPbI3")
+    p = load_kp_parameters("CsPbI3", NC_SET)
     b = make_basis(p, EDGE, n_basis=4)
     return p, b, assemble(p, b)
 
@@ -92,7 +94,7 @@ def test_gauge_origin_invariance(small):
 
 
 def test_cube_is_isotropic():
-    p = load_kp_parameters("CsPbI3")
+    p = load_kp_parameters("CsPbI3", NC_SET)
     r = solve_nc(p, (8.0, 8.0, 8.0), n_basis=4)
     for gf in (r.g_e, r.g_h):
         assert gf.anisotropy < 1e-8
@@ -102,7 +104,7 @@ def test_cube_is_isotropic():
 @pytest.mark.slow
 def test_large_size_limit_electron():
     """g_e(NC) -> g_e(bulk) of the same set: |Δg| shrinks with L and is < 0.1 at L = 30 nm (N = 6)."""
-    p = load_kp_parameters("CsPbI3")
+    p = load_kp_parameters("CsPbI3", NC_SET)
     gb = bulk_properties(p)
     d = [abs(solve_nc(p, (L, L, L)).g_e.g - gb.g_e) for L in (10.0, 20.0, 30.0)]
     assert d[0] > d[1] > d[2]
@@ -115,7 +117,7 @@ def test_large_size_limit_electron():
 
 def test_hole_large_size_trend():
     """g_h(NC) moves toward bulk g_h with size (loose: hole basis convergence is ~0.03, README)."""
-    p = load_kp_parameters("CsPbI3")
+    p = load_kp_parameters("CsPbI3", NC_SET)
     gb = bulk_properties(p).g_h
     g10 = solve_nc(p, (10.0, 10.0, 10.0), n_basis=4).g_h.g
     g30 = solve_nc(p, (30.0, 30.0, 30.0), n_basis=4).g_h.g
@@ -162,8 +164,56 @@ def test_cli_kp_nc(capsys):
     for k in ("n_states", "E_e_eV", "E_h_eV", "transition_energy_eV", "g_e", "g_h",
               "g_e_tensor", "g_h_tensor", "seconds"):
         assert k in out
-    assert out["transition_energy_eV"] > load_kp_parameters("CsPbI3").Eg
+    assert out["transition_energy_eV"] > load_kp_parameters("CsPbI3", NC_SET).Eg
+    assert out["parameter_set"] == NC_SET
     with pytest.raises(InputError):
         _run(["kp-nc", "--material", "CsPbI3", "--edge-nm", "8", "-1", "8", "--json"])
     with pytest.raises(ParameterError):
         _run(["kp-bulk", "--material", "CsPbI3", "--parameter-set", "x", "--json"])
+
+
+def _window_levels(p, L, N):
+    """All levels of both parity blocks in [-1, Eg + 1] eV (dense)."""
+    import scipy.linalg as sla
+
+    t = assemble(p, make_basis(p, (L, L, L), n_basis=N))
+    E = []
+    for par in (1, -1):
+        idx = np.flatnonzero(t.parity == par)
+        E.append(sla.eigh(t.H0[idx][:, idx].toarray(), eigvals_only=True,
+                          subset_by_value=(-1.0, p.Eg + 1.0)))
+    return np.sort(np.concatenate(E))
+
+
+@pytest.mark.parametrize("L", [3.0, 10.0])
+def test_no_spurious_in_gap_states(L):
+    """Foreman set: no level between the NC hole and electron doublets, none in the bulk gap."""
+    p = load_kp_parameters("CsPbI3", NC_SET)
+    assert p.gamma_v <= -1.0  # Foreman: 1 + gamma_v <= 0
+    r = solve_nc(p, (L, L, L), n_basis=4)
+    E = _window_levels(p, L, 4)
+    tol = 1e-9
+    assert np.sum((E > r.hole.energy + tol) & (E < r.electron.energy - tol)) == 0
+    assert np.sum((E > 0) & (E < p.Eg)) == 0
+    assert r.hole.energy < 0 < p.Eg < r.electron.energy
+
+
+def test_energies_monotonic_in_size():
+    p = load_kp_parameters("CsPbI3", NC_SET)
+    rs = [solve_nc(p, (L, L, L), n_basis=4) for L in (3.0, 4.0, 5.0, 7.0, 10.0, 15.0, 30.0)]
+    Ee = np.array([r.electron.energy for r in rs])
+    Eh = np.array([r.hole.energy for r in rs])
+    assert np.all(np.diff(Ee) < 0) and np.all(np.diff(Eh) > 0)
+
+
+def test_hole_g_basis_convergence_10nm():
+    """g_h at L = 10 nm: N = 4 -> 6 changes by < 0.03 (kp/README.md convergence table)."""
+    p = load_kp_parameters("CsPbI3", NC_SET)
+    g4, g6 = (solve_nc(p, (10.0, 10.0, 10.0), n_basis=N).g_h.g for N in (4, 6))
+    assert abs(g6 - g4) < 0.03
+
+
+def test_nc_default_set_is_etb_derived():
+    d = nc_gfactors("CsPbI3", (8.0, 8.0, 8.0), n_basis=4)
+    assert d["parameter_set"] == NC_SET
+    assert d["residual_e_eV"] < 1e-8 and d["residual_h_eV"] < 1e-8
