@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--orbital-zeeman", action="store_true")
     c.add_argument("--temperature-K", nargs="+", type=_finite_float("K"), default=[6.0])
     c.add_argument("--n-cells", nargs="+", type=_positive_int, default=None,
-                   help="cube sizes (cells per edge); default 3..12")
+                   help="cube sizes (cells per edge); default 3..20 (1.9–12.6 nm)")
     c.add_argument("--model", default="etb", help="comma-separated models: etb, kp (default etb)")
     c.add_argument("-o", "--output", default="curve.h5")
     c.add_argument("--plot", default="curve.png", help="PNG path, or 'none'")

@@ -1,7 +1,7 @@
 """The main job: g_e, g_h vs NC size / transition energy (and temperature), written as it goes to HDF5.
 
 Embedded default (``perovskite-tb curve`` with no options): CsPbI3, the material's default set
-(``nestoklon2023``), 6 K, ETB cubes of 3…12 cells per edge (1.9–7.5 nm; ≈ 5 min on 2 cores, see
+(``nestoklon2023``), 6 K, ETB cubes of 3…20 cells per edge (1.9–12.6 nm; ≈ 7 min on 2 cores, see
 README), output ``curve.h5`` and ``curve.png``. Finished points are flushed after each size; re-running
 with the same output file skips them.
 
@@ -22,7 +22,7 @@ from .temperature import check_temperature
 __all__ = ["CurveConfig", "run_curve", "DEFAULT_N_CELLS"]
 
 #: Default ETB cube sizes (cells per edge).
-DEFAULT_N_CELLS = tuple(range(3, 13))
+DEFAULT_N_CELLS = tuple(range(3, 21))
 
 
 @dataclass(frozen=True)
