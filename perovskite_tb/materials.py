@@ -253,7 +253,8 @@ def load_parameter_file(path: str | Path) -> EtbParameters:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ParameterError(f"malformed parameter file {path.name}: {exc}") from None
-    refs = _references(path.parent)
+    # citation keys: the shipped references plus any references*.toml beside the file
+    refs = (_references(parameters_dir()) or frozenset()) | (_references(path.parent.resolve()) or frozenset())
     try:
         meta = doc["meta"]
         basis = meta["basis"]
@@ -261,8 +262,11 @@ def load_parameter_file(path: str | Path) -> EtbParameters:
         pset = meta["parameter_set"]
     except (KeyError, TypeError) as exc:
         raise ParameterError(f"{path.name}: missing [meta] key {exc}") from None
-    if basis not in BASES:
+    if not isinstance(basis, str) or basis not in BASES:
         raise ParameterError(f"{path.name}: unknown basis {basis!r} (known: {', '.join(BASES)})")
+    for key, val in (("material", material), ("parameter_set", pset)):
+        if not isinstance(val, str) or not val:
+            raise ParameterError(f"{path.name}: [meta] {key} must be a non-empty string, got {val!r}")
     kw: dict = {}
     sources = []
     if "lattice" not in doc or "a" not in doc.get("lattice", {}):
@@ -303,7 +307,10 @@ def load_parameter_file(path: str | Path) -> EtbParameters:
             if refs is not None and src not in refs:
                 raise ParameterError(f"{path.name}: {name} cites unknown reference key {src!r}")
     tref = meta.get("reference_temperature_K", {"value": 0.0, "unit": "K", "source": ""})
-    kw["reference_temperature_K"] = float(tref["value"]) if isinstance(tref, dict) else float(tref)
+    tval = tref.get("value") if isinstance(tref, dict) else tref
+    if isinstance(tval, bool) or not isinstance(tval, (int, float)) or not math.isfinite(tval) or tval < 0:
+        raise ParameterError(f"{path.name}: [meta] reference_temperature_K must be a number >= 0 K, got {tval!r}")
+    kw["reference_temperature_K"] = float(tval)
     return EtbParameters(
         material=material, parameter_set=pset, basis=basis, sources=tuple(sources),
         file_sha256=hashlib.sha256(raw).hexdigest(), path=str(path), **kw,
