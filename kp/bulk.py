@@ -45,6 +45,7 @@ import numpy as np
 from perovskite_tb.constants import G0, HBAR2_OVER_2M0, HBAR2_OVER_M0, MU_B
 from perovskite_tb.errors import InputError
 from perovskite_tb.gfactor import PAULI, g_tensor
+from perovskite_tb.universal import kirstein_g_e, kirstein_g_h  # re-exported: the formulas live in one place
 
 from .parameters import KpParameters
 
@@ -69,81 +70,6 @@ for _i, _j, _k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
 
 #: p-orbital angular momentum in the real (x, y, z) basis, (L_k)_ij = -i eps_kij, shape (3, 3, 3)
 L_P = -1j * _LEVI
-
-
-def kirstein_g_h(Eg, Ep, Delta_so, *, g0: float = 2.0):
-    r"""Hole g factor of the universal k·p formula.
-
-    .. math:: g_h = g_0 - \tfrac{4}{3}\frac{p^2}{m_0}\Big[\frac1{E_g} - \frac1{E_g+\Delta}\Big],
-              \quad \tfrac43 p^2/m_0 = \tfrac23 E_p
-
-    Parameters
-    ----------
-    Eg : float or ndarray of float64
-        Band gap [eV], > 0.
-    Ep : float
-        Kane energy 2p²/m0 [eV].
-    Delta_so : float
-        CB spin–orbit splitting [eV].
-    g0 : float, optional
-        Spin g; the published formula uses 2 (default). The 8-band model uses CODATA g0.
-
-    Returns
-    -------
-    float or ndarray of float64
-        g_h (J convention, brief §0).
-
-    Raises
-    ------
-    InputError
-        If any Eg is not positive.
-
-    References
-    ----------
-    kirstein2022, Eq. 5; nestoklon2023_tableS2 (SI Eq. S3).
-    """
-    Eg = np.asarray(Eg, dtype=float)
-    if not np.all(Eg > 0):
-        raise InputError(f"band gap must be > 0 eV, got {Eg}")
-    out = g0 - (2.0 / 3.0) * Ep * (1.0 / Eg - 1.0 / (Eg + Delta_so))
-    return float(out) if out.ndim == 0 else out
-
-
-def kirstein_g_e(Eg, Ep, delta_g_e: float = -1.0, *, g0: float = 2.0):
-    r"""Electron g factor of the universal k·p formula.
-
-    .. math:: g_e = -\frac{g_0}{3} + \tfrac43\frac{p^2}{m_0}\frac1{E_g} + \Delta g_e
-
-    Parameters
-    ----------
-    Eg : float or ndarray of float64
-        Band gap [eV], > 0.
-    Ep : float
-        Kane energy [eV].
-    delta_g_e : float, optional
-        Remote-band correction; universal value −1 (default).
-    g0 : float, optional
-        Spin g; the published −2/3 corresponds to g0 = 2 (default).
-
-    Returns
-    -------
-    float or ndarray of float64
-        g_e (J convention, brief §0).
-
-    Raises
-    ------
-    InputError
-        If any Eg is not positive.
-
-    References
-    ----------
-    kirstein2022, Eq. 6; nestoklon2023_tableS2 (SI Eq. S7).
-    """
-    Eg = np.asarray(Eg, dtype=float)
-    if not np.all(Eg > 0):
-        raise InputError(f"band gap must be > 0 eV, got {Eg}")
-    out = -g0 / 3.0 + (2.0 / 3.0) * Ep / Eg + delta_g_e
-    return float(out) if out.ndim == 0 else out
 
 
 @dataclass(frozen=True)
