@@ -604,7 +604,7 @@ def write_parameter_file(result: FitResult, path: str | Path) -> Path:
         src[n] = spec.source
     lines = [
         f"# ETB parameters of cubic {spec.material}, set '{spec.parameter_set}'. Written by perovskite_tb.fit",
-        f"# from the fit spec recorded in [fit]; regenerate with `perovskite-tb fit <spec> -o <this file>`.",
+        "# from the fit spec recorded in [fit]; regenerate with `perovskite-tb fit <spec> -o <this file>`.",
         "# Units are stated per value and converted by the loader; energies relative to the bulk VBM (≈ 0 eV).",
         "",
         "[meta]",

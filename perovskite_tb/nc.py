@@ -16,7 +16,7 @@ from .geometry import cuboid
 from .gfactor import GFactor, g_from_splitting, g_tensor
 from .hamiltonian import HamiltonianTerms, assemble
 from .materials import EtbParameters
-from .solver import BandEdges, band_edges, nd_ordering
+from .solver import band_edges, nd_ordering
 
 __all__ = ["NcResult", "nc_gfactors", "midgap", "finite_field_g", "levels_near"]
 
