@@ -290,6 +290,13 @@ def plot_nc(curves: HalideCurves, png: str | Path) -> Path:
     ax.set_ylabel("g-factor")
     ax.set_title(f"CsPbX$_3$ cubes N×N×N, ETB set {curves.parameter_set} (★ bulk)", fontsize=10)
     ax.legend(fontsize=6.5, ncol=2, loc="best")
+    return _save_figure(fig, png)
+
+
+def _save_figure(fig, png: str | Path) -> Path:
+    """Lay out, write (dpi 150, parent folders created) and close a figure; returns the path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)
@@ -323,12 +330,7 @@ def plot_bulk(bulk: dict, png: str | Path, *, parameter_set: str = DEFAULT_SET) 
     ax.set_ylabel("bulk g-factor")
     ax.set_title("bulk g vs Eg (▲ e, ▼ h: measured ranges, Kirstein 2022)", fontsize=10)
     ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=150)
-    plt.close(fig)
-    return png
+    return _save_figure(fig, png)
 
 
 def add_subcommand(sub) -> None:
