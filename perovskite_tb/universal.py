@@ -31,6 +31,14 @@ def p2_over_m0(hbar_p_over_m0: float = P_UNIVERSAL_EV_NM) -> float:
     return hbar_p_over_m0**2 / HBAR2_OVER_M0
 
 
+def _positive_gaps(Eg) -> np.ndarray:
+    """``Eg`` as a float64 array, or InputError if any band gap is not > 0 eV."""
+    Eg = np.asarray(Eg, dtype=float)
+    if not np.all(Eg > 0):
+        raise InputError(f"band gap must be > 0 eV, got {Eg}")
+    return Eg
+
+
 def kirstein_g_h(Eg, Ep, Delta_so, *, g0: float = 2.0):
     r"""Hole g factor of the universal k·p formula.
 
@@ -62,9 +70,7 @@ def kirstein_g_h(Eg, Ep, Delta_so, *, g0: float = 2.0):
     ----------
     kirstein2022, Eq. 5; nestoklon2023_tableS2 (SI Eq. S3).
     """
-    Eg = np.asarray(Eg, dtype=float)
-    if not np.all(Eg > 0):
-        raise InputError(f"band gap must be > 0 eV, got {Eg}")
+    Eg = _positive_gaps(Eg)
     out = g0 - (2.0 / 3.0) * Ep * (1.0 / Eg - 1.0 / (Eg + Delta_so))
     return float(out) if out.ndim == 0 else out
 
@@ -99,9 +105,7 @@ def kirstein_g_e(Eg, Ep, delta_g_e: float = -1.0, *, g0: float = 2.0):
     ----------
     kirstein2022, Eq. 6; nestoklon2023_tableS2 (SI Eq. S7).
     """
-    Eg = np.asarray(Eg, dtype=float)
-    if not np.all(Eg > 0):
-        raise InputError(f"band gap must be > 0 eV, got {Eg}")
+    Eg = _positive_gaps(Eg)
     out = -g0 / 3.0 + (2.0 / 3.0) * Ep / Eg + delta_g_e
     return float(out) if out.ndim == 0 else out
 

@@ -511,21 +511,9 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
 
 def test_export_csv_and_curve_front_end(tmp_path):
     out = tmp_path / "c.h5"
-    r = _cli(
-        "curve",
-        "--parameter-set",
-        SP3,
-        "--n-cells",
-        "2",
-        "--temperature-K",
-        "6",
-        "30",
-        "--plot",
-        "none",
-        "-o",
-        str(out),
-        "--no-progress",
-    )
+    curve_args = ("curve", "--parameter-set", SP3, "--n-cells", "2", "--temperature-K", "6", "30",
+                  "--plot", "none", "-o", str(out), "--no-progress")
+    r = _cli(*curve_args)
     assert r.returncode == 0, r.stderr
     d = read_curve(out)  # the curve layout is unchanged
     assert sorted(d["temperature_K"]) == [6.0, 30.0] and d["units"]["g_e"] == "1"
@@ -540,19 +528,5 @@ def test_export_csv_and_curve_front_end(tmp_path):
     rows = list(csv.DictReader(ln for ln in lines if not ln.startswith("#")))
     assert len(rows) == 2 and float(rows[0]["g_e"]) == t["g_e"][0] and rows[0]["g_e_zz"]
     # resuming with the same inputs computes nothing
-    r = _cli(
-        "curve",
-        "--parameter-set",
-        SP3,
-        "--n-cells",
-        "2",
-        "--temperature-K",
-        "6",
-        "30",
-        "--plot",
-        "none",
-        "-o",
-        str(out),
-        "--no-progress",
-    )
+    r = _cli(*curve_args)
     assert r.returncode == 0 and len(load_results(out)) == 2
