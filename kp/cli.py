@@ -15,6 +15,7 @@ from perovskite_tb.errors import InputError
 
 from .bulk import bulk_properties
 from .confinement import nc_gfactors
+from .envelope import BASIS_KINDS
 from .parameters import load_kp_parameters
 
 __all__ = ["add_subcommands", "run_kp_bulk", "run_kp_nc"]
@@ -66,7 +67,7 @@ def run_kp_nc(args) -> int:
     ----------
     args : argparse.Namespace
         ``material``, ``parameter_set``, ``edge_nm`` (3 floats), ``temperature_K``, ``n_basis``,
-        ``json``.
+        ``basis`` (``"legendre"`` or ``"sine"``), ``json``.
 
     Returns
     -------
@@ -84,7 +85,7 @@ def run_kp_nc(args) -> int:
     if len(edge) != 3 or not all(math.isfinite(v) and v > 0 for v in edge):
         raise InputError(f"--edge-nm needs three finite lengths > 0 nm, got {edge}")
     out = nc_gfactors(args.material, edge, parameter_set=args.parameter_set,
-                      n_basis=args.n_basis, temperature_K=args.temperature_K)
+                      n_basis=args.n_basis, temperature_K=args.temperature_K, basis=args.basis)
     if args.json:
         print(json.dumps(out))
     else:
@@ -112,6 +113,9 @@ def add_subcommands(subparsers) -> None:
     pn.add_argument("--parameter-set", default=None)
     pn.add_argument("--edge-nm", nargs=3, type=float, required=True, metavar=("LX", "LY", "LZ"))
     pn.add_argument("--temperature-K", type=float, default=None)
-    pn.add_argument("--n-basis", type=int, default=None, help="sine functions per direction")
+    pn.add_argument("--n-basis", type=int, default=None,
+                    help="envelope functions per direction (default: grows as sqrt(L), kp/README.md)")
+    pn.add_argument("--basis", choices=BASIS_KINDS, default="legendre",
+                    help="envelope basis: integrated Legendre polynomials (default) or sines")
     pn.add_argument("--json", action="store_true")
     pn.set_defaults(func=run_kp_nc)

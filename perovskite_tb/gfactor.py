@@ -89,13 +89,14 @@ def g_tensor(
     J: Sequence,
     *,
     j_min: float = 1e-3,
+    overlap=None,
 ) -> GFactor:
     r"""Signed g tensor of a Kramers doublet from first-order degenerate perturbation theory.
 
     Parameters
     ----------
     V : ndarray of complex128, shape (n, 2)
-        Orthonormal basis of the doublet at B = 0.
+        Orthonormal basis of the doublet at B = 0 (:math:`V^\dagger S V = 1` with ``overlap`` S).
     M : sequence of 3 operators, each (n, n)
         :math:`M_\gamma = \partial H/\partial B_\gamma` at B = 0 in eV/T (sparse, dense or any object
         with ``@``). Must be Hermitian.
@@ -103,6 +104,10 @@ def g_tensor(
         Total angular momentum :math:`J_k = L_k + S_k` in units of ħ, used only for the sign.
     j_min : float, optional
         Smallest acceptable singular value of the j matrix (the pseudospin must carry some ⟨J⟩).
+    overlap : operator (n, n), optional
+        Overlap matrix S of a non-orthogonal basis (e.g. the Legendre envelope basis of
+        :mod:`kp.envelope`); ``M`` and ``J`` are then the Galerkin matrices ⟨φ_i|·|φ_j⟩ in that
+        basis. Default: orthonormal basis (S = 1).
 
     Returns
     -------
@@ -126,8 +131,8 @@ def g_tensor(
     V = np.asarray(V)
     if V.ndim != 2 or V.shape[1] != 2:
         raise InputError(f"doublet basis must have shape (n, 2), got {V.shape}")
-    overlap = V.conj().T @ V
-    if not np.allclose(overlap, np.eye(2), atol=1e-8):
+    gram = V.conj().T @ (V if overlap is None else overlap @ V)
+    if not np.allclose(gram, np.eye(2), atol=1e-8):
         raise InputError("doublet basis vectors are not orthonormal")
     g_raw = np.empty((3, 3))
     j = np.empty((3, 3))

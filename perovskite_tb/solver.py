@@ -47,6 +47,7 @@ __all__ = [
     "BandEdges",
     "ParityBlock",
     "symmetry_blocks",
+    "blocks_from_actions",
     "band_edges",
     "time_reverse",
     "nd_ordering",
@@ -321,6 +322,29 @@ def symmetry_blocks(positions: np.ndarray, n_orb: int, *, ops=("C4z", "P"), tol:
         target = (smap[:, None] * n_orb + tgt_o[None, :]).ravel()
         phase = np.tile(ph_o, n_sites)
         acts.append((op, target, phase, 4 if op == "C4z" else 2))
+    return blocks_from_actions(acts, np.arange(n, dtype=np.int64) // n_orb)
+
+
+def blocks_from_actions(acts, groups: np.ndarray):
+    """Symmetry blocks of an abelian group given by monomial generators (C4z and/or P).
+
+    Parameters
+    ----------
+    acts : list of (name, target, phase, order)
+        One entry per generator: ``name`` is ``"C4z"`` or ``"P"``; the generator maps basis state i
+        to ``phase[i]`` × state ``target[i]`` (``target`` int64 (n,), ``phase`` complex128 (n,));
+        ``order`` is 4 for C4z (U⁴ = −1 on spin-½ states) and 2 for P.
+    groups : ndarray of int64, shape (n,)
+        Group (atom, envelope function) of every state; block ``groups`` are those of the orbit
+        representatives (used for the nested-dissection ordering).
+
+    Returns
+    -------
+    tuple of ParityBlock
+        As :func:`symmetry_blocks`: for C4z only the characters e^{−iπ/4}, e^{−3iπ/4} (weight 2, their
+        time-reversed partners have the same spectrum).
+    """
+    n = groups.shape[0]
     # All group elements as (power tuple, target, phase) by composing generator powers.
     elems = [((), np.arange(n, dtype=np.int64), np.ones(n, dtype=np.complex128))]
     for op, target, phase, order in acts:
@@ -335,7 +359,7 @@ def symmetry_blocks(positions: np.ndarray, n_orb: int, *, ops=("C4z", "P"), tol:
     # Orbit representative of every state: smallest index reached by any element.
     rep = np.min(np.stack([t for _, t, _ in elems]), axis=0)
     is_rep = np.nonzero(rep == np.arange(n))[0]
-    site_rep = np.min(np.stack([t // n_orb for _, t, _ in elems]), axis=0)[is_rep]
+    site_rep = np.min(np.stack([groups[t] for _, t, _ in elems]), axis=0)[is_rep]
     # Characters: C4z eigenvalue λ with λ⁴ = −1 (keep λ = e^{−iπ/4}, e^{−3iπ/4}); P eigenvalue ±1.
     char_sets = []
     for op, *_ in acts:
