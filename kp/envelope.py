@@ -85,7 +85,7 @@ def default_n_basis(L_nm: float, kind: str = "legendre") -> int:
         clipped to [6, 14]: the boundary layer of the p-like components (width ≈ 0.5 nm for the
         ETB-derived CsPbI3 set) needs more functions as L grows, while its weight falls as 1/L, so
         the g_h error at fixed N levels off above ≈ 15 nm. With this rule g_h is converged to
-        ≲ 3e-3 up to 20 nm (≈ 5e-3 at 30 nm), g_e to ≲ 1e-3 and the energies to ≲ 2e-4 eV (table in
+        ≲ 3e-3 up to 20 nm (≈ 5e-3 at 30 nm), g_e to ≲ 1e-3 and the energies to ≲ 3e-4 eV (table in
         kp/README.md).
     """
     if kind == "sine":

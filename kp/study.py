@@ -8,6 +8,9 @@
     ETB (``nestoklon2023``, reference temperature, no shift) and k·p (``etb-nestoklon2023``,
     default basis) for the same cubes of N_cells × a; the k·p g's are also interpolated to the ETB
     transition energies (comparison at equal E).
+``python -m kp.study mixing``
+    Why the two part at small sizes: bulk non-parabolicity at the confinement wave vector and the
+    J = 3/2 / VB admixtures of the k·p band-edge states (Markdown to stdout).
 ``python -m kp.study table FILE``
     Markdown table of a result file.
 
@@ -65,6 +68,13 @@ def _etb_point(n_cells: int) -> dict:
             "peak_rss_GB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
 
 
+def load_parameters_a() -> float:
+    """Lattice constant (nm) of the ETB set of the study."""
+    from perovskite_tb.materials import load_parameters
+
+    return load_parameters(MATERIAL, ETB_SET).a
+
+
 def _in_child(spec: dict, timeout: float) -> dict:
     """Run one point in a fresh interpreter (own peak RSS); errors become an ``error`` entry."""
     cmd = [sys.executable, "-m", "kp.study", "child", json.dumps(spec)]
@@ -94,13 +104,38 @@ def convergence(out=None, timeout=3600.0) -> list:
     return recs
 
 
-def crosscheck(cells=range(3, 21), out=None, timeout=3600.0) -> list:
-    """ETB and k·p side by side for cubes of ``cells`` (module docstring); returns the records."""
+def _etb_from_benchmark(path, n_cells):
+    """ETB record of ``n_cells`` from a ``python -m benchmarks nc`` result file (None if absent)."""
+    if not path:
+        return None
+    for r in json.loads(Path(path).read_text())["records"]:
+        if r.get("kind") == "nc" and r.get("n_cells") == n_cells and "g_h" in r:
+            return {"n_cells": n_cells, "edge_nm": r["edge_nm"], "n_states": r["n_states"],
+                    "E_e_eV": r["E_e"], "E_h_eV": r["E_h"], "transition_energy_eV": r["E_e"] - r["E_h"],
+                    "g_e": r["g_e"], "g_h": r["g_h"], "seconds": r["total_s"], "source": str(path)}
+    return None
+
+
+def crosscheck(cells=range(3, 21), out=None, timeout=3600.0, etb_json=None, append=False,
+               kp_only=False) -> list:
+    """ETB and k·p side by side for cubes of ``cells`` (module docstring); returns the records.
+
+    ``etb_json``: take the ETB point from this benchmark result file when it has the size (same set
+    and reference temperature; e.g. the 21–26-cell PRIMME runs); ``append``: add to ``out``;
+    ``kp_only``: no ETB point (k·p points that only extend the interpolation range).
+    """
     recs, meta = [], {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "etb_set": ETB_SET,
                       "kp_set": KP_SET}
+    if append and out and Path(out).exists():
+        old = json.loads(Path(out).read_text())
+        recs, meta = old["records"], old["meta"]
     for n in cells:
-        etb = _in_child({"kind": "etb", "n_cells": n}, timeout)
-        kp = _in_child({"kind": "kp", "edge": etb.get("edge_nm", n * 0.6289), "basis": "legendre",
+        if kp_only:
+            etb = {"n_cells": n, "error": "not computed (k·p only)"}
+        else:
+            etb = _etb_from_benchmark(etb_json, n) or _in_child({"kind": "etb", "n_cells": n}, timeout)
+        a = load_parameters_a()
+        kp = _in_child({"kind": "kp", "edge": etb.get("edge_nm", n * a), "basis": "legendre",
                         "n": None}, timeout)
         recs.append({"n_cells": n, "etb": etb, "kp": kp})
         _save(out, recs, meta)
@@ -109,6 +144,59 @@ def crosscheck(cells=range(3, 21), out=None, timeout=3600.0) -> list:
                           "g_e": [etb.get("g_e"), kp.get("g_e")], "g_h": [etb.get("g_h"), kp.get("g_h")]}),
               flush=True)
     return recs
+
+
+def mixing(cells=range(3, 11)) -> str:
+    """Why ETB and k·p part at small sizes: Markdown table per cube of N_cells × a.
+
+    Columns: |k| = √3 π/L (the hard-wall ground-state wave vector along [111]); bulk band offsets
+    E_c(R+k) − E_c(R) and E_v(R) − E_v(R+k) of the ETB set and of the k·p set at that k
+    (non-parabolicity: the 8-band k·p bands keep rising where the ETB bands flatten); the weights of
+    the k·p electron on the J = 3/2 CB and on the VB, and of the hole on the CB (J = ½ and J = 3/2).
+    """
+    from perovskite_tb.bulk import N_FILLED, high_symmetry_point
+    from perovskite_tb.bulk import bloch_hamiltonian as etb_h
+    from perovskite_tb.materials import load_parameters
+
+    from .bulk import bloch_hamiltonian as kp_h
+    from .bulk import bloch_terms
+    from .confinement import solve_nc
+    from .envelope import EnvelopeOperators
+    from .parameters import load_kp_parameters
+
+    pe = load_parameters(MATERIAL, ETB_SET)
+    pk = load_kp_parameters(MATERIAL, KP_SET)
+    kR = high_symmetry_point("R", pe.a)
+    E0 = np.linalg.eigvalsh(etb_h(pe, kR))
+    v, c = N_FILLED - 1, N_FILLED
+    t = bloch_terms(pk)
+    # projectors on the VB, the J = 1/2 CB and the J = 3/2 CB (eigenspaces of C at 0, Eg, Eg+Δ)
+    w, U = np.linalg.eigh(t.C)
+    proj = {}
+    for name, target in (("vb", 0.0), ("j12", pk.Eg), ("j32", pk.Eg + pk.Delta_so)):
+        sel = np.abs(w - target) < 1e-6
+        proj[name] = U[:, sel] @ U[:, sel].conj().T
+    lines = ["| N_cells | L (nm) | |k| (nm⁻¹) | ΔE_c ETB | ΔE_c k·p | ΔE_v ETB | ΔE_v k·p | "
+             "e: J=3/2 | e: VB | h: J=½ | h: J=3/2 |", "|" + "---|" * 11]
+    d = np.ones(3) / np.sqrt(3.0)
+    for n in cells:
+        L = n * pe.a
+        k = np.sqrt(3.0) * np.pi / L
+        Ek = np.linalg.eigvalsh(etb_h(pe, kR + k * d))
+        Ekp = np.linalg.eigvalsh(kp_h(pk, k * d))
+        r = solve_nc(pk, (L, L, L))
+        ops = EnvelopeOperators(r.terms.basis)
+        W = {name: ops.kron(P, ops.eye()) for name, P in proj.items()}
+
+        def weight(dbl, name):
+            V = dbl.vectors
+            return float(np.real(np.trace(V.conj().T @ (W[name] @ V)))) / 2
+
+        lines.append(
+            f"| {n} | {L:.3f} | {k:.2f} | {Ek[c] - E0[c]:.3f} | {Ekp[2] - pk.Eg:.3f} | "
+            f"{E0[v] - Ek[v]:.3f} | {-Ekp[1]:.3f} | {weight(r.electron, 'j32'):.4f} | "
+            f"{weight(r.electron, 'vb'):.4f} | {weight(r.hole, 'j12'):.4f} | {weight(r.hole, 'j32'):.4f} |")
+    return "\n".join(lines)
 
 
 def _f(x, fmt):
@@ -120,25 +208,35 @@ def table(path) -> str:
     doc = json.loads(Path(path).read_text())
     recs = doc["records"]
     if recs and "etb" in recs[0]:
+        kp_ok = [r["kp"] for r in recs if "error" not in r["kp"]]
         ok = [r for r in recs if "error" not in r["etb"] and "error" not in r["kp"]]
-        E_kp = np.array([r["kp"]["transition_energy_eV"] for r in ok])
+        E_kp = np.array([k["transition_energy_eV"] for k in kp_ok])
         order = np.argsort(E_kp)
 
         def at_E(key, E):  # k·p g interpolated to the ETB transition energy (None outside)
             if not (E_kp.min() <= E <= E_kp.max()):
                 return None
-            return float(np.interp(E, E_kp[order], np.array([r["kp"][key] for r in ok])[order]))
+            return float(np.interp(E, E_kp[order], np.array([k[key] for k in kp_ok])[order]))
 
-        lines = ["| N_cells | edge (nm) | N kp | E ETB | E k·p | ΔE | g_e ETB | g_e k·p | Δg_e | "
-                 "g_e k·p @E_ETB | g_h ETB | g_h k·p | Δg_h | g_h k·p @E_ETB |",
-                 "|" + "---|" * 14]
+        L_kp = np.array([k["edge_nm"] for k in kp_ok])
+
+        def l_eff(E):  # k·p edge with the ETB transition energy, minus the ETB edge N·a
+            if not (E_kp.min() <= E <= E_kp.max()):
+                return None
+            return float(np.interp(E, E_kp[order], L_kp[order]))
+
+        lines = ["| N_cells | edge (nm) | N kp | E ETB | E k·p | ΔE | L_eff − L (nm) | g_e ETB | g_e k·p | "
+                 "Δg_e | g_e k·p @E_ETB | g_h ETB | g_h k·p | Δg_h | g_h k·p @E_ETB |",
+                 "|" + "---|" * 15]
         for r in ok:
             e, k = r["etb"], r["kp"]
             E = e["transition_energy_eV"]
             ge_E, gh_E = at_E("g_e", E), at_E("g_h", E)
+            le = l_eff(E)
             lines.append(
                 f"| {r['n_cells']} | {e['edge_nm']:.3f} | {k['n_basis'][0]} | {E:.3f} | "
                 f"{k['transition_energy_eV']:.3f} | {k['transition_energy_eV'] - E:+.3f} | "
+                f"{_f(None if le is None else le - e['edge_nm'], '+.3f')} | "
                 f"{e['g_e']:+.3f} | {k['g_e']:+.3f} | {k['g_e'] - e['g_e']:+.3f} | {_f(ge_E, '+.3f')} | "
                 f"{e['g_h']:+.3f} | {k['g_h']:+.3f} | {k['g_h'] - e['g_h']:+.3f} | {_f(gh_E, '+.3f')} |")
         return "\n".join(lines)
@@ -158,11 +256,14 @@ def main(argv=None) -> int:
     """Command line of ``python -m kp.study`` (module docstring)."""
     ap = argparse.ArgumentParser(prog="python -m kp.study", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["convergence", "crosscheck", "table", "child"])
+    ap.add_argument("what", choices=["convergence", "crosscheck", "mixing", "table", "child"])
     ap.add_argument("args", nargs="*")
     ap.add_argument("--cells", type=int, nargs="+", default=None)
     ap.add_argument("--out", default=None)
     ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--etb-json", default=None, help="crosscheck: ETB points from a benchmark file")
+    ap.add_argument("--append", action="store_true", help="crosscheck: add to --out")
+    ap.add_argument("--kp-only", action="store_true", help="crosscheck: k·p points only")
     a = ap.parse_args(argv)
     if a.what == "child":
         spec = json.loads(a.args[0])
@@ -171,8 +272,10 @@ def main(argv=None) -> int:
         print(json.dumps(rec, default=float))
     elif a.what == "convergence":
         convergence(a.out, a.timeout)
+    elif a.what == "mixing":
+        print(mixing(a.cells or range(3, 11)))
     elif a.what == "crosscheck":
-        crosscheck(a.cells or range(3, 21), a.out, a.timeout)
+        crosscheck(a.cells or range(3, 21), a.out, a.timeout, a.etb_json, a.append, a.kp_only)
     else:
         print(table(a.args[0]))
     return 0

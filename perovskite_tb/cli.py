@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--parameter-set", default=None)
     c.add_argument("--orbital-zeeman", action="store_true")
     c.add_argument("--temperature-K", nargs="+", type=_finite_float("K"), default=[6.0])
+    c.add_argument("--temperature-rule", choices=("a", "b"), default="a",
+                   help="ETB temperature model (perovskite_tb.temperature): a = a(T) with E_pc re-tuned "
+                        "(default), b = Harrison d^-2 hoppings")
     c.add_argument("--n-cells", nargs="+", type=_positive_int, default=None,
                    help="cube sizes (cells per edge); default 3..20 (1.9–12.6 nm)")
     c.add_argument("--model", default="etb", help="comma-separated models: etb, kp (default etb)")
@@ -160,7 +163,7 @@ def _cmd_curve(args) -> int:
         material=args.material, parameter_set=args.parameter_set,
         temperatures_K=tuple(args.temperature_K), n_cells_list=tuple(args.n_cells or DEFAULT_N_CELLS),
         models=models, orbital_zeeman=args.orbital_zeeman, output=args.output,
-        plot=None if args.plot.lower() == "none" else args.plot,
+        plot=None if args.plot.lower() == "none" else args.plot, temperature_rule=args.temperature_rule,
     )
     out = run_curve(cfg, progress=False if args.no_progress else None)
     print(f"wrote {out}" + (f" and {cfg.plot}" if cfg.plot else ""))

@@ -38,13 +38,14 @@ def rotation_to(d_hat: np.ndarray) -> np.ndarray:
     d = d / np.linalg.norm(d)
     z = np.array([0.0, 0.0, 1.0])
     c = float(d @ z)
-    if c > 1 - 1e-12:
-        return np.eye(3)
-    if c < -1 + 1e-12:
-        return np.diag([1.0, -1.0, -1.0])  # rotation by π about x
     v = np.cross(z, d)
-    s = np.linalg.norm(v)
-    K = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]]) / s
+    s = float(np.linalg.norm(v))
+    if s < 1e-15:  # exactly (anti-)parallel to z
+        return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])  # identity / π about x
+    V = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    if c > 0:  # I + [v]x + [v]x^2 / (1 + c): no cancellation for nearly axial bonds
+        return np.eye(3) + V + (V @ V) / (1.0 + c)
+    K = V / s
     return np.eye(3) + s * K + (1 - c) * (K @ K)
 
 

@@ -530,3 +530,19 @@ def test_export_csv_and_curve_front_end(tmp_path):
     # resuming with the same inputs computes nothing
     r = _cli(*curve_args)
     assert r.returncode == 0 and len(load_results(out)) == 2
+
+
+def test_curve_temperature_rule_option(tmp_path):
+    """`curve --temperature-rule b` reaches rule b (Harrison d⁻² hoppings): at 120 K it gives other
+    g's than rule a (same Eg(T) target, different band mixing), and a bad rule is a one-line error."""
+    g = {}
+    for rule in ("a", "b"):
+        out = tmp_path / f"{rule}.h5"
+        r = _cli("curve", "--parameter-set", SP3, "--n-cells", "2", "--temperature-K", "120",
+                 "--temperature-rule", rule, "--plot", "none", "-o", str(out), "--no-progress")
+        assert r.returncode == 0, r.stderr
+        t = load_results(out)
+        g[rule] = (float(t["g_e"][0]), float(t["transition_energy"][0]))
+    assert abs(g["a"][0] - g["b"][0]) > 1e-6
+    r = _cli("curve", "--temperature-rule", "c", "--n-cells", "2")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
