@@ -4,7 +4,7 @@ Symmetry blocks and solvers
 ---------------------------
 Inversion P and, for a square cross-section (L_x = L_y), the rotation C4z about z commute with H0
 and S (:func:`symmetry_actions`; both act as signed permutations of the tensor basis). The joint
-eigenspaces (:func:`perovskite_tb.solver.blocks_from_actions`) split a cube into four blocks of
+eigenspaces (:func:`perovskite_tb.symmetry.blocks_from_actions`) split a cube into four blocks of
 ≈ n/8 states, each holding one member of every Kramers doublet (time reversal maps the C4z
 character λ to λ*; the partner blocks are not solved); without C4z the two parity blocks are used.
 ``method="dense"`` diagonalises each parity block (LAPACK, all levels in a window);
@@ -188,7 +188,7 @@ def symmetry_actions(basis: EnvelopeBasis) -> list:
     Returns
     -------
     list of (name, target, phase, order)
-        For :func:`perovskite_tb.solver.blocks_from_actions`. P: Bloch parity (S +1, X/Y/Z −1) ×
+        For :func:`perovskite_tb.symmetry.blocks_from_actions`. P: Bloch parity (S +1, X/Y/Z −1) ×
         envelope parity :math:`(-1)^{n_x+n_y+n_z-3}`. C4z (rotation by +90° about z,
         :math:`(U\psi)(\mathbf r) = D\,\psi(R^{-1}\mathbf r)`): X → Y, Y → −X, spin
         :math:`e^{\mp i\pi/4}` for ↑/↓, envelope :math:`\phi_a(x)\phi_b(y) \to (-1)^{b-1}\phi_b(x)\phi_a(y)`.
@@ -247,7 +247,7 @@ def _isometries(terms: KpTerms, H) -> list:
     inversion blocks of :func:`_blocks` (or one block) as selection matrices, ``groups`` None.
     """
     if H is None and terms.basis.full_grid:
-        from perovskite_tb.solver import blocks_from_actions
+        from perovskite_tb.symmetry import blocks_from_actions
 
         groups = np.tile(np.arange(terms.basis.n_env, dtype=np.int64), 8)
         return [(b.Q, b.groups, b.weight)
