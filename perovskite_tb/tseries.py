@@ -16,10 +16,16 @@ lattice, :math:`L(T) = L_* a(T)/a(T_{\rm match})` (:func:`perovskite_tb.temperat
   follows its own ``dEg_dT`` (same value, meliakov2024); with ``kp_kane_scaling`` (default on) the
   interband momentum is also scaled as the ETB rule implies
   (:func:`perovskite_tb.temperature.kane_energy_scale`, ±0.8 % in E_p at 120 K).
-* ``"etb"``: cubes are discrete (N cells × a) and 1.703 eV needs N ≳ 20, out of reach of the
-  current solver; the ETB series is computed at ``etb_n_cells`` (the largest cube the user can afford)
-  and its 6 K energy mismatch is stored (``E_match_mismatch_eV`` attribute) and printed in the
-  legend — the ETB series shows the *temperature trend* of a smaller NC, not sample #1.
+* ``"etb"``: cubes are discrete (N cells × a); the series is computed at ``etb_n_cells`` and its 6 K
+  energy mismatch is stored (``etb_E_match_mismatch_eV`` attribute) and printed in the legend. For
+  CsPbI3 ``nestoklon2023`` N = 25 (15.7 nm, 1.24 M states) matches 1.703 eV within −1.2 meV; it takes
+  ≈ 4 min per temperature with the optional PRIMME solver (measured 2026-11-22, 2 cores). The default
+  (8 cells, seconds per point) shows the *temperature trend* of a smaller NC, not sample #1.
+
+Result at the matched size (``perovskite-tb tseries --etb-n-cells 25``, rule a, figure
+``docs/figures/tseries_sample1.png``): 6 → 90 K the ETB g_e falls by 0.048 and the k·p g_e by 0.047
+(measured 0.51); 6 → 65 K g_h rises by 0.022 (ETB) and 0.025 (k·p) (measured 0.48). Both models get the
+temperature dependence through Eg(T) and a(T) alone an order of magnitude too weak.
 
 Neither model includes the exciton Coulomb energy (single-particle transition energy, brief §3.4).
 
@@ -71,7 +77,8 @@ class TSeriesConfig:
     parameter_set : str or None
         ETB set (default: the material's default); also supplies the temperature coefficients.
     kp_parameter_set : str or None
-        k·p set (default: :data:`kp.parameters.DEFAULT_SET`).
+        k·p set (default: the confined model's set for the material,
+        :func:`kp.confinement.nc_default_set`, e.g. ``etb-nestoklon2023``).
     temperatures_K : tuple of float
         Default 6, 30, 65, 90 (the measured temperatures) and 120 K (end of the measured range).
     target_energy_eV, match_temperature_K : float
@@ -127,11 +134,12 @@ def measured_series(sample: str = "1", doi: str = MEASURED_DOI) -> list[dict]:
 
 def _kp_solve(cfg: TSeriesConfig, etb_base, edge_nm: float, T: float) -> dict:
     """One k·p point: Eg(T) from the k·p set, P scaled by the rule (optional), cube of edge ``edge_nm``."""
-    from kp.confinement import solve_nc
+    from kp.confinement import nc_default_set, solve_nc
     from kp.parameters import load_kp_parameters
 
     t0 = time.perf_counter()
-    kpp = load_kp_parameters(cfg.material, cfg.kp_parameter_set).at_temperature(T)
+    name = cfg.kp_parameter_set if cfg.kp_parameter_set is not None else nc_default_set(cfg.material)
+    kpp = load_kp_parameters(cfg.material, name).at_temperature(T)
     if cfg.kp_kane_scaling:
         kpp = dataclasses.replace(kpp, P=kpp.P * math.sqrt(kane_energy_scale(etb_base, T, rule=cfg.rule)))
     r = solve_nc(kpp, (edge_nm,) * 3)

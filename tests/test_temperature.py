@@ -210,6 +210,18 @@ def test_measured_series_sample1():
     assert len(e6) == 1 and e6[0]["energy_eV"] == 1.703 and e6[0]["g"] == 2.33
 
 
+def test_tseries_kp_uses_the_nc_default_set():
+    """The k·p point of a T series uses the confined model's set (etb-nestoklon2023 for CsPbI3, Foreman
+    1+γ_v < 0), not the bulk-formula set; Eg(T) follows its dEg/dT = 3.1e-4 eV/K: the transition energy
+    rises with T (6 → 120 K) by about 0.0353 eV (Eg) minus the confinement change."""
+    import perovskite_tb.tseries as ts
+
+    cfg = ts.TSeriesConfig(kp_kane_scaling=False)
+    r6, r120 = (ts._kp_solve(cfg, P, 6.0, T) for T in (6.0, 120.0))
+    assert np.isfinite(r6["g_h"]) and np.isfinite(r6["g_e"])
+    assert 0.03 < r120["transition_energy"] - r6["transition_energy"] < 0.036
+
+
 def test_kp_size_match_secant(monkeypatch):
     """Secant in 1/L² finds the edge of E(L) = Eg + C/L² in a few solves (solver mocked: fast)."""
     import perovskite_tb.tseries as ts
