@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_tseries(sub, _finite_float, _positive_int)
 
-    from .sweep import add_subcommands as _add_sweep  # `sweep RUN.toml`, `export FILE --csv` (issue 6)
+    from .sweep_cli import add_subcommands as _add_sweep  # `sweep RUN.toml`, `export FILE --csv` (issue 6)
 
     _add_sweep(sub)
 

@@ -63,7 +63,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -109,7 +109,6 @@ __all__ = [
     "point_key",
     "compute_point",
     "run_sweep",
-    "add_subcommands",
 ]
 
 # ------------------------------------------------------------------------------------------------
@@ -632,94 +631,3 @@ def _run_dask(address: str, todo, threads, on_result) -> None:
                     on_result(p, row, None)
         finally:
             client.cancel(list(futs))
-
-
-# ------------------------------------------------------------------------------------------------
-# CLI
-# ------------------------------------------------------------------------------------------------
-
-
-def add_subcommands(sub) -> None:
-    """Register ``sweep`` and ``export`` on the ``perovskite-tb`` sub-parser."""
-    s = sub.add_parser(
-        "sweep", help="run a TOML run file (axes → points → resumable HDF5); docs/run-file.md"
-    )
-    s.add_argument("run_file", help="TOML run file")
-    s.add_argument(
-        "-o", "--output", default=None, help="HDF5 output (overrides the run file's 'output')"
-    )
-    s.add_argument(
-        "--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT (overrides [cluster])"
-    )
-    s.add_argument(
-        "--workers", default=None, help="local worker processes (overrides [execution].workers)"
-    )
-    s.add_argument(
-        "--dry-run", action="store_true", help="validate, list the points to compute, and stop"
-    )
-    s.add_argument("--no-progress", action="store_true")
-    s.set_defaults(func=_cmd_sweep)
-
-    e = sub.add_parser("export", help="write the rows of a result file as a labelled table (CSV)")
-    e.add_argument("result_file", help="HDF5 file of curve / sweep / tseries")
-    e.add_argument("--csv", action="store_true", required=True, help="CSV output (the only format)")
-    e.add_argument("-o", "--output", default=None, help="CSV path (default: stdout)")
-    e.set_defaults(func=_cmd_export)
-
-
-def _cmd_sweep(args) -> int:
-    spec = load_run_file(args.run_file)
-    ex = spec.execution
-    if args.workers is not None:
-        try:
-            w = int(args.workers)
-        except ValueError:
-            w = 0
-        if w < 1 or str(w) != args.workers.strip():
-            raise InputError(f"--workers must be a positive integer, got {args.workers!r}")
-        ex = replace(ex, workers=w)
-    if args.scheduler is not None:
-        ex = replace(
-            ex,
-            scheduler=_check_scheduler(
-                args.scheduler, lambda m: (_ for _ in ()).throw(InputError(f"--scheduler: {m}"))
-            ),
-        )
-    spec = replace(spec, execution=ex, output=args.output or spec.output)
-    if args.dry_run:
-        res = expand_points(spec)
-        done = set()
-        out = _check_output(spec)
-        if out.exists():
-            from .export import load_results
-
-            done = set(load_results(out).point_keys())
-        todo = [p for p in res.points if p.key not in done]
-        print(
-            f"{len(res.points)} points, {len(res.points) - len(todo)} done, {len(todo)} to compute "
-            f"(≤ {max((p.memory_gb for p in todo), default=0):.2f} GB each)"
-        )
-        for p in todo:
-            print(f"  {p.key}")
-        return 0
-    text = Path(args.run_file).read_text(encoding="utf-8")
-    rep = run_sweep(spec, progress=False if args.no_progress else None, run_file_text=text)
-    print(
-        f"wrote {rep.output}: {rep.n_computed} points computed, {rep.n_skipped} already done "
-        f"({rep.n_points} in the run file)"
-    )
-    return 0
-
-
-def _cmd_export(args) -> int:
-    import sys
-
-    from .export import load_results, write_csv
-
-    t = load_results(args.result_file)
-    if args.output:
-        write_csv(t, args.output)
-        print(f"wrote {args.output} ({len(t)} rows)")
-    else:
-        write_csv(t, sys.stdout)
-    return 0
