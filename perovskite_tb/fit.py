@@ -13,22 +13,7 @@ bulk properties of :func:`perovskite_tb.bulk.bulk_properties` and :math:`s_t` a 
 writes the result as a parameter TOML of the shipped schema plus a ``[fit]`` table recording the
 parent, the spec, targets, achieved values, residuals and citations.
 
-Fit spec schema
----------------
-``[fit]``
-    ``material`` (str), ``parameter_set`` (str, name of the new set), ``parent`` (``"<material>.<set>"``
-    of a shipped set, or a path to a ``.toml`` relative to the spec), ``source`` (citation key given to
-    every fitted value; must exist in ``references.toml``), optional ``description``, ``status``,
-    ``orbital_zeeman`` (bool, default false), ``citations`` (list of keys), ``max_nfev`` (int, default
-    400), ``strict`` (bool: raise if a target misses its tolerance; default false).
-``[start]``
-    Optional ``name = { value, unit, source }`` overrides of the parent before fitting (``a`` or any
-    ETB parameter); fixed if not free, starting values if free.
-``[free]``
-    ``names`` (list of parameter names) and optional ``bounds = { name = [lo, hi] }`` (eV).
-``[targets]``
-    ``name = { value, weight = 1, tolerance = optional, source }`` with name in :data:`TARGET_NAMES`;
-    units: eV for energies, m0 for masses, 1 for g.
+The spec schema and its reader: :mod:`perovskite_tb.fitspec`.
 
 References
 ----------

@@ -1,11 +1,25 @@
 """Fit specifications: the TOML spec of :mod:`perovskite_tb.fit` parsed into a :class:`FitSpec`
 (split out of :mod:`perovskite_tb.fit`, which re-exports everything here).
 
-A spec names the parent ETB set, the bulk targets (value, optional tolerance and residual scale, units
-eV / m0 / 1), the free parameters with optional bounds, and the output set's name and citation
-(schema: ``perovskite_tb/fit.py`` module docstring, examples in ``parameters/fits/``). Every error is a
-:class:`~perovskite_tb.errors.InputError` or :class:`~perovskite_tb.errors.ParameterError` naming the
-key and the offending value.
+Examples: ``parameters/fits/*.toml``. Every error is a :class:`~perovskite_tb.errors.InputError` or
+:class:`~perovskite_tb.errors.ParameterError` naming the key and the offending value.
+
+Fit spec schema
+---------------
+``[fit]``
+    ``material`` (str), ``parameter_set`` (str, name of the new set), ``parent`` (``"<material>.<set>"``
+    of a shipped set, or a path to a ``.toml`` relative to the spec), ``source`` (citation key given to
+    every fitted value; must exist in ``references.toml``), optional ``description``, ``status``,
+    ``orbital_zeeman`` (bool, default false), ``citations`` (list of keys), ``max_nfev`` (int, default
+    400), ``strict`` (bool: raise if a target misses its tolerance; default false).
+``[start]``
+    Optional ``name = { value, unit, source }`` overrides of the parent before fitting (``a`` or any
+    ETB parameter); fixed if not free, starting values if free.
+``[free]``
+    ``names`` (list of parameter names) and optional ``bounds = { name = [lo, hi] }`` (eV).
+``[targets]``
+    ``name = { value, weight = 1, tolerance = optional, source }`` with name in :data:`TARGET_NAMES`;
+    units: eV for energies, m0 for masses, 1 for g.
 
 References
 ----------
