@@ -40,6 +40,7 @@ complement); the ETB solver :mod:`perovskite_tb.solver` (same inertia argument, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -108,6 +109,7 @@ _K_SHIFT_INVERT = 4
 _EDGE_SHIFT_EV = 0.02
 
 
+@lru_cache(maxsize=32)
 def gap_free_conditions(params: KpParameters) -> tuple[bool, str]:
     """Check the two conditions under which no confined level can lie in the bulk gap (0, Eg).
 
@@ -121,7 +123,8 @@ def gap_free_conditions(params: KpParameters) -> tuple[bool, str]:
         ``ok`` if 1+γ_v ≤ 0, the k-independent CB block is ≥ Eg, no k² term couples VB and CB, and
         the remote CB form :math:`\\sum_{ab}k_ak_bQ_{ab}` is positive semi-definite on 2000 directions
         (Fibonacci sphere) plus the cube axes, diagonals and face diagonals; ``reason`` names the
-        first violated condition (module docstring, "No level in the bulk gap").
+        first violated condition (module docstring, "No level in the bulk gap"). Cached per set
+        (:class:`~kp.parameters.KpParameters` is frozen): every solve checks it.
     """
     t = bloch_terms(params)
     v, c = slice(0, 2), slice(2, 8)
@@ -257,31 +260,17 @@ def _isometries(terms: KpTerms, H) -> list:
              None, 1) for idx in _blocks(terms, H)]
 
 
-def _factor(A, groups):
-    """Sparse LU of a Hermitian block; with ``groups``: METIS nested dissection, no pivoting, so
-    that the signs of diag(U) give the inertia (as :mod:`perovskite_tb.solver`). Returns
-    (lu, perm or None, number of negative pivots or None)."""
-    try:
-        if groups is None:
-            return spla.splu(sp.csc_matrix(A)), None, None
-        from perovskite_tb.solver import _group_ordering
-
-        perm = _group_ordering(sp.csr_array(A), groups)
-        lu = spla.splu(sp.csc_matrix(A[perm][:, perm]), permc_spec="NATURAL", diag_pivot_thresh=0.0,
-                       options={"SymmetricMode": True})
-    except (RuntimeError, MemoryError) as exc:
-        raise SolverError(f"sparse LU of H - sigma S (block of {A.shape[0]} states) failed: "
-                          f"{exc}") from None
-    neg = int(np.count_nonzero(np.real(lu.U.diagonal()) < 0))
-    return lu, perm, neg
-
-
 def _levels_shift_invert(H0, S, blocks, shifts, k, tol=1e-12):
     """Levels just above the electron shift ('LA') and just below the hole shift ('SA') per block.
 
-    Returns (levels, n_below) with n_below the weighted inertia count at each shift (None if a
-    block was factorised with pivoting).
+    Blocks with ``groups`` are factorised by :func:`perovskite_tb.solver.factor_ldl` in one METIS
+    nested-dissection order per block (both shifts share the pattern), which gives the inertia;
+    blocks without (selection blocks) by SuperLU with its default ordering and pivoting. Returns
+    (levels, n_below) with n_below the weighted inertia count at each shift (None if a block had no
+    inertia).
     """
+    from perovskite_tb.solver import _group_ordering, factor_ldl
+
     levels = []
     s_h, s_e = shifts
     n_below = {s_h: 0, s_e: 0}
@@ -291,24 +280,29 @@ def _levels_shift_invert(H0, S, blocks, shifts, k, tol=1e-12):
         Hb = sp.csc_matrix(Qh @ H0 @ Q)
         Sb = sp.csc_matrix(Qh @ S @ Q)
         v0 = np.random.default_rng(7).standard_normal(m).astype(complex)
+        perm = None
         for sigma, which in ((s_e, "LA"), (s_h, "SA")):
-            lu, perm, neg = _factor(Hb - sigma * Sb, groups)
-            n_below[sigma] = None if neg is None or n_below[sigma] is None else n_below[sigma] + weight * neg
-            if perm is None:
-                solve = lu.solve
+            A = Hb - sigma * Sb
+            if groups is None:
+                try:
+                    lu = spla.splu(sp.csc_matrix(A))
+                except (RuntimeError, MemoryError) as exc:
+                    raise SolverError(f"sparse LU of H - sigma S (block of {m} states) failed: "
+                                      f"{exc}") from None
+                solve, neg = lu.solve, None
             else:
-                iperm = np.empty_like(perm)
-                iperm[perm] = np.arange(m)
-
-                def solve(x, lu=lu, perm=perm, iperm=iperm):
-                    return lu.solve(np.ascontiguousarray(np.asarray(x)[perm]))[iperm]
+                if perm is None:
+                    perm = _group_ordering(sp.csr_array(A), groups)
+                lu, solve, neg = factor_ldl(A, perm, "H - sigma S")
+            del A
+            n_below[sigma] = None if neg is None or n_below[sigma] is None else n_below[sigma] + weight * neg
             op = spla.LinearOperator((m, m), matvec=solve, dtype=complex)
             try:
                 E, V = spla.eigsh(Hb, k=min(k, m - 2), M=Sb, sigma=sigma, which=which, OPinv=op,
                                   tol=tol, v0=v0, maxiter=5000)
             except spla.ArpackNoConvergence as exc:
                 raise SolverError(f"ARPACK did not converge for a block of {m} states: {exc}") from None
-            del lu
+            del lu, solve, op
             for j in range(len(E)):
                 levels.append((float(E[j]), Q @ V[:, j]))
     return levels, n_below

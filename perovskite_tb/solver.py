@@ -62,6 +62,7 @@ __all__ = [
     "nd_ordering",
     "inversion_blocks",
     "estimate_memory_gb",
+    "factor_ldl",
     "available_methods",
     "METHODS",
 ]
@@ -245,14 +246,51 @@ def _start_vector(m: int, seed: int) -> np.ndarray:
     return (rng.standard_normal(m) + 1j * rng.standard_normal(m)).astype(np.complex128)
 
 
-def _factor(Hb, perm, shift, m):
-    A = (Hb - shift * sp.eye_array(m, format="csr")).tocsc()
-    Ap = A[perm][:, perm].tocsc()
+def factor_ldl(A, perm: np.ndarray, what: str = "H - sigma"):
+    """Sparse LU of the Hermitian matrix ``A`` in the order ``perm``, without pivoting.
+
+    SuperLU with ``permc_spec="NATURAL"``, ``diag_pivot_thresh=0`` and ``SymmetricMode`` on
+    ``A[perm][:, perm]`` is an LDLᴴ in disguise, so the number of negative pivots is the inertia
+    (number of negative eigenvalues) of ``A`` (Sylvester). Used by the ETB and the k·p solvers.
+
+    Parameters
+    ----------
+    A : sparse matrix, complex128, shape (m, m)
+        Hermitian; dropped from this frame before the factorisation.
+    perm : ndarray of int64, shape (m,)
+        Fill-reducing order (e.g. :func:`nd_ordering`).
+    what : str, optional
+        Name of the matrix in the error message.
+
+    Returns
+    -------
+    lu : scipy.sparse.linalg.SuperLU
+    solve : callable
+        ``solve(x)`` = A⁻¹x in the original order, x of shape (m,) or (m, r).
+    n_negative : int or None
+        Negative pivots; None if SuperLU pivoted after all (then no inertia).
+
+    Raises
+    ------
+    SolverError
+        If the factorisation fails (singular, out of memory).
+    """
+    m = A.shape[0]
+    Ap = sp.csc_matrix(A[perm][:, perm])
     del A
     try:
-        return spla.splu(Ap, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        lu = spla.splu(Ap, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
     except (RuntimeError, MemoryError) as exc:
-        raise SolverError(f"sparse LU of H - sigma (block of {m} states) failed: {exc}") from None
+        raise SolverError(f"sparse LU of {what} (block of {m} states) failed: {exc}") from None
+    del Ap
+    iperm = np.empty_like(perm)
+    iperm[perm] = np.arange(m)
+
+    def solve(x):
+        return lu.solve(np.ascontiguousarray(np.asarray(x)[perm]))[iperm]
+
+    neg = int(np.count_nonzero(np.real(lu.U.diagonal()) < 0)) if np.array_equal(lu.perm_r, lu.perm_c) else None
+    return lu, solve, neg
 
 
 def _solve_shift_invert(Hb, groups, shifts, k, tol, seed, check_inertia):
@@ -262,8 +300,6 @@ def _solve_shift_invert(Hb, groups, shifts, k, tol, seed, check_inertia):
     info: dict = {"factor_s": 0.0, "eigs_s": 0.0, "lu_nnz": 0, "n_below": None}
     t0 = time.perf_counter()
     perm = _group_ordering(Hb, groups)
-    iperm = np.empty_like(perm)
-    iperm[perm] = np.arange(m)
     info["ordering_s"] = time.perf_counter() - t0
     count = {"n": 0}
     v0 = _start_vector(m, seed)
@@ -273,18 +309,16 @@ def _solve_shift_invert(Hb, groups, shifts, k, tol, seed, check_inertia):
     below = []
     for shift, whichs in sides:
         t1 = time.perf_counter()
-        lu = _factor(Hb, perm, shift, m)
+        lu, solve_lu, neg = factor_ldl(Hb - shift * sp.eye_array(m, format="csr"), perm)
         t2 = time.perf_counter()
         info["factor_s"] += t2 - t1
         info["lu_nnz"] = max(info["lu_nnz"], int(lu.L.nnz + lu.U.nnz))
-        if check_inertia and np.array_equal(lu.perm_r, lu.perm_c):
-            below.append(int(np.count_nonzero(np.real(lu.U.diagonal()) < 0)))
+        if check_inertia and neg is not None:
+            below.append(neg)
 
-        def solve(x, lu=lu):
+        def solve(x, solve_lu=solve_lu):
             count["n"] += 1
-            x = np.asarray(x).reshape(m, -1)
-            y = lu.solve(np.ascontiguousarray(x[perm]))
-            return y[iperm].reshape(-1) if y.shape[1] == 1 else y[iperm]
+            return solve_lu(x)
 
         op = spla.LinearOperator((m, m), matvec=solve, dtype=np.complex128)
         for which in whichs:
@@ -293,7 +327,7 @@ def _solve_shift_invert(Hb, groups, shifts, k, tol, seed, check_inertia):
             except spla.ArpackNoConvergence as exc:
                 raise SolverError(f"ARPACK did not converge for a block of {m} states: {exc}") from None
             res[which] = (shift + 1.0 / mu, vec)
-        del lu
+        del lu, solve_lu, solve, op
         info["eigs_s"] += time.perf_counter() - t2
     info["solves"] = count["n"]
     if len(below) == len(sides):
