@@ -82,8 +82,6 @@ __all__ = [
     "SOLVER_METHODS",
 ]
 
-_check_edge = check_edge
-_EnvOps = EnvelopeOperators
 
 
 def _sum(terms):
@@ -132,7 +130,7 @@ def _c_matrix(B) -> np.ndarray:
     return 0.5 * E_OVER_HBAR * np.einsum("abd,b->ad", _LEVI, B)
 
 
-def _field_terms(t: BlochTerms, ops: _EnvOps, c: np.ndarray, quadratic: bool):
+def _field_terms(t: BlochTerms, ops: EnvelopeOperators, c: np.ndarray, quadratic: bool):
     """Σ_α Λ_α⊗a_α + Σ Q⊗(½{k,a}+½{a,k}) [+ Σ Q⊗a a] for the field-coefficient matrix c."""
     terms = []
     for a in range(3):
@@ -157,7 +155,7 @@ def _field_terms(t: BlochTerms, ops: _EnvOps, c: np.ndarray, quadratic: bool):
     return terms
 
 
-def _h0_terms(t: BlochTerms, ops: _EnvOps):
+def _h0_terms(t: BlochTerms, ops: EnvelopeOperators):
     terms = [ops.kron(t.C, ops.eye())]
     terms += [ops.kron(t.Lam[a], ops.k(a)) for a in range(3)]
     terms += [ops.kron(t.Q[a, g], ops.kk(a, g)) for a in range(3) for g in range(3)]
@@ -181,7 +179,7 @@ def assemble(params: KpParameters, basis: EnvelopeBasis) -> KpTerms:
     Physics brief §3.5, §6.1.
     """
     t = bloch_terms(params)
-    ops = _EnvOps(basis)
+    ops = EnvelopeOperators(basis)
     H0 = _sum(_h0_terms(t, ops))
     M = []
     for g in range(3):
@@ -227,7 +225,7 @@ def hamiltonian_at_field(params: KpParameters, basis: EnvelopeBasis, B_T) -> sp.
     if B.shape != (3,) or not np.all(np.isfinite(B)):
         raise InputError(f"B must be 3 finite numbers in T, got {B_T}")
     t = bloch_terms(params)
-    ops = _EnvOps(basis)
+    ops = EnvelopeOperators(basis)
     terms = _h0_terms(t, ops) + _field_terms(t, ops, _c_matrix(B), quadratic=True)
     terms.append(ops.kron(np.einsum("g,gij->ij", B, t.Z), ops.eye()))
     return _sum(terms)
@@ -359,7 +357,7 @@ def nc_gfactors(
         Eigen-solution problems.
     """
     t0 = time.perf_counter()
-    edge = _check_edge(edge_nm)
+    edge = check_edge(edge_nm)
     name = parameter_set if parameter_set is not None else nc_default_set(material)
     params = load_kp_parameters(material, name)
     if temperature_K is not None:

@@ -71,13 +71,6 @@ def _etb_point(n_cells: int) -> dict:
             "peak_rss_GB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
 
 
-def load_parameters_a() -> float:
-    """Lattice constant (nm) of the ETB set of the study."""
-    from perovskite_tb.materials import load_parameters
-
-    return load_parameters(MATERIAL, ETB_SET).a
-
-
 def _in_child(spec: dict, timeout: float) -> dict:
     """Run one point in a fresh interpreter (own peak RSS); errors become an ``error`` entry."""
     cmd = [sys.executable, "-m", "kp.study", "child", json.dumps(spec)]
@@ -132,12 +125,14 @@ def crosscheck(cells=range(3, 21), out=None, timeout=3600.0, etb_json=None, appe
     if append and out and Path(out).exists():
         old = json.loads(Path(out).read_text())
         recs, meta = old["records"], old["meta"]
+    from perovskite_tb.materials import load_parameters
+
+    a = load_parameters(MATERIAL, ETB_SET).a
     for n in cells:
         if kp_only:
             etb = {"n_cells": n, "error": "not computed (k·p only)"}
         else:
             etb = _etb_from_benchmark(etb_json, n) or _in_child({"kind": "etb", "n_cells": n}, timeout)
-        a = load_parameters_a()
         kp = _in_child({"kind": "kp", "edge": etb.get("edge_nm", n * a), "basis": "legendre",
                         "n": None}, timeout)
         recs.append({"n_cells": n, "etb": etb, "kp": kp})
