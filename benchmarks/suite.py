@@ -3,7 +3,7 @@
 Kinds of point (each runs in its own subprocess; peak RSS is that process's ``ru_maxrss``):
 
 ``nc``        the production pipeline :func:`perovskite_tb.nc.nc_gfactors` (assembly, band edges, g).
-``assembly``  :func:`perovskite_tb.geometry.cuboid` + :func:`perovskite_tb.hamiltonian.assemble` only.
+``assembly``  :func:`perovskite_tb.model.geometry.cuboid` + :func:`perovskite_tb.model.hamiltonian.assemble` only.
 ``scipy-si``  peer (a): what a SciPy user writes, ``eigsh(H0, k=8, sigma=σ)`` with SuperLU's default
               COLAMD ordering, on the full matrix (its LU is counted through ``OPinv``).
 ``generic``   peer (b): an untuned iterative eigensolver on the full matrix, k = 8 nearest σ —
@@ -82,8 +82,8 @@ def _setup(params_name):
 
 def point_nc(n_cells: int, method: str = "auto", params_name=None) -> dict:
     """Full pipeline for one cube (assembly + band edges + g tensors)."""
-    from perovskite_tb.geometry import cuboid
-    from perovskite_tb.hamiltonian import assemble
+    from perovskite_tb.model.geometry import cuboid
+    from perovskite_tb.model.hamiltonian import assemble
     from perovskite_tb.nc import nc_gfactors
 
     p, _ = _setup(params_name)
@@ -105,8 +105,8 @@ def point_nc(n_cells: int, method: str = "auto", params_name=None) -> dict:
 
 def point_assembly(n_cells: int, params_name=None) -> dict:
     """Structure + H0 + M + J assembly; the H0+M part is timed separately (issue 7 target)."""
-    from perovskite_tb.geometry import cuboid
-    from perovskite_tb.hamiltonian import assemble
+    from perovskite_tb.model.geometry import cuboid
+    from perovskite_tb.model.hamiltonian import assemble
 
     p, _ = _setup(params_name)
     assemble(cuboid(p.a, 2), p)
@@ -136,8 +136,8 @@ def point_scipy_si(n_cells: int, params_name=None) -> dict:
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    from perovskite_tb.geometry import cuboid
-    from perovskite_tb.hamiltonian import assemble
+    from perovskite_tb.model.geometry import cuboid
+    from perovskite_tb.model.hamiltonian import assemble
 
     p, sigma = _setup(params_name)
     T = assemble(cuboid(p.a, n_cells), p)
@@ -168,8 +168,8 @@ def point_generic(n_cells: int, params_name=None) -> dict:
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    from perovskite_tb.geometry import cuboid
-    from perovskite_tb.hamiltonian import assemble
+    from perovskite_tb.model.geometry import cuboid
+    from perovskite_tb.model.hamiltonian import assemble
 
     p, sigma = _setup(params_name)
     T = assemble(cuboid(p.a, n_cells), p)
@@ -213,14 +213,14 @@ def point_kwant(n_cells: int, params_name=None) -> dict:
         return {"kind": "kwant", "n_cells": n_cells, "skipped": "kwant not importable (Kwant 1.5 needs numpy < 2)"}
     import numpy as np
 
-    from perovskite_tb.hamiltonian import block_tables
+    from perovskite_tb.model.hamiltonian import block_tables
 
     p, _ = _setup(params_name)
     onsite, hop = block_tables(p)
     N = n_cells
     c0, t0 = _cpu_s(), time.perf_counter()
     # Untested on the project machine (Kwant 1.5 does not build against numpy 2): same sites as
-    # perovskite_tb.geometry.cuboid (X of bond mu at Pb + a/2 e_mu, sublattice 1 + mu), same blocks.
+    # perovskite_tb.model.geometry.cuboid (X of bond mu at Pb + a/2 e_mu, sublattice 1 + mu), same blocks.
     lat = kwant.lattice.general(np.eye(3) * p.a, [(0, 0, 0), (p.a / 2, 0, 0), (0, p.a / 2, 0), (0, 0, p.a / 2)],
                                 norbs=p.n_orb)
     pb, xs = lat.sublattices[0], lat.sublattices[1:]
@@ -339,7 +339,7 @@ def main(argv=None) -> int:
     if a.what in ("peers", "all"):
         for n in a.cells or (6,):
             for kind in ("nc", "scipy-si", "generic"):
-                from perovskite_tb.geometry import cuboid  # noqa: F401
+                from perovskite_tb.model.geometry import cuboid  # noqa: F401
 
                 n_states = 20 * (4 * n**3 + 3 * n**2)
                 if kind == "scipy-si" and n_states > a.peer_max_states:

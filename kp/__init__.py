@@ -5,9 +5,9 @@ Public API: :func:`load_kp_parameters`, :func:`bulk_properties`, :func:`kirstein
 :mod:`perovskite_tb.gfactor` (physics brief §0).
 """
 
-from .bulk import bulk_properties, kirstein_g_e, kirstein_g_h
-from .confinement import nc_gfactors, solve_nc
-from .parameters import load_kp_parameters
+from kp.bulk import bulk_properties, kirstein_g_e, kirstein_g_h
+from kp.confinement import nc_gfactors, solve_nc
+from kp.parameters import load_kp_parameters
 
 __all__ = [
     "load_kp_parameters",

@@ -45,9 +45,9 @@ import numpy as np
 from perovskite_tb.constants import G0, HBAR2_OVER_2M0, HBAR2_OVER_M0, MU_B
 from perovskite_tb.errors import InputError
 from perovskite_tb.gfactor import PAULI, g_tensor
-from perovskite_tb.universal import kirstein_g_e, kirstein_g_h  # re-exported: the formulas live in one place
+from perovskite_tb.model.universal import kirstein_g_e, kirstein_g_h  # re-exported: the formulas live in one place
 
-from .parameters import KpParameters
+from kp.parameters import KpParameters
 
 __all__ = [
     "kirstein_g_e",

@@ -52,11 +52,11 @@ from perovskite_tb.constants import E_OVER_HBAR
 from perovskite_tb.errors import InputError
 from perovskite_tb.gfactor import g_tensor
 
-from .bulk import _LEVI, BlochTerms, bloch_terms
-from .envelope import (BASIS_KINDS, DEFAULT_N_BASIS, EnvelopeBasis, EnvelopeOperators, SineBasis,
+from kp.bulk import _LEVI, BlochTerms, bloch_terms
+from kp.envelope import (BASIS_KINDS, DEFAULT_N_BASIS, EnvelopeBasis, EnvelopeOperators, SineBasis,
                        check_edge, default_n_basis, make_basis, spurious_k)
-from .parameters import NC_DEFAULT_SET, KpParameters, load_kp_parameters
-from .solver import (SOLVER_METHODS, Doublet, band_edge_doublets, gap_free_conditions,
+from kp.parameters import NC_DEFAULT_SET, KpParameters, load_kp_parameters
+from kp.solver import (SOLVER_METHODS, Doublet, band_edge_doublets, gap_free_conditions,
                      symmetry_actions, time_reverse)
 
 __all__ = [

@@ -40,8 +40,8 @@ import scipy.sparse as sp
 
 from perovskite_tb.errors import InputError
 
-from .bulk import bloch_hamiltonian
-from .parameters import KpParameters
+from kp.bulk import bloch_hamiltonian
+from kp.parameters import KpParameters
 
 __all__ = [
     "BASIS_KINDS",

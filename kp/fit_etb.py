@@ -1,9 +1,9 @@
 r"""k·p parameter sets derived from the bulk bands of an ETB parameter set (issue 3, task 2).
 
-Procedure (all inputs from :mod:`perovskite_tb.bulk`, nothing typed in)
+Procedure (all inputs from :mod:`perovskite_tb.model.bulk`, nothing typed in)
 -----------------------------------------------------------------------
 1. ``Eg``, ``Delta_so``, ``g_e``, ``g_h``, ``m_h`` from
-   :func:`perovskite_tb.bulk.bulk_properties` (R point, J convention, no on-site L).
+   :func:`perovskite_tb.model.bulk.bulk_properties` (R point, J convention, no on-site L).
 2. **Ep from the hole g**: the 8-band VB g depends only on Ep, Eg, Δ (Kirstein Eq. 5 with the CODATA
    g0 of the model, exact in :mod:`kp.bulk`), so
    :math:`E_p = (g_0 - g_h)\,/\,[\tfrac23(1/E_g - 1/(E_g+\Delta))]` reproduces the ETB g_h exactly.
@@ -13,7 +13,7 @@ Procedure (all inputs from :mod:`perovskite_tb.bulk`, nothing typed in)
    spurious solutions) is checked: if the ETB mass asked for 1+γ_v > 0 it is clipped to 0 (the mass
    residual is then reported). For the shipped ETB sets 1+γ_v ≈ −1.2 (< 0): no clipping needed.
 5. **L′, M′, N′** (DKK form, dresselhaus1955) from the ETB band curvatures at R, measured by a
-   4th-order finite difference (h = 0.02 nm⁻¹) of :func:`perovskite_tb.bulk.bloch_hamiltonian`
+   4th-order finite difference (h = 0.02 nm⁻¹) of :func:`perovskite_tb.model.bulk.bloch_hamiltonian`
    along [100], [110], [111]: the J=½ CB curvature fixes L′ + 2M′ exactly
    (:math:`m_0/m_e = 1 + (L'+2M')/3 + E_p/3E_g`); M′ and N′ are least-squares fitted to the six
    J=3/2 curvatures (lower and upper doublet along the three directions), the k·p curvatures being
@@ -37,7 +37,7 @@ import numpy as np
 
 from perovskite_tb.constants import G0, HBAR2_OVER_2M0, HBAR2_OVER_M0
 
-from .parameters import KpParameters, parameters_dir
+from kp.parameters import KpParameters, parameters_dir
 
 __all__ = ["DIRECTIONS", "KpFit", "etb_curvatures", "kp_curvatures", "derive_kp_set",
            "ETB_SOURCES", "render_sets", "write_sets"]
@@ -71,14 +71,14 @@ def etb_curvatures(etb_params) -> dict:
 
     Parameters
     ----------
-    etb_params : perovskite_tb.materials.EtbParameters
+    etb_params : perovskite_tb.model.materials.EtbParameters
 
     Returns
     -------
     dict
         direction label → ndarray of 4 signed curvatures E''/(ħ²/m0).
     """
-    from perovskite_tb.bulk import N_FILLED, bloch_hamiltonian, high_symmetry_point
+    from perovskite_tb.model.bulk import N_FILLED, bloch_hamiltonian, high_symmetry_point
 
     kR = high_symmetry_point("R", etb_params.a)
     idx = [N_FILLED - 1, N_FILLED, N_FILLED + 2, N_FILLED + 4]
@@ -92,7 +92,7 @@ def etb_curvatures(etb_params) -> dict:
 
 def kp_curvatures(params: KpParameters) -> dict:
     """Same as :func:`etb_curvatures` for the 8-band k·p model (bands 1, 2, 4, 6 sorted)."""
-    from .bulk import bloch_hamiltonian
+    from kp.bulk import bloch_hamiltonian
 
     out = {}
     for name, d in DIRECTIONS.items():
@@ -146,7 +146,7 @@ def derive_kp_set(etb_params, *, set_name: str | None = None, dEg_dT: float | No
 
     Parameters
     ----------
-    etb_params : perovskite_tb.materials.EtbParameters
+    etb_params : perovskite_tb.model.materials.EtbParameters
     set_name : str, optional
         Name of the k·p set (default ``"etb-" + etb_params.parameter_set``).
     dEg_dT : float, optional
@@ -164,9 +164,9 @@ def derive_kp_set(etb_params, *, set_name: str | None = None, dEg_dT: float | No
 
     from scipy.optimize import least_squares
 
-    from perovskite_tb.bulk import bulk_properties as etb_bulk
+    from perovskite_tb.model.bulk import bulk_properties as etb_bulk
 
-    from .bulk import bulk_properties as kp_bulk
+    from kp.bulk import bulk_properties as kp_bulk
 
     b = etb_bulk(etb_params)
     curv = etb_curvatures(etb_params)
@@ -221,7 +221,7 @@ def render_sets(fits: list[KpFit]) -> str:
             "",
             f"[sets.{name}]",
             f'description = "Derived by kp.fit_etb.derive_kp_set from the bulk bands at R of the ETB set '
-            f"'{fs[0].etb_set}' (perovskite_tb.bulk): Eg, Delta from the spectrum; Ep from g_h (Kirstein Eq. 5); "
+            f"'{fs[0].etb_set}' (perovskite_tb.model.bulk): Eg, Delta from the spectrum; Ep from g_h (Kirstein Eq. 5); "
             f"delta_g_e from g_e (Eq. 6); gamma_v from m_h with Foreman's condition 1+gamma_v <= 0; L'+2M' from m_e, "
             f"M', N' least-squares fit to the J=3/2 curvatures along [100], [110], [111]. Residuals: kp/README.md.\"",
             'model = "8band-R"',
@@ -251,7 +251,7 @@ def render_sets(fits: list[KpFit]) -> str:
 
 def derive_all() -> list[KpFit]:
     """:func:`derive_kp_set` for every pair of :data:`ETB_SOURCES` (dEg_dT for CsPbI3 only)."""
-    from perovskite_tb.materials import load_parameters
+    from perovskite_tb.model.materials import load_parameters
 
     out = []
     for mat, s in ETB_SOURCES:

@@ -68,11 +68,11 @@ def parameters_dir() -> Path:
     Returns
     -------
     pathlib.Path
-        ``perovskite_tb.materials.parameters_dir()`` when that helper exists (works from a checkout
+        ``perovskite_tb.model.materials.parameters_dir()`` when that helper exists (works from a checkout
         and from an installed wheel), else ``<checkout>/parameters``.
     """
     try:  # the lead's helper, once available
-        from perovskite_tb.materials import parameters_dir as _pd  # type: ignore
+        from perovskite_tb.model.materials import parameters_dir as _pd  # type: ignore
 
         return Path(_pd())
     except (ImportError, AttributeError):

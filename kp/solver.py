@@ -4,7 +4,7 @@ Symmetry blocks and solvers
 ---------------------------
 Inversion P and, for a square cross-section (L_x = L_y), the rotation C4z about z commute with H0
 and S (:func:`symmetry_actions`; both act as signed permutations of the tensor basis). The joint
-eigenspaces (:func:`perovskite_tb.symmetry.blocks_from_actions`) split a cube into four blocks of
+eigenspaces (:func:`perovskite_tb.eigen.symmetry.blocks_from_actions`) split a cube into four blocks of
 ≈ n/8 states, each holding one member of every Kramers doublet (time reversal maps the C4z
 character λ to λ*; the partner blocks are not solved); without C4z the two parity blocks are used.
 ``method="dense"`` diagonalises each parity block (LAPACK, all levels in a window);
@@ -34,7 +34,7 @@ The dense path also counts levels in (0, Eg) directly.
 References
 ----------
 foreman1997; Haynsworth, Linear Algebra Appl. 1, 73 (1968) (inertia additivity of the Schur
-complement); the ETB solver :mod:`perovskite_tb.solver` (same inertia argument, same block builder).
+complement); the ETB solver :mod:`perovskite_tb.eigen.solver` (same inertia argument, same block builder).
 """
 
 from __future__ import annotations
@@ -51,12 +51,12 @@ import scipy.sparse.linalg as spla
 from perovskite_tb.constants import HBAR2_OVER_2M0
 from perovskite_tb.errors import DegeneracyError, InputError, SolverError
 
-from .bulk import bloch_terms
-from .envelope import EnvelopeBasis
-from .parameters import KpParameters
+from kp.bulk import bloch_terms
+from kp.envelope import EnvelopeBasis
+from kp.parameters import KpParameters
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .confinement import KpTerms
+    from kp.confinement import KpTerms
 
 __all__ = [
     "Doublet",
@@ -191,7 +191,7 @@ def symmetry_actions(basis: EnvelopeBasis) -> list:
     Returns
     -------
     list of (name, target, phase, order)
-        For :func:`perovskite_tb.symmetry.blocks_from_actions`. P: Bloch parity (S +1, X/Y/Z −1) ×
+        For :func:`perovskite_tb.eigen.symmetry.blocks_from_actions`. P: Bloch parity (S +1, X/Y/Z −1) ×
         envelope parity :math:`(-1)^{n_x+n_y+n_z-3}`. C4z (rotation by +90° about z,
         :math:`(U\psi)(\mathbf r) = D\,\psi(R^{-1}\mathbf r)`): X → Y, Y → −X, spin
         :math:`e^{\mp i\pi/4}` for ↑/↓, envelope :math:`\phi_a(x)\phi_b(y) \to (-1)^{b-1}\phi_b(x)\phi_a(y)`.
@@ -250,7 +250,7 @@ def _isometries(terms: KpTerms, H) -> list:
     inversion blocks of :func:`_blocks` (or one block) as selection matrices, ``groups`` None.
     """
     if H is None and terms.basis.full_grid:
-        from perovskite_tb.symmetry import blocks_from_actions
+        from perovskite_tb.eigen.symmetry import blocks_from_actions
 
         groups = np.tile(np.arange(terms.basis.n_env, dtype=np.int64), 8)
         return [(b.Q, b.groups, b.weight)
@@ -263,13 +263,13 @@ def _isometries(terms: KpTerms, H) -> list:
 def _levels_shift_invert(H0, S, blocks, shifts, k, tol=1e-12):
     """Levels just above the electron shift ('LA') and just below the hole shift ('SA') per block.
 
-    Blocks with ``groups`` are factorised by :func:`perovskite_tb.solver.factor_ldl` in one METIS
+    Blocks with ``groups`` are factorised by :func:`perovskite_tb.eigen.solver.factor_ldl` in one METIS
     nested-dissection order per block (both shifts share the pattern), which gives the inertia;
     blocks without (selection blocks) by SuperLU with its default ordering and pivoting. Returns
     (levels, n_below) with n_below the weighted inertia count at each shift (None if a block had no
     inertia).
     """
-    from perovskite_tb.solver import _group_ordering, factor_ldl
+    from perovskite_tb.eigen.solver import _group_ordering, factor_ldl
 
     levels = []
     s_h, s_e = shifts

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .bulk import bulk_properties
-from .errors import PerovskiteTBError
-from .geometry import cuboid
-from .gfactor import g_tensor
-from .hamiltonian import assemble
-from .materials import load_parameters
-from .nc import nc_gfactors
-from .solver import band_edges
+from perovskite_tb.model.bulk import bulk_properties
+from perovskite_tb.errors import PerovskiteTBError
+from perovskite_tb.model.geometry import cuboid
+from perovskite_tb.gfactor import g_tensor
+from perovskite_tb.model.hamiltonian import assemble
+from perovskite_tb.model.materials import load_parameters
+from perovskite_tb.nc import nc_gfactors
+from perovskite_tb.eigen.solver import band_edges
 
 __all__ = [
     "__version__",

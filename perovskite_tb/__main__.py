@@ -1,5 +1,5 @@
 """``python -m perovskite_tb`` → the CLI."""
 
-from .cli import main
+from perovskite_tb.app.cli import main
 
 raise SystemExit(main())

@@ -1,6 +1,6 @@
 r"""Model-agnostic Zeeman / g-factor extraction for Kramers doublets.
 
-Fed by the ETB (:mod:`perovskite_tb.hamiltonian`) and the k·p models (:mod:`kp`) alike: a model
+Fed by the ETB (:mod:`perovskite_tb.model.hamiltonian`) and the k·p models (:mod:`kp`) alike: a model
 provides the two orthonormal states of a doublet, the field-derivative operators
 :math:`M_\gamma = \partial H/\partial B_\gamma` (eV/T) at B = 0 and the total angular-momentum
 operators :math:`J_k = L_k + S_k` (units of ħ) that fix the sign of g.
@@ -28,8 +28,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .constants import MU_B
-from .errors import DegeneracyError, InputError
+from perovskite_tb.constants import MU_B
+from perovskite_tb.errors import DegeneracyError, InputError
 
 __all__ = ["GFactor", "g_tensor", "g_from_splitting", "signed_g_from_levels", "PAULI"]
 

@@ -10,13 +10,13 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .bulk import bulk_properties
-from .errors import InputError
-from .geometry import cuboid
-from .gfactor import GFactor, g_from_splitting, g_tensor
-from .hamiltonian import HamiltonianTerms, assemble
-from .materials import EtbParameters
-from .solver import band_edges, nd_ordering
+from perovskite_tb.model.bulk import bulk_properties
+from perovskite_tb.errors import InputError
+from perovskite_tb.model.geometry import cuboid
+from perovskite_tb.gfactor import GFactor, g_from_splitting, g_tensor
+from perovskite_tb.model.hamiltonian import HamiltonianTerms, assemble
+from perovskite_tb.model.materials import EtbParameters
+from perovskite_tb.eigen.solver import band_edges, nd_ordering
 
 __all__ = ["NcResult", "nc_gfactors", "midgap", "finite_field_g", "levels_near"]
 
@@ -117,7 +117,7 @@ def nc_gfactors(
     return_terms : bool, optional
         Also return the :class:`HamiltonianTerms` and :class:`BandEdges`.
     method : str, optional
-        Eigensolver (:data:`perovskite_tb.solver.METHODS`); ``"auto"`` picks by size and memory.
+        Eigensolver (:data:`perovskite_tb.eigen.solver.METHODS`); ``"auto"`` picks by size and memory.
 
     Returns
     -------

@@ -16,7 +16,7 @@ import pytest
 
 from perovskite_tb import assemble, cuboid, load_parameters
 from perovskite_tb.nc import midgap
-from perovskite_tb.solver import band_edges
+from perovskite_tb.eigen.solver import band_edges
 
 ROOT = Path(__file__).resolve().parents[1]
 P = load_parameters()

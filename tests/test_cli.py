@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from perovskite_tb.cli import main
-from perovskite_tb.materials import parameters_dir
+from perovskite_tb.app.cli import main
+from perovskite_tb.model.materials import parameters_dir
 
 BULK_KEYS = {"Eg_eV", "gap_M_eV", "gap_X_eV", "Delta_so_eV", "m_e", "m_h", "g_e", "g_h"}
 NC_KEYS = {"n_states", "E_e_eV", "E_h_eV", "transition_energy_eV", "g_e", "g_h", "g_e_tensor", "g_h_tensor", "seconds"}

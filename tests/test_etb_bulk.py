@@ -5,13 +5,13 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from perovskite_tb.basis import atom_J, atom_L, atom_S, onsite_block, orbital_L
-from perovskite_tb.bulk import N_FILLED, bloch_hamiltonian, bulk_properties, high_symmetry_point
+from perovskite_tb.model.basis import atom_J, atom_L, atom_S, onsite_block, orbital_L
+from perovskite_tb.model.bulk import N_FILLED, bloch_hamiltonian, bulk_properties, high_symmetry_point
 from perovskite_tb.constants import G0, MU_B
 from perovskite_tb.gfactor import g_tensor
-from perovskite_tb.materials import load_parameters
-from perovskite_tb.slater_koster import hopping_block, sk_block
-from perovskite_tb.universal import universal_g_e, universal_g_h
+from perovskite_tb.model.materials import load_parameters
+from perovskite_tb.model.slater_koster import hopping_block, sk_block
+from perovskite_tb.model.universal import universal_g_e, universal_g_h
 
 from tolerances import GAP_ATOL_EV, G_PUBLISHED_ATOL
 

@@ -7,14 +7,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from perovskite_tb._reference import dense_hamiltonian
+from perovskite_tb.model._reference import dense_hamiltonian
 from perovskite_tb.errors import DegeneracyError
-from perovskite_tb.geometry import cuboid
+from perovskite_tb.model.geometry import cuboid
 from perovskite_tb.gfactor import g_tensor
-from perovskite_tb.hamiltonian import PEIERLS_COEF, assemble, block_tables
-from perovskite_tb.materials import load_parameters
+from perovskite_tb.model.hamiltonian import PEIERLS_COEF, assemble, block_tables
+from perovskite_tb.model.materials import load_parameters
 from perovskite_tb.nc import finite_field_g, midgap, nc_gfactors
-from perovskite_tb.solver import band_edges, time_reverse
+from perovskite_tb.eigen.solver import band_edges, time_reverse
 
 from tolerances import EIG_ATOL_EV, G_ATOL, KRAMERS_ATOL_EV
 

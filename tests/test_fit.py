@@ -1,4 +1,4 @@
-"""Tests of perovskite_tb.fit and the shipped fitted sets (issue 5)."""
+"""Tests of perovskite_tb.app.fit and the shipped fitted sets (issue 5)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from perovskite_tb.errors import InputError, ParameterError, SolverError
-from perovskite_tb.fit import (
+from perovskite_tb.app.fit import (
     evaluate_targets,
     fit_parameters,
     read_fit_spec,
     write_parameter_file,
 )
-from perovskite_tb.materials import load_parameter_file, load_parameters, parameters_dir
+from perovskite_tb.model.materials import load_parameter_file, load_parameters, parameters_dir
 
 HALIDES = ("CsPbI3", "CsPbBr3", "CsPbCl3")
 
@@ -79,8 +79,8 @@ def test_shipped_set_reproduces_targets(material):
 
 
 def test_evaluate_targets_matches_bulk_properties():
-    from perovskite_tb.bulk import bulk_properties
-    from perovskite_tb.fit import TARGET_NAMES
+    from perovskite_tb.model.bulk import bulk_properties
+    from perovskite_tb.app.fit import TARGET_NAMES
 
     p = load_parameters("CsPbI3", "nestoklon2023")
     b = bulk_properties(p)
@@ -98,14 +98,14 @@ def test_shipped_specs_match_files():
 
 
 def test_defaults_for_all_halides():
-    from perovskite_tb.materials import default_set
+    from perovskite_tb.model.materials import default_set
 
     for m in HALIDES:
         assert default_set(m) in ("nestoklon2023", "nestoklon2023-fit")
 
 
 def test_no_temperature_for_br_cl():
-    from perovskite_tb.temperature import parameters_at
+    from perovskite_tb.model.temperature import parameters_at
 
     for m in ("CsPbBr3", "CsPbCl3"):
         p = load_parameters(m, "nestoklon2023-fit")
@@ -157,7 +157,7 @@ def test_non_convergence():
 
 
 def test_cli_fit_error_exit_code(tmp_path, capsys):
-    from perovskite_tb.cli import main
+    from perovskite_tb.app.cli import main
 
     spec = tmp_path / "bad.toml"
     spec.write_text('[fit]\nmaterial = "CsPbI3"\nparameter_set = "x"\nparent = "CsPbI3.nestoklon2023"\n'
@@ -175,7 +175,7 @@ def test_loader_rejects_non_table_fit(tmp_path):
 
 
 def test_measured_bulk_csv():
-    from perovskite_tb.halides import load_measured_bulk
+    from perovskite_tb.app.halides import load_measured_bulk
 
     rows = load_measured_bulk()
     assert {r["material"] for r in rows} == {"MAPbI3", "FAPbBr3", "CsPbBr3"}

@@ -10,7 +10,7 @@ from perovskite_tb import assemble, cuboid, load_parameters
 from perovskite_tb.errors import InputError, SolverError
 from perovskite_tb.gfactor import g_tensor
 from perovskite_tb.nc import midgap
-from perovskite_tb.solver import (available_methods, band_edges, estimate_memory_gb, inversion_blocks,
+from perovskite_tb.eigen.solver import (available_methods, band_edges, estimate_memory_gb, inversion_blocks,
                                   symmetry_blocks)
 
 P = load_parameters()

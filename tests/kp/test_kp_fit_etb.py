@@ -5,7 +5,7 @@ import pytest
 from kp.bulk import bulk_properties
 from kp.fit_etb import ETB_SOURCES, derive_kp_set, render_sets
 from kp.parameters import load_kp_parameters, parameters_dir
-from perovskite_tb.materials import load_parameters
+from perovskite_tb.model.materials import load_parameters
 
 pytestmark = pytest.mark.physics
 

@@ -2,7 +2,7 @@
 
 Same material and parameter origin: ETB set ``nestoklon2023`` and the k·p set derived from its bulk
 bands (``etb-nestoklon2023``), both at the set's reference temperature. Numbers quoted are from the
-table in kp/README.md (``python -m kp.study crosscheck``).
+table in kp/README.md (``python -m perovskite_tb.app.kp_study crosscheck``).
 """
 
 import numpy as np
@@ -10,7 +10,7 @@ import pytest
 
 from kp.confinement import solve_nc
 from kp.parameters import load_kp_parameters
-from perovskite_tb.materials import load_parameters
+from perovskite_tb.model.materials import load_parameters
 from perovskite_tb.nc import nc_gfactors as etb_nc
 
 pytestmark = pytest.mark.physics

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import GeometryError
+from perovskite_tb.errors import GeometryError
 
 __all__ = ["Structure", "cuboid", "validate_n_cells", "n_cells_for_edge"]
 
@@ -35,7 +35,7 @@ class Structure:
     bond_pb, bond_x : ndarray of int64, shape (n_bonds,)
         Site indices of the Pb and X atom of each bond.
     bond_dir : ndarray of int64, shape (n_bonds,)
-        Index into :data:`perovskite_tb.slater_koster.AXIS_DIRECTIONS` of the Pb→X bond direction.
+        Index into :data:`perovskite_tb.model.slater_koster.AXIS_DIRECTIONS` of the Pb→X bond direction.
     n_cells : tuple of int
         (Nx, Ny, Nz) Pb sites per edge.
     a : float

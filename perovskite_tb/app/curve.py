@@ -5,7 +5,7 @@ Embedded default (``perovskite-tb curve`` with no options): CsPbI3, the material
 README), output ``curve.h5`` and ``curve.png``. Finished points are flushed after each size; re-running
 with the same output file skips them.
 
-A thin front end over :mod:`perovskite_tb.sweep` (the same points, resume keys and atomic rows as
+A thin front end over :mod:`perovskite_tb.app.sweep` (the same points, resume keys and atomic rows as
 ``perovskite-tb sweep``), run in this process; the file also carries the curve's ``config_json`` and
 refuses to resume with another material, set, Zeeman variant or temperature rule.
 """
@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .errors import InputError
-from .materials import load_parameters
-from .temperature import check_temperature
+from perovskite_tb.errors import InputError
+from perovskite_tb.model.materials import load_parameters
+from perovskite_tb.model.temperature import check_temperature
 
 __all__ = ["CurveConfig", "run_curve", "DEFAULT_N_CELLS"]
 
@@ -35,7 +35,7 @@ class CurveConfig:
     n_cells_list: tuple = DEFAULT_N_CELLS
     models: tuple = ("etb",)
     orbital_zeeman: bool = False
-    #: :mod:`perovskite_tb.temperature` rule ("a" default, "b"); stored in config_json only if not "a",
+    #: :mod:`perovskite_tb.model.temperature` rule ("a" default, "b"); stored in config_json only if not "a",
     #: so files written before the option existed resume unchanged.
     temperature_rule: str = "a"
     output: str = "curve.h5"
@@ -43,7 +43,7 @@ class CurveConfig:
 
 
 def _etb_point(params, N, orbital_zeeman=False):
-    from .nc import nc_gfactors
+    from perovskite_tb.nc import nc_gfactors
 
     return nc_gfactors(params, (N, N, N), orbital_zeeman=orbital_zeeman)
 
@@ -64,7 +64,7 @@ def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
     """
     from dataclasses import replace
 
-    from .sweep import parse_run, run_sweep
+    from perovskite_tb.app.sweep import parse_run, run_sweep
 
     if not cfg.n_cells_list:
         raise InputError("no sizes given")
@@ -104,7 +104,7 @@ def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
     run_sweep(spec, progress=progress, attrs=attrs, params_attrs=base.values(),
               etb_solver=lambda params, N, oz: _etb_point(params, N, oz))
     if cfg.plot:
-        from .plot import plot_curve
+        from perovskite_tb.app.plot import plot_curve
 
         plot_curve(cfg.output, cfg.plot, models=cfg.models)
     return cfg.output

@@ -1,20 +1,20 @@
 """Basis-convergence study of the confined k·p model and its cross-check against the ETB (issue 3).
 
-``python -m kp.study convergence --out benchmarks/results/kp_convergence.json``
+``python -m perovskite_tb.app.kp_study convergence --out benchmarks/results/kp_convergence.json``
     E_e, E_h, g_e, g_h of CsPbI3 cubes (set ``etb-nestoklon2023``) for edges 3–30 nm and a range
     of basis sizes N per direction, both envelope bases; each point in its own subprocess so that
     the peak RSS is per point.
-``python -m kp.study crosscheck --out benchmarks/results/kp_vs_etb.json``
+``python -m perovskite_tb.app.kp_study crosscheck --out benchmarks/results/kp_vs_etb.json``
     ETB (``nestoklon2023``, reference temperature, no shift) and k·p (``etb-nestoklon2023``,
     default basis) for the same cubes of N_cells × a; the k·p g's are also interpolated to the ETB
     transition energies (comparison at equal E).
-``python -m kp.study mixing``
+``python -m perovskite_tb.app.kp_study mixing``
     Why the two part at small sizes: bulk non-parabolicity at the confinement wave vector and the
     J = 3/2 / VB admixtures of the k·p band-edge states (Markdown to stdout).
-``python -m kp.study figure FILE [PNG]``
+``python -m perovskite_tb.app.kp_study figure FILE [PNG]``
     g_e, g_h vs transition energy of both models with the measured points
     (default ``docs/figures/kp_vs_etb.png``).
-``python -m kp.study table FILE``
+``python -m perovskite_tb.app.kp_study table FILE``
     Markdown table of a result file.
 
 Results are written after every point (a killed run keeps what it finished); ``benchmarks/results/``
@@ -51,7 +51,7 @@ CONVERGENCE = [
 
 
 def _kp_point(edge: float, basis: str, n: int | None) -> dict:
-    from .confinement import nc_gfactors
+    from kp.confinement import nc_gfactors
 
     d = nc_gfactors(MATERIAL, (edge,) * 3, parameter_set=KP_SET, basis=basis, n_basis=n)
     d["edge_nm"] = edge
@@ -60,7 +60,7 @@ def _kp_point(edge: float, basis: str, n: int | None) -> dict:
 
 
 def _etb_point(n_cells: int) -> dict:
-    from perovskite_tb.materials import load_parameters
+    from perovskite_tb.model.materials import load_parameters
     from perovskite_tb.nc import nc_gfactors
 
     p = load_parameters(MATERIAL, ETB_SET)
@@ -73,7 +73,7 @@ def _etb_point(n_cells: int) -> dict:
 
 def _in_child(spec: dict, timeout: float) -> dict:
     """Run one point in a fresh interpreter (own peak RSS); errors become an ``error`` entry."""
-    cmd = [sys.executable, "-m", "kp.study", "child", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "perovskite_tb.app.kp_study", "child", json.dumps(spec)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -125,7 +125,7 @@ def crosscheck(cells=range(3, 21), out=None, timeout=3600.0, etb_json=None, appe
     if append and out and Path(out).exists():
         old = json.loads(Path(out).read_text())
         recs, meta = old["records"], old["meta"]
-    from perovskite_tb.materials import load_parameters
+    from perovskite_tb.model.materials import load_parameters
 
     a = load_parameters(MATERIAL, ETB_SET).a
     for n in cells:
@@ -152,15 +152,15 @@ def mixing(cells=range(3, 11)) -> str:
     (non-parabolicity: the 8-band k·p bands keep rising where the ETB bands flatten); the weights of
     the k·p electron on the J = 3/2 CB and on the VB, and of the hole on the CB (J = ½ and J = 3/2).
     """
-    from perovskite_tb.bulk import N_FILLED, high_symmetry_point
-    from perovskite_tb.bulk import bloch_hamiltonian as etb_h
-    from perovskite_tb.materials import load_parameters
+    from perovskite_tb.model.bulk import N_FILLED, high_symmetry_point
+    from perovskite_tb.model.bulk import bloch_hamiltonian as etb_h
+    from perovskite_tb.model.materials import load_parameters
 
-    from .bulk import bloch_hamiltonian as kp_h
-    from .bulk import bloch_terms
-    from .confinement import solve_nc
-    from .envelope import EnvelopeOperators
-    from .parameters import load_kp_parameters
+    from kp.bulk import bloch_hamiltonian as kp_h
+    from kp.bulk import bloch_terms
+    from kp.confinement import solve_nc
+    from kp.envelope import EnvelopeOperators
+    from kp.parameters import load_kp_parameters
 
     pe = load_parameters(MATERIAL, ETB_SET)
     pk = load_kp_parameters(MATERIAL, KP_SET)
@@ -201,7 +201,7 @@ def figure(path, png) -> str:
     """g_e, g_h vs transition energy: ETB and k·p of :func:`crosscheck` with the measured points.
 
     The models are at the sets' reference temperature (Eg 1.9 meV below its 6 K value); measured
-    points of 6–15 K with a transition energy (``perovskite_tb.io.load_measured``, |g|-only points
+    points of 6–15 K with a transition energy (``perovskite_tb.app.io.load_measured``, |g|-only points
     skipped). Returns the PNG path.
     """
     import matplotlib
@@ -209,7 +209,7 @@ def figure(path, png) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from perovskite_tb.io import load_measured
+    from perovskite_tb.app.io import load_measured
 
     recs = json.loads(Path(path).read_text())["records"]
     etb = sorted((r["etb"] for r in recs if "error" not in r["etb"]), key=lambda d: d["transition_energy_eV"])
@@ -291,8 +291,8 @@ def table(path) -> str:
 
 
 def main(argv=None) -> int:
-    """Command line of ``python -m kp.study`` (module docstring)."""
-    ap = argparse.ArgumentParser(prog="python -m kp.study", description=__doc__,
+    """Command line of ``python -m perovskite_tb.app.kp_study`` (module docstring)."""
+    ap = argparse.ArgumentParser(prog="python -m perovskite_tb.app.kp_study", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["convergence", "crosscheck", "mixing", "table", "figure", "child"])
     ap.add_argument("args", nargs="*")

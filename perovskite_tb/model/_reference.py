@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import Structure
+from perovskite_tb.model.geometry import Structure
 
 
 def dense_hamiltonian(structure: Structure, onsite: np.ndarray, hop: np.ndarray, B=None, coef=0.0) -> np.ndarray:

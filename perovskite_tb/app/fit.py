@@ -8,12 +8,12 @@ and the bulk targets with weights. :func:`fit_parameters` minimises
 
 over the free parameters :math:`\mathbf p` with ``scipy.optimize.least_squares`` (trust-region
 reflective, forward-difference Jacobian, fixed options → deterministic), where :math:`y_t` are the
-bulk properties of :func:`perovskite_tb.bulk.bulk_properties` and :math:`s_t` a per-target scale
+bulk properties of :func:`perovskite_tb.model.bulk.bulk_properties` and :math:`s_t` a per-target scale
 (the target's ``tolerance`` if given, else :data:`DEFAULT_SCALES`). :func:`write_parameter_file`
 writes the result as a parameter TOML of the shipped schema plus a ``[fit]`` table recording the
 parent, the spec, targets, achieved values, residuals and citations.
 
-The spec schema and its reader: :mod:`perovskite_tb.fitspec`.
+The spec schema and its reader: :mod:`perovskite_tb.app.fitspec`.
 
 References
 ----------
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DegeneracyError, InputError, ParameterError, SolverError
-from .materials import (
+from perovskite_tb.errors import DegeneracyError, InputError, ParameterError, SolverError
+from perovskite_tb.model.materials import (
     ONSITE_NAMES,
     SPIN_ORBIT_NAMES,
     TWO_CENTRE_NAMES,
@@ -38,7 +38,7 @@ from .materials import (
     EtbParameters,
 )
 
-from .fitspec import (  # noqa: F401  (re-exported: part of the fit API)
+from perovskite_tb.app.fitspec import (  # noqa: F401  (re-exported: part of the fit API)
     _UNITS,
     DEFAULT_SCALES,
     FITTABLE_NAMES,
@@ -146,13 +146,13 @@ def evaluate_targets(params: EtbParameters, names, *, orbital_zeeman: bool = Fal
     DegeneracyError
         If the band-edge structure at R is not the expected one.
     """
-    from .bulk import N_FILLED, _mass, bloch_hamiltonian, bulk_g, high_symmetry_point
+    from perovskite_tb.model.bulk import N_FILLED, _mass, bloch_hamiltonian, bulk_g, high_symmetry_point
 
     names = list(names)
     bad = [n for n in names if n not in TARGET_NAMES]
     if bad:
         raise InputError(f"unknown target(s) {', '.join(bad)} (known: {', '.join(TARGET_NAMES)})")
-    # Same quantities and checks as perovskite_tb.bulk.bulk_properties, computing only what is asked.
+    # Same quantities and checks as perovskite_tb.model.bulk.bulk_properties, computing only what is asked.
     a = params.a
     kR = high_symmetry_point("R", a)
     ER = np.linalg.eigvalsh(bloch_hamiltonian(params, kR))
@@ -299,7 +299,7 @@ def write_parameter_file(result: FitResult, path: str | Path) -> Path:
     """Write a fitted set as a parameter TOML (shipped schema + ``[fit]`` table).
 
     Fitted values are written with 7 significant digits; the file reloads with
-    :func:`perovskite_tb.materials.load_parameter_file` to the same bulk properties within
+    :func:`perovskite_tb.model.materials.load_parameter_file` to the same bulk properties within
     1e-6 (eV, m0, 1).
 
     Parameters
@@ -307,7 +307,7 @@ def write_parameter_file(result: FitResult, path: str | Path) -> Path:
     result : FitResult
     path : str or pathlib.Path
         Output file; its name should be ``<material>.<set>.etb.toml`` to be found by
-        :func:`perovskite_tb.materials.load_parameters` when placed in ``parameters/``.
+        :func:`perovskite_tb.model.materials.load_parameters` when placed in ``parameters/``.
 
     Returns
     -------
@@ -326,7 +326,7 @@ def write_parameter_file(result: FitResult, path: str | Path) -> Path:
     for n in spec.free:
         src[n] = spec.source
     lines = [
-        f"# ETB parameters of cubic {spec.material}, set '{spec.parameter_set}'. Written by perovskite_tb.fit",
+        f"# ETB parameters of cubic {spec.material}, set '{spec.parameter_set}'. Written by perovskite_tb.app.fit",
         "# from the fit spec recorded in [fit]; regenerate with `perovskite-tb fit <spec> -o <this file>`.",
         "# Units are stated per value and converted by the loader; energies relative to the bulk VBM (≈ 0 eV).",
         "",
@@ -336,7 +336,7 @@ def write_parameter_file(result: FitResult, path: str | Path) -> Path:
         'model = "etb"',
         f"basis = {_toml_value(p.basis)}",
         f"description = {_toml_value(spec.description or f'least-squares fit of {spec.parent_name}')}",
-        f"status = {_toml_value(spec.status or 'REC (fitted by perovskite_tb.fit)')}",
+        f"status = {_toml_value(spec.status or 'REC (fitted by perovskite_tb.app.fit)')}",
         "reference_temperature_K = { value = %r, unit = \"K\", source = %s }"
         % (float(spec.parent.reference_temperature_K), _toml_value(spec.source)),
         "",

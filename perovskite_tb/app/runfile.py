@@ -1,6 +1,6 @@
-r"""Run files of :mod:`perovskite_tb.sweep`: schema, validation into frozen dataclasses, TOML output.
+r"""Run files of :mod:`perovskite_tb.app.sweep`: schema, validation into frozen dataclasses, TOML output.
 
-The schema is documented in ``docs/run-file.md`` and in the :mod:`perovskite_tb.sweep` docstring.
+The schema is documented in ``docs/run-file.md`` and in the :mod:`perovskite_tb.app.sweep` docstring.
 Every mistake raises :class:`~perovskite_tb.errors.InputError` (or ``ParameterError``) naming the
 file and the key path, e.g. ``run.toml: [axes].n_cells[2]: must be a positive integer``.
 """
@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
-from .errors import InputError
+from perovskite_tb.errors import InputError
 
 __all__ = ["RUN_SCHEMA", "MODELS", "Axes", "Options", "Execution", "RunSpec", "parse_run", "load_run_file", "spec_to_toml"]
 
@@ -64,7 +64,7 @@ class Options:
     Attributes
     ----------
     temperature_rule : str
-        :func:`perovskite_tb.temperature.parameters_at` rule (``"a"`` or ``"b"``).
+        :func:`perovskite_tb.model.temperature.parameters_at` rule (``"a"`` or ``"b"``).
     kp_parameter_set : str or None
         k·p set (None: the confined-model default of each material, ``kp.confinement.nc_default_set``).
     kp_resolution : int or None
@@ -87,7 +87,7 @@ class Execution:
     workers : int or None
         Local worker processes (None: min(2, usable cores)); 1 runs every point in this process.
     max_memory_gb : float or None
-        Budget [GB] for the sum of :func:`perovskite_tb.solver.estimate_memory_gb` of the points
+        Budget [GB] for the sum of :func:`perovskite_tb.eigen.solver.estimate_memory_gb` of the points
         running at once (None: 80 % of the available memory).
     threads_per_worker : int or None
         BLAS threads per point (None: cores // workers locally, unlimited in-process and on Dask).
@@ -308,7 +308,7 @@ def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None =
 
     op = c.table(doc.get("options", {}), "[options]", _OPTIONS)
     rule = c.string(op.get("temperature_rule", "a"), "[options].temperature_rule")
-    from .temperature import RULES
+    from perovskite_tb.model.temperature import RULES
 
     if rule not in RULES:
         c.fail("[options].temperature_rule", f"unknown rule {rule!r} (known: {', '.join(RULES)})")

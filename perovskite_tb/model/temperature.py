@@ -43,8 +43,8 @@ import math
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
-from .errors import InputError, ParameterError, SolverError
-from .materials import TWO_CENTRE_NAMES, EtbParameters
+from perovskite_tb.errors import InputError, ParameterError, SolverError
+from perovskite_tb.model.materials import TWO_CENTRE_NAMES, EtbParameters
 
 __all__ = [
     "RULES",
@@ -210,7 +210,7 @@ def bulk_gap(params: EtbParameters) -> float:
     """Bulk ETB gap at R (eV): E(band N_FILLED) − E(band N_FILLED − 1)."""
     import numpy as np
 
-    from .bulk import N_FILLED, bloch_hamiltonian, high_symmetry_point
+    from perovskite_tb.model.bulk import N_FILLED, bloch_hamiltonian, high_symmetry_point
 
     with _single_thread_blas():
         E = np.linalg.eigvalsh(bloch_hamiltonian(params, high_symmetry_point("R", params.a)))
@@ -310,7 +310,7 @@ def _gap_and_slope(params: EtbParameters) -> tuple[float, float]:
     """
     import numpy as np
 
-    from .bulk import N_FILLED, bloch_hamiltonian, high_symmetry_point
+    from perovskite_tb.model.bulk import N_FILLED, bloch_hamiltonian, high_symmetry_point
 
     k = high_symmetry_point("R", params.a)
     H = bloch_hamiltonian(params, k)

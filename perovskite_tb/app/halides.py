@@ -4,11 +4,11 @@ Two figures:
 
 * **NC curves** — ETB (and k·p if :mod:`kp.confinement` is available) g_e, g_h of cubic N×N×N
   nanocrystals of the three halides against the single-particle transition energy, with the bulk
-  universal formula of Kirstein et al. (:mod:`perovskite_tb.universal`) for reference.
+  universal formula of Kirstein et al. (:mod:`perovskite_tb.model.universal`) for reference.
 * **bulk** — g_e, g_h against Eg of the three fitted bulk ETB sets, the universal formula and the
   measured bulk values of Kirstein 2022 (``perovskite_tb/data/measured_bulk_g_factors.csv``).
 
-Results go to one HDF5 file (``schema = "perovskite_tb.halides/1"``; groups ``/<material>/etb``,
+Results go to one HDF5 file (``schema = "perovskite_tb.app.halides/1"``; groups ``/<material>/etb``,
 ``/<material>/kp`` with datasets ``n_cells``, ``edge_nm`` [nm], ``transition_energy`` [eV], ``g_e``,
 ``g_h`` [1], ``seconds`` [s]; ``/<material>/bulk`` attributes; ``/universal``; ``/measured_bulk``).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, PerovskiteTBError
+from perovskite_tb.errors import InputError, PerovskiteTBError
 
 __all__ = [
     "HALIDES",
@@ -82,7 +82,7 @@ def load_measured_bulk(path: str | Path | None = None) -> list[dict]:
     InputError
         Missing file or malformed row.
     """
-    path = Path(path) if path is not None else Path(__file__).parent / "data" / "measured_bulk_g_factors.csv"
+    path = Path(path) if path is not None else Path(__file__).parent.parent / "data" / "measured_bulk_g_factors.csv"
     try:
         lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
     except OSError as exc:
@@ -104,8 +104,8 @@ def bulk_points(materials=HALIDES, parameter_set: str = DEFAULT_SET, *, orbital_
     ParameterError
         Unknown material or set.
     """
-    from .bulk import bulk_properties
-    from .materials import load_parameters
+    from perovskite_tb.model.bulk import bulk_properties
+    from perovskite_tb.model.materials import load_parameters
 
     return {m: bulk_properties(load_parameters(m, parameter_set), orbital_zeeman=orbital_zeeman).as_json()
             for m in materials}
@@ -152,8 +152,8 @@ def halide_curves(
     ParameterError
         Unknown material or set.
     """
-    from .materials import load_parameters
-    from .nc import nc_gfactors
+    from perovskite_tb.model.materials import load_parameters
+    from perovskite_tb.nc import nc_gfactors
 
     models = tuple(models)
     bad = [m for m in models if m not in ("etb", "kp")]
@@ -209,8 +209,8 @@ def write_h5(curves: HalideCurves, path: str | Path) -> Path:
     """
     import h5py
 
-    from . import __version__
-    from .universal import DELTA_UNIVERSAL, DGE_UNIVERSAL, P_UNIVERSAL_EV_NM, universal_g_e, universal_g_h
+    from perovskite_tb import __version__
+    from perovskite_tb.model.universal import DELTA_UNIVERSAL, DGE_UNIVERSAL, P_UNIVERSAL_EV_NM, universal_g_e, universal_g_h
 
     path = Path(path)
     try:
@@ -220,7 +220,7 @@ def write_h5(curves: HalideCurves, path: str | Path) -> Path:
         raise InputError(f"cannot write {str(path)!r}: {exc}") from None
     units = {"n_cells": "1", "edge_nm": "nm", "transition_energy": "eV", "g_e": "1", "g_h": "1", "seconds": "s"}
     with f:
-        f.attrs["schema"] = "perovskite_tb.halides/1"
+        f.attrs["schema"] = "perovskite_tb.app.halides/1"
         f.attrs["version"] = __version__
         f.attrs["parameter_set"] = curves.parameter_set
         f.attrs["notes"] = "\n".join(curves.notes)
@@ -252,7 +252,7 @@ def write_h5(curves: HalideCurves, path: str | Path) -> Path:
 
 
 def _universal(ax, Emin, Emax):
-    from .universal import universal_g_e, universal_g_h
+    from perovskite_tb.model.universal import universal_g_e, universal_g_h
 
     E = np.linspace(Emin, Emax, 200)
     ax.plot(E, universal_g_e(E), "k-", lw=1, label="universal $g_e$ (Kirstein 2022)")

@@ -1,5 +1,5 @@
 """Command-line handlers of ``perovskite-tb sweep`` and ``perovskite-tb export`` (split out of
-:mod:`perovskite_tb.sweep`; the run-file schema is in ``docs/run-file.md``).
+:mod:`perovskite_tb.app.sweep`; the run-file schema is in ``docs/run-file.md``).
 
 Errors are raised as :class:`~perovskite_tb.errors.PerovskiteTBError` subclasses; the ``perovskite-tb``
 entry point prints them as one line and exits with status 2.
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .errors import InputError
-from .runfile import _check_scheduler, load_run_file
-from .sweep import _check_output, expand_points, run_sweep
+from perovskite_tb.errors import InputError
+from perovskite_tb.app.runfile import _check_scheduler, load_run_file
+from perovskite_tb.app.sweep import _check_output, expand_points, run_sweep
 
 __all__ = ["add_subcommands"]
 
@@ -69,7 +69,7 @@ def _cmd_sweep(args) -> int:
         done = set()
         out = _check_output(spec)
         if out.exists():
-            from .export import load_results
+            from perovskite_tb.app.export import load_results
 
             done = set(load_results(out).point_keys())
         todo = [p for p in res.points if p.key not in done]
@@ -92,7 +92,7 @@ def _cmd_sweep(args) -> int:
 def _cmd_export(args) -> int:
     import sys
 
-    from .export import load_results, write_csv
+    from perovskite_tb.app.export import load_results, write_csv
 
     t = load_results(args.result_file)
     if args.output:

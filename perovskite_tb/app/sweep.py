@@ -6,11 +6,11 @@ in the output file, computes the others in a local process pool (default) or on 
 cluster, and appends each point to the HDF5 file as soon as it is finished. Only the calling
 (writer) process opens the HDF5 file; workers return plain rows.
 
-The run-file schema (parsed and validated in :mod:`perovskite_tb.runfile`) is documented in
+The run-file schema (parsed and validated in :mod:`perovskite_tb.app.runfile`) is documented in
 ``docs/run-file.md``; in short::
 
     output = "sweep.h5"                 # relative paths: relative to the run file's directory
-    plot = "sweep.png"                  # optional: g vs transition energy (perovskite_tb.plot)
+    plot = "sweep.png"                  # optional: g vs transition energy (perovskite_tb.app.plot)
 
     [axes]
     material = ["CsPbI3"]               # a string or a list
@@ -22,7 +22,7 @@ The run-file schema (parsed and validated in :mod:`perovskite_tb.runfile`) is do
     orbital_zeeman = [false, true]      # ETB only (on-site μB L·B term)
 
     [options]
-    temperature_rule = "a"              # perovskite_tb.temperature rule for the ETB sets
+    temperature_rule = "a"              # perovskite_tb.model.temperature rule for the ETB sets
     kp_parameter_set = "etb-nestoklon2023"
     kp_resolution = 12                  # k·p envelope functions per direction (default: by size)
 
@@ -40,9 +40,9 @@ edge_nm, temperature_K, orbital_zeeman), see :func:`point_key`. k·p points use 
 ``lattice_set``, those given by ``edge_nm`` have ``n_cells = (0, 0, 0)`` and ``lattice_set = ""``.
 The Zeeman axis applies to ETB only (k·p rows have ``orbital_zeeman = False``).
 
-Output: the ``perovskite_tb.curve/1`` layout of :mod:`perovskite_tb.io` (readable by
-:func:`perovskite_tb.io.read_curve`, :func:`perovskite_tb.plot.plot_curve` and
-:func:`perovskite_tb.io.load_results`) with root attributes ``kind = "sweep"``, ``run_toml`` (the
+Output: the ``perovskite_tb.app.curve/1`` layout of :mod:`perovskite_tb.app.io` (readable by
+:func:`perovskite_tb.app.io.read_curve`, :func:`perovskite_tb.app.plot.plot_curve` and
+:func:`perovskite_tb.app.io.load_results`) with root attributes ``kind = "sweep"``, ``run_toml`` (the
 resolved run file), ``run_file_text``, ``options_json``, ``parameter_files_json`` (path, SHA-256 and
 citations of every ETB set used) and ``n_points_computed`` (rows ever appended, across restarts).
 
@@ -67,8 +67,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import InputError, PerovskiteTBError, SolverError
-from .runfile import (  # noqa: F401  (re-exported: part of the sweep API)
+from perovskite_tb.errors import InputError, PerovskiteTBError, SolverError
+from perovskite_tb.app.runfile import (  # noqa: F401  (re-exported: part of the sweep API)
     MODELS,
     RUN_SCHEMA,
     Axes,
@@ -81,7 +81,7 @@ from .runfile import (  # noqa: F401  (re-exported: part of the sweep API)
     spec_to_toml,
 )
 
-from .points import (  # noqa: F401  (re-exported: part of the sweep API)
+from perovskite_tb.app.points import (  # noqa: F401  (re-exported: part of the sweep API)
     Point,
     _kp_default,
     _Resolved,
@@ -146,7 +146,7 @@ def _blas_threads(n: int | None):
 def compute_point(
     point: Point, threads: int | None = None, etb_solver: Callable | None = None
 ) -> dict:
-    """Compute one point; returns its row (:data:`perovskite_tb.io.COLUMNS` + ID columns).
+    """Compute one point; returns its row (:data:`perovskite_tb.app.io.COLUMNS` + ID columns).
 
     Parameters
     ----------
@@ -155,7 +155,7 @@ def compute_point(
         BLAS threads for this point (threadpoolctl); None leaves the process setting.
     etb_solver : callable, optional
         ``(params, N, orbital_zeeman) -> NcResult`` replacing :func:`perovskite_tb.nc.nc_gfactors`
-        for cubes (in-process runs only; used by :mod:`perovskite_tb.curve`).
+        for cubes (in-process runs only; used by :mod:`perovskite_tb.app.curve`).
 
     Raises
     ------
@@ -172,7 +172,7 @@ def compute_point(
             if etb_solver is not None and n[0] == n[1] == n[2]:
                 r = etb_solver(point.params, n[0], point.orbital_zeeman)
             else:
-                from .nc import nc_gfactors
+                from perovskite_tb.nc import nc_gfactors
 
                 r = nc_gfactors(point.params, n, orbital_zeeman=point.orbital_zeeman)
             row = {
@@ -370,7 +370,7 @@ def _check_resume(path: Path, invariants: dict, sets: dict) -> None:
 
 
 def _done_keys(writer, model: str) -> set:
-    from .export import _fill
+    from perovskite_tb.app.export import _fill
 
     rows = writer.rows(model)
     if not rows or "n_cells" not in rows:
@@ -414,7 +414,7 @@ def run_sweep(
         tqdm bar (default: stderr is a TTY and ``CI`` is unset).
     attrs : dict, optional
         Extra root attributes (the curve front end passes its ``config_json`` and provenance; a
-        differing ``config_json`` refuses to resume, see :class:`perovskite_tb.io.CurveWriter`).
+        differing ``config_json`` refuses to resume, see :class:`perovskite_tb.app.io.CurveWriter`).
     params_attrs : dict, optional
         Values for ``/params`` attributes.
     etb_solver : callable, optional
@@ -434,8 +434,8 @@ def run_sweep(
     KeyboardInterrupt
         On Ctrl-C or SIGTERM, after the workers are stopped and the file is closed.
     """
-    from .export import _fill
-    from .io import CurveWriter
+    from perovskite_tb.app.export import _fill
+    from perovskite_tb.app.io import CurveWriter
 
     res = expand_points(spec)
     ex = spec.execution
@@ -526,7 +526,7 @@ def run_sweep(
         finally:
             bar.close()
     if spec.plot and (n_new or not Path(spec.plot).exists()):
-        from .plot import plot_curve
+        from perovskite_tb.app.plot import plot_curve
 
         plot_curve(str(out), spec.plot, models=spec.axes.model)
     if failures:

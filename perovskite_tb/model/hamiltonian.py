@@ -3,7 +3,7 @@ r"""Sparse nanocrystal Hamiltonian H(B) = H0 + Σ_γ B_γ M_γ (+ exact Peierls 
 Gauge and sign conventions (stated once here; physics brief §6.1–6.2)
 --------------------------------------------------------------------
 * Electron charge −e. Symmetric gauge A = ½ B × r with the origin at the NC centre (the origin of
-  :class:`perovskite_tb.geometry.Structure` positions). The straight-path Peierls substitution gives
+  :class:`perovskite_tb.model.geometry.Structure` positions). The straight-path Peierls substitution gives
   :math:`t_{ij}\to t_{ij}\exp[+i\frac{e}{2\hbar}\mathbf B\cdot(\mathbf R_i\times\mathbf R_j)]`.
 * Spin Zeeman :math:`\mu_B g_0\,\mathbf S\cdot\mathbf B` (g0 = 2.0023193, CODATA) on every spin-orbital;
   optional intra-atomic orbital term :math:`\mu_B\mathbf L\cdot\mathbf B` on p and d shells
@@ -13,8 +13,8 @@ Gauge and sign conventions (stated once here; physics brief §6.1–6.2)
 Linear term (brief §6.2): :math:`M_\gamma = \mu_B[g_0S_\gamma (+L_\gamma)] + \sum_{i\neq j}
 i\frac{e}{2\hbar}(\mathbf R_i\times\mathbf R_j)_\gamma H_{ij}|i\rangle\langle j|` in eV/T.
 
-Matrices are ``scipy.sparse.csr_array`` complex128 in the orbital order of :mod:`perovskite_tb.basis`,
-written directly as sorted CSR by the threaded numba kernel :func:`perovskite_tb._kernels.csr_fill`
+Matrices are ``scipy.sparse.csr_array`` complex128 in the orbital order of :mod:`perovskite_tb.model.basis`,
+written directly as sorted CSR by the threaded numba kernel :func:`perovskite_tb.model._kernels.csr_fill`
 (int32 indices while nnz < 2³¹); the three M_γ share one index array.
 """
 
@@ -26,13 +26,13 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
-from . import _kernels
-from .basis import atom_J, atom_L, atom_S, onsite_block
-from .constants import E_OVER_HBAR, G0, MU_B
-from .errors import InputError
-from .geometry import Structure
-from .materials import EtbParameters
-from .slater_koster import AXIS_DIRECTIONS, hopping_block
+from perovskite_tb.model import _kernels
+from perovskite_tb.model.basis import atom_J, atom_L, atom_S, onsite_block
+from perovskite_tb.constants import E_OVER_HBAR, G0, MU_B
+from perovskite_tb.errors import InputError
+from perovskite_tb.model.geometry import Structure
+from perovskite_tb.model.materials import EtbParameters
+from perovskite_tb.model.slater_koster import AXIS_DIRECTIONS, hopping_block
 
 __all__ = ["HamiltonianTerms", "assemble", "block_tables"]
 
@@ -219,7 +219,7 @@ def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: boo
     Parameters
     ----------
     structure : Structure
-        From :func:`perovskite_tb.geometry.cuboid`; positions in nm.
+        From :func:`perovskite_tb.model.geometry.cuboid`; positions in nm.
     params : EtbParameters
     orbital_zeeman : bool, optional
         Include μB L·B on-site (default False).

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ParameterError
+from perovskite_tb.errors import ParameterError
 
 __all__ = [
     "EtbParameters",
@@ -177,7 +177,7 @@ def parameters_dir() -> Path:
     ParameterError
         If neither location exists.
     """
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # perovskite_tb/
     for cand in (here / "_parameters", here.parent / "parameters"):
         if cand.is_dir():
             return cand
@@ -292,7 +292,7 @@ def load_parameter_file(path: str | Path) -> EtbParameters:
     for name, src in sources:
         if refs is not None and src not in refs:
             raise ParameterError(f"{path.name}: {name} cites unknown reference key {src!r}")
-    if not isinstance(doc.get("fit", {}), dict):  # record of perovskite_tb.fit; content not used here
+    if not isinstance(doc.get("fit", {}), dict):  # record of perovskite_tb.app.fit; content not used here
         raise ParameterError(f"{path.name}: [fit] must be a table")
     ttab = doc.get("temperature", {})
     if not isinstance(ttab, dict):

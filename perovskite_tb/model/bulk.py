@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .basis import atom_L, atom_S, onsite_block
-from .constants import G0, HBAR2_OVER_M0
-from .errors import DegeneracyError
-from .gfactor import GFactor, g_tensor
-from .materials import EtbParameters
-from .slater_koster import AXIS_DIRECTIONS, hopping_block
+from perovskite_tb.model.basis import atom_L, atom_S, onsite_block
+from perovskite_tb.constants import G0, HBAR2_OVER_M0
+from perovskite_tb.errors import DegeneracyError
+from perovskite_tb.gfactor import GFactor, g_tensor
+from perovskite_tb.model.materials import EtbParameters
+from perovskite_tb.model.slater_koster import AXIS_DIRECTIONS, hopping_block
 
 __all__ = [
     "BulkProperties",
@@ -61,7 +61,7 @@ def bloch_hamiltonian(params: EtbParameters, k: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of complex128, shape (4 n_orb, 4 n_orb)
-        Atom order Pb, X1, X2, X3; within an atom the order of :mod:`perovskite_tb.basis`.
+        Atom order Pb, X1, X2, X3; within an atom the order of :mod:`perovskite_tb.model.basis`.
     """
     H, _ = _bloch(params, np.asarray(k, dtype=float), derivatives=False)
     return H
@@ -159,7 +159,7 @@ def bulk_g(
     denom = E0 - E[others]
     S = _cell_operator(params, atom_S(params.basis))
     L = _cell_operator(params, atom_L(params.basis))
-    from .constants import MU_B
+    from perovskite_tb.constants import MU_B
 
     M = []
     for gam in range(3):

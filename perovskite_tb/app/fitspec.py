@@ -1,5 +1,5 @@
-"""Fit specifications: the TOML spec of :mod:`perovskite_tb.fit` parsed into a :class:`FitSpec`
-(split out of :mod:`perovskite_tb.fit`, which re-exports everything here).
+"""Fit specifications: the TOML spec of :mod:`perovskite_tb.app.fit` parsed into a :class:`FitSpec`
+(split out of :mod:`perovskite_tb.app.fit`, which re-exports everything here).
 
 Examples: ``parameters/fits/*.toml``. Every error is a :class:`~perovskite_tb.errors.InputError` or
 :class:`~perovskite_tb.errors.ParameterError` naming the key and the offending value.
@@ -34,8 +34,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError, ParameterError
-from .materials import (
+from perovskite_tb.errors import InputError, ParameterError
+from perovskite_tb.model.materials import (
     ONSITE_NAMES,
     SPIN_ORBIT_NAMES,
     TWO_CENTRE_NAMES,
@@ -48,7 +48,7 @@ from .materials import (
 
 __all__ = ["TARGET_NAMES", "FITTABLE_NAMES", "DEFAULT_SCALES", "Target", "FitSpec", "read_fit_spec"]
 
-#: Bulk targets that can be fitted, with their units (attributes of :class:`~perovskite_tb.bulk.BulkProperties`).
+#: Bulk targets that can be fitted, with their units (attributes of :class:`~perovskite_tb.model.bulk.BulkProperties`).
 TARGET_NAMES = {
     "Eg": "eV", "gap_M": "eV", "gap_X": "eV", "Delta_so": "eV",
     "m_e": "m0", "m_h": "m0", "g_e": "1", "g_h": "1",

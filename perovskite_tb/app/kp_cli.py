@@ -1,6 +1,6 @@
 """Sub-commands ``kp-bulk`` and ``kp-nc`` for the ``perovskite-tb`` command line.
 
-The lead's :mod:`perovskite_tb.cli` calls :func:`add_subcommands` and turns
+The lead's :mod:`perovskite_tb.app.cli` calls :func:`add_subcommands` and turns
 :class:`perovskite_tb.errors.PerovskiteTBError` into one-line messages. Each sub-parser stores its
 handler in ``func``; a handler takes the parsed namespace, prints one JSON object (``--json``) or a
 short text summary, and returns 0.
@@ -13,10 +13,10 @@ import math
 
 from perovskite_tb.errors import InputError
 
-from .bulk import bulk_properties
-from .confinement import nc_gfactors
-from .envelope import BASIS_KINDS
-from .parameters import load_kp_parameters
+from kp.bulk import bulk_properties
+from kp.confinement import nc_gfactors
+from kp.envelope import BASIS_KINDS
+from kp.parameters import load_kp_parameters
 
 __all__ = ["add_subcommands", "run_kp_bulk", "run_kp_nc"]
 

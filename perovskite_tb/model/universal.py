@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constants import HBAR2_OVER_M0
-from .errors import InputError
+from perovskite_tb.constants import HBAR2_OVER_M0
+from perovskite_tb.errors import InputError
 
 __all__ = ["kirstein_g_e", "kirstein_g_h", "P_UNIVERSAL_EV_NM", "DELTA_UNIVERSAL", "DGE_UNIVERSAL", "p2_over_m0", "universal_g_e", "universal_g_h"]
 

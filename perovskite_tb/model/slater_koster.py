@@ -4,7 +4,7 @@ The matrix element between orbital α on the atom at the origin and β on the at
 :math:`d\,\hat{\mathbf d}` is :math:`E_{\alpha\beta}(\hat{\mathbf d}) = [D_{l_\alpha}(R)\,B_{l_\alpha l_\beta}
 \,D_{l_\beta}(R)^T]_{\alpha\beta}` with :math:`R\hat z = \hat{\mathbf d}`, where B is the bond-frame matrix
 (bond along +z: σ, π, δ on the diagonal in m) and D the real-orbital rotation matrices of
-:mod:`perovskite_tb.basis`. This reproduces the Slater–Koster table (Slater & Koster, Phys. Rev. 94,
+:mod:`perovskite_tb.model.basis`. This reproduces the Slater–Koster table (Slater & Koster, Phys. Rev. 94,
 1498 (1954), Table I) — tested in ``tests/test_slater_koster.py``.
 
 Sign convention for the cation (Pb, c) – anion (X, a) pair (physics brief §1.1, [VER]): for a cation
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .basis import rotation_d, rotation_p
-from .materials import BASES, EtbParameters
+from perovskite_tb.model.basis import rotation_d, rotation_p
+from perovskite_tb.model.materials import BASES, EtbParameters
 
 __all__ = ["sk_block", "rotation_to", "hopping_block", "AXIS_DIRECTIONS"]
 

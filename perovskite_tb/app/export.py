@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, PerovskiteTBError
+from perovskite_tb.errors import InputError, PerovskiteTBError
 
 __all__ = ["COORDS", "ResultTable", "load_results", "write_csv"]
 
@@ -83,8 +83,8 @@ class ResultTable:
         )
 
     def point_keys(self) -> list:
-        """Resume keys (:func:`perovskite_tb.sweep.point_key`) of the rows."""
-        from .sweep import point_key
+        """Resume keys (:func:`perovskite_tb.app.sweep.point_key`) of the rows."""
+        from perovskite_tb.app.sweep import point_key
 
         c = self.columns
         return [
@@ -108,7 +108,7 @@ class ResultTable:
 
 
 def load_results(path) -> ResultTable:
-    """Read every model group of a ``perovskite_tb.curve/1`` file (curve, sweep, tseries).
+    """Read every model group of a ``perovskite_tb.app.curve/1`` file (curve, sweep, tseries).
 
     Identity columns missing in older files are taken from the root attributes (``material``,
     ``parameter_set``, ``orbital_zeeman``; k·p rows get the default k·p set).
@@ -124,7 +124,7 @@ def load_results(path) -> ResultTable:
     """
     import h5py
 
-    from .io import SCHEMA, _read_column, n_complete
+    from perovskite_tb.app.io import SCHEMA, _read_column, n_complete
 
     p = Path(path)
     if not p.exists():
@@ -169,7 +169,7 @@ def load_results(path) -> ResultTable:
         range(len(table["model"])), key=lambda i: tuple(_sort_key(table[k][i]) for k in COORDS)
     )
     table = {k: v[order] for k, v in table.items()}
-    from .io import COLUMNS
+    from perovskite_tb.app.io import COLUMNS
 
     front = [k for k in COORDS if k in table]
     front += [k for k in COLUMNS if k in table and k not in front]
@@ -184,7 +184,7 @@ def _sort_key(v):
 def _fill(attrs: dict, model: str) -> dict:
     kp_default = ""
     if model == "kp":
-        from .sweep import _kp_default
+        from perovskite_tb.app.sweep import _kp_default
 
         try:
             kp_default = _kp_default(str(attrs.get("material", "")))

@@ -6,7 +6,7 @@ included), of the corresponding row of a small per-pair block table. Block table
 per-row CSR arrays ``tab_ptr (n_tab, n_orb + 1)``, ``tab_col (n_tab, w)``, ``tab_val (n_comp,
 n_tab, w)``; columns inside a block row are ascending, so the CSR rows come out sorted.
 
-Each kernel has a slow pure-Python twin (:func:`perovskite_tb._reference.dense_hamiltonian`);
+Each kernel has a slow pure-Python twin (:func:`perovskite_tb.model._reference.dense_hamiltonian`);
 parity is tested.
 """
 

@@ -1,4 +1,4 @@
-"""Symmetry blocks of nanocrystal Hamiltonians (split out of :mod:`perovskite_tb.solver`, which
+"""Symmetry blocks of nanocrystal Hamiltonians (split out of :mod:`perovskite_tb.eigen.solver`, which
 re-exports everything here).
 
 Inversion P and the rotation C4z act on a cuboid's basis as *monomial* matrices (each basis state goes
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InputError, SolverError
+from perovskite_tb.errors import InputError, SolverError
 
 __all__ = ["ParityBlock", "inversion_blocks", "symmetry_blocks", "blocks_from_actions"]
 
@@ -62,7 +62,7 @@ class ParityBlock:
 
 def _orbital_parities(n_orb: int) -> np.ndarray:
     """Inversion parity (±1) of each spin-orbital of one atom: s, d, s* even, p odd."""
-    from .materials import BASES
+    from perovskite_tb.model.materials import BASES
 
     for names in BASES.values():
         if 2 * len(names) == n_orb:
@@ -76,7 +76,7 @@ def inversion_blocks(positions: np.ndarray, n_orb: int, *, tol: float = 1e-6) ->
     Parameters
     ----------
     positions : ndarray of float64, shape (n_sites, 3)
-        Atom positions (nm) relative to the inversion centre (as in :class:`~perovskite_tb.geometry.Structure`).
+        Atom positions (nm) relative to the inversion centre (as in :class:`~perovskite_tb.model.geometry.Structure`).
     n_orb : int
         Spin-orbitals per atom (8: sp3, 20: sp3d5s*), orbital-major, spin-minor.
     tol : float, optional
@@ -137,8 +137,8 @@ def _atom_operator(op: str, n_orb: int) -> np.ndarray:
     orbitals by their real-orbital rotation matrices and spin by exp(−iπσ_z/4) (double group,
     C4z⁴ = −1).
     """
-    from .basis import rotation_d
-    from .materials import BASES
+    from perovskite_tb.model.basis import rotation_d
+    from perovskite_tb.model.materials import BASES
 
     names = next(b for b in BASES.values() if 2 * len(b) == n_orb)
     if op == "P":

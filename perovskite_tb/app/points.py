@@ -1,17 +1,17 @@
 """Sweep points: the expansion of a run file's axes into :class:`Point` s (split out of
-:mod:`perovskite_tb.sweep`, which re-exports everything here).
+:mod:`perovskite_tb.app.sweep`, which re-exports everything here).
 
 A point is one (model, material, parameter set, temperature, size, Zeeman variant); its ``key`` names
 its HDF5 row, so a resumed sweep recognises finished points. Memory estimates per point feed the
-runner's memory guard (:func:`perovskite_tb.solver.estimate_memory_gb`).
+runner's memory guard (:func:`perovskite_tb.eigen.solver.estimate_memory_gb`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import InputError, ParameterError, PerovskiteTBError
-from .runfile import RunSpec
+from perovskite_tb.errors import InputError, ParameterError, PerovskiteTBError
+from perovskite_tb.app.runfile import RunSpec
 
 __all__ = ["Point", "point_key", "expand_points"]
 
@@ -79,7 +79,7 @@ def _n_sites(n) -> int:
 
 
 def _memory_etb(n_orb: int, n) -> float:
-    from .solver import estimate_memory_gb
+    from perovskite_tb.eigen.solver import estimate_memory_gb
 
     n_states = n_orb * _n_sites(n)
     return float(estimate_memory_gb(n_states, int(7.4 * n_states)))
@@ -91,7 +91,7 @@ def _memory_kp(resolution: int | None, edge_nm: float) -> float:
     N = 14, kp/README.md)."""
     from kp.envelope import default_n_basis
 
-    from .solver import estimate_memory_gb
+    from perovskite_tb.eigen.solver import estimate_memory_gb
 
     N = default_n_basis(edge_nm) if resolution is None else resolution
     n_states = 8 * N**3
@@ -108,7 +108,7 @@ class _Resolved:
 
 def _load_etb(material: str, pset: str, path: str):
     """``load_parameters`` with every failure turned into a ParameterError naming ``path``."""
-    from .materials import load_parameters
+    from perovskite_tb.model.materials import load_parameters
 
     try:
         return load_parameters(material, None if pset == "default" else pset)
@@ -131,12 +131,12 @@ def expand_points(spec: RunSpec) -> _Resolved:
         Unknown material or set (message with the key path), malformed parameter file, bad
         temperature for a set without temperature model.
     """
-    from .temperature import parameters_at
+    from perovskite_tb.model.temperature import parameters_at
 
     src = spec.source
     ax, op = spec.axes, spec.options
     etb_sets = {}
-    from .materials import available_sets
+    from perovskite_tb.model.materials import available_sets
 
     shipped = available_sets()
     for i, mat in enumerate(ax.material):

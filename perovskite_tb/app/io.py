@@ -1,4 +1,4 @@
-"""HDF5 results (schema ``perovskite_tb.curve/1``) and the shipped measured-data table.
+"""HDF5 results (schema ``perovskite_tb.app.curve/1``) and the shipped measured-data table.
 
 Layout of a curve file::
 
@@ -12,9 +12,9 @@ Layout of a curve file::
 
 Columns: n_cells (3), edge_nm, temperature_K, n_states, E_e, E_h, transition_energy, g_e, g_h,
 g_e_tensor (3×3), g_h_tensor (3×3), residual_e, residual_h, seconds, peak_rss_GB.
-Sweeps (:mod:`perovskite_tb.sweep`) add the identity columns of :data:`ID_COLUMNS` (material,
+Sweeps (:mod:`perovskite_tb.app.sweep`) add the identity columns of :data:`ID_COLUMNS` (material,
 parameter_set, lattice_set, orbital_zeeman); files without them take the values from the root
-attributes (:func:`perovskite_tb.export.load_results`).
+attributes (:func:`perovskite_tb.app.export.load_results`).
 
 Atomic rows: every ``/<model>/rows`` group carries ``n_complete``, raised only after all columns of
 a row are written and flushed. A writer killed mid-row leaves longer datasets; readers use the first
@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from perovskite_tb.errors import InputError
 
 __all__ = ["SCHEMA", "COLUMNS", "ID_COLUMNS", "CurveWriter", "read_curve", "load_measured",
            "provenance", "load_results", "n_complete"]
 
-SCHEMA = "perovskite_tb.curve/1"
+SCHEMA = "perovskite_tb.app.curve/1"
 
 #: column name -> (shape of one row, dtype, unit)
 COLUMNS = {
@@ -88,7 +88,7 @@ def provenance() -> dict:
     import numba
     import scipy
 
-    from . import __version__
+    from perovskite_tb import __version__
 
     try:
         gd = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
@@ -279,9 +279,9 @@ def _read_column(ds, n: int) -> np.ndarray:
 def load_results(path):
     """All rows of a result file (curve, sweep, tseries) as one labelled table.
 
-    See :func:`perovskite_tb.export.load_results` (coordinates, units, sorting).
+    See :func:`perovskite_tb.app.export.load_results` (coordinates, units, sorting).
     """
-    from .export import load_results as _load
+    from perovskite_tb.app.export import load_results as _load
 
     return _load(path)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .materials import BASES, EtbParameters
+from perovskite_tb.model.materials import BASES, EtbParameters
 
 __all__ = [
     "D_QUADRATIC",

@@ -40,8 +40,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .errors import DegeneracyError, InputError, SolverError
-from .symmetry import (  # noqa: F401  (re-exported: part of the solver API)
+from perovskite_tb.errors import DegeneracyError, InputError, SolverError
+from perovskite_tb.eigen.symmetry import (  # noqa: F401  (re-exported: part of the solver API)
     ParityBlock,
     _atom_operator,
     _orbital_parities,

@@ -6,10 +6,10 @@ Sub-commands and their JSON keys are a stable contract used by regression checks
   Eg_eV, gap_M_eV, gap_X_eV, Delta_so_eV, m_e, m_h, g_e, g_h
 * ``nc --material M --parameter-set S --n-cells NX NY NZ [--orbital-zeeman] [--temperature-K T] --json`` →
   n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds
-* ``curve`` → the main job (see :mod:`perovskite_tb.curve`)
+* ``curve`` → the main job (see :mod:`perovskite_tb.app.curve`)
 * ``sweep RUN.toml [--scheduler tcp://HOST:PORT] [--dry-run]``, ``export FILE.h5 --csv [-o F.csv]`` →
-  :mod:`perovskite_tb.sweep` (run-file schema: ``docs/run-file.md``)
-* ``kp-bulk``, ``kp-nc`` → the k·p model (:mod:`kp.cli`)
+  :mod:`perovskite_tb.app.sweep` (run-file schema: ``docs/run-file.md``)
+* ``kp-bulk``, ``kp-nc`` → the k·p model (:mod:`perovskite_tb.app.kp_cli`)
 
 Errors in the input produce one line ``perovskite-tb: error: ...`` on stderr and exit code 2.
 """
@@ -21,7 +21,7 @@ import json
 import math
 import sys
 
-from .errors import PerovskiteTBError
+from perovskite_tb.errors import PerovskiteTBError
 
 __all__ = ["main", "build_parser"]
 
@@ -64,7 +64,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``perovskite-tb``."""
     ap = _Parser(prog="perovskite-tb", description="ETB and k·p g-factors of CsPbX3 nanocrystals (units eV, nm, T, K)")
-    from . import __version__
+    from perovskite_tb import __version__
 
     ap.add_argument("--version", action="version", version=f"perovskite-tb {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--orbital-zeeman", action="store_true")
     c.add_argument("--temperature-K", nargs="+", type=_finite_float("K"), default=[6.0])
     c.add_argument("--temperature-rule", choices=("a", "b"), default="a",
-                   help="ETB temperature model (perovskite_tb.temperature): a = a(T) with E_pc re-tuned "
+                   help="ETB temperature model (perovskite_tb.model.temperature): a = a(T) with E_pc re-tuned "
                         "(default), b = Harrison d^-2 hoppings")
     c.add_argument("--n-cells", nargs="+", type=_positive_int, default=None,
                    help="cube sizes (cells per edge); default 3..20 (1.9–12.6 nm)")
@@ -99,22 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("params", help="list shipped parameter sets")
     pr.set_defaults(func=_cmd_params)
 
-    from .fit import add_subcommand as _add_fit  # `fit SPEC.toml` (issue 5)
-    from .halides import add_subcommand as _add_halides  # `halides` (issue 5)
+    from perovskite_tb.app.fit import add_subcommand as _add_fit  # `fit SPEC.toml` (issue 5)
+    from perovskite_tb.app.halides import add_subcommand as _add_halides  # `halides` (issue 5)
 
     _add_fit(sub)
     _add_halides(sub)
 
-    from .tseries import add_subcommand as _add_tseries  # `tseries` (issue 4)
+    from perovskite_tb.app.tseries import add_subcommand as _add_tseries  # `tseries` (issue 4)
 
     _add_tseries(sub, _finite_float, _positive_int)
 
-    from .sweep_cli import add_subcommands as _add_sweep  # `sweep RUN.toml`, `export FILE --csv` (issue 6)
+    from perovskite_tb.app.sweep_cli import add_subcommands as _add_sweep  # `sweep RUN.toml`, `export FILE --csv` (issue 6)
 
     _add_sweep(sub)
 
     try:
-        from kp.cli import add_subcommands
+        from perovskite_tb.app.kp_cli import add_subcommands
     except ImportError:  # kp not installed: the ETB commands still work
         pass
     else:
@@ -123,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _params(args):
-    from .materials import load_parameters
-    from .temperature import parameters_at
+    from perovskite_tb.model.materials import load_parameters
+    from perovskite_tb.model.temperature import parameters_at
 
     p = load_parameters(args.material, args.parameter_set)
     if args.temperature_K is not None:
@@ -141,14 +141,14 @@ def _print(obj: dict, as_json: bool) -> None:
 
 
 def _cmd_bulk(args) -> int:
-    from .bulk import bulk_properties
+    from perovskite_tb.model.bulk import bulk_properties
 
     _print(bulk_properties(_params(args), orbital_zeeman=args.orbital_zeeman).as_json(), args.json)
     return 0
 
 
 def _cmd_nc(args) -> int:
-    from .nc import nc_gfactors
+    from perovskite_tb.nc import nc_gfactors
 
     r = nc_gfactors(_params(args), tuple(args.n_cells), orbital_zeeman=args.orbital_zeeman)
     _print(r.as_json(), args.json)
@@ -156,7 +156,7 @@ def _cmd_nc(args) -> int:
 
 
 def _cmd_curve(args) -> int:
-    from .curve import DEFAULT_N_CELLS, CurveConfig, run_curve
+    from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 
     models = tuple(m.strip() for m in args.model.split(",") if m.strip())
     cfg = CurveConfig(
@@ -171,7 +171,7 @@ def _cmd_curve(args) -> int:
 
 
 def _cmd_params(args) -> int:
-    from .materials import available_sets, default_set
+    from perovskite_tb.model.materials import available_sets, default_set
 
     for mat, sets in available_sets().items():
         try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .io import load_measured, read_curve
-from .universal import universal_g_e, universal_g_h
+from perovskite_tb.app.io import load_measured, read_curve
+from perovskite_tb.model.universal import universal_g_e, universal_g_h
 
 __all__ = ["plot_curve"]
 
@@ -18,7 +18,7 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> N
     Parameters
     ----------
     h5_path : str or Path
-        Curve file written by :func:`perovskite_tb.curve.run_curve`.
+        Curve file written by :func:`perovskite_tb.app.curve.run_curve`.
     png_path : str or Path
         Output PNG.
     models : sequence of str
@@ -38,7 +38,7 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .errors import InputError
+    from perovskite_tb.errors import InputError
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True)
     e_all = []

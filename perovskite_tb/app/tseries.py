@@ -3,19 +3,19 @@ r"""g_e and g_h vs temperature at fixed NC size, against the measured series of 
 Measured series: Meliakov et al., Nanoscale 16, 21496 (2024) (doi:10.1039/d4nr03132f), sample 1,
 laser tuned to the TRFE maximum at each temperature: 1.703 eV at 6 K (g_e = 2.33, g_h = −0.14),
 1.710 eV at 30 K (g_h ≈ 0), 1.725 eV at 65 K (g_h = 0.34), 1.759 eV at 90 K (g_e = 1.82) (shipped
-table, :func:`perovskite_tb.io.load_measured`).
+table, :func:`perovskite_tb.app.io.load_measured`).
 
 Size choice (documented, switchable)
 ------------------------------------
 The NC size is fixed by requiring the model's transition energy at ``match_temperature_K`` (6 K) to
 equal ``target_energy_eV`` (1.703 eV); the NC then keeps its number of cells and expands with the
-lattice, :math:`L(T) = L_* a(T)/a(T_{\rm match})` (:func:`perovskite_tb.temperature.lattice_scale`).
+lattice, :math:`L(T) = L_* a(T)/a(T_{\rm match})` (:func:`perovskite_tb.model.temperature.lattice_scale`).
 
 * ``"kp"``: the edge :math:`L_*` is found by a secant search in :math:`1/L^2` on the k·p transition
   energy (tolerance ``energy_tol_eV``); this model can match 1.703 eV (L* ≈ 11 nm). The k·p set's Eg
   follows its own ``dEg_dT`` (same value, meliakov2024); with ``kp_kane_scaling`` (default on) the
   interband momentum is also scaled as the ETB rule implies
-  (:func:`perovskite_tb.temperature.kane_energy_scale`, ±0.8 % in E_p at 120 K).
+  (:func:`perovskite_tb.model.temperature.kane_energy_scale`, ±0.8 % in E_p at 120 K).
 * ``"etb"``: cubes are discrete (N cells × a); the series is computed at ``etb_n_cells`` and its 6 K
   energy mismatch is stored (``etb_E_match_mismatch_eV`` attribute) and printed in the legend. For
   CsPbI3 ``nestoklon2023`` N = 25 (15.7 nm, 1.24 M states) matches 1.703 eV within −1.2 meV; it takes
@@ -29,7 +29,7 @@ temperature dependence through Eg(T) and a(T) alone an order of magnitude too we
 
 Neither model includes the exciton Coulomb energy (single-particle transition energy, brief §3.4).
 
-Output: an HDF5 file of schema ``perovskite_tb.curve/1`` (rows as in :mod:`perovskite_tb.curve`;
+Output: an HDF5 file of schema ``perovskite_tb.app.curve/1`` (rows as in :mod:`perovskite_tb.app.curve`;
 k·p rows carry ``n_cells = (0, 0, 0)``, their size is ``edge_nm``) with root attributes
 ``kind = "tseries"``, ``kp_edge_nm_matched``, ``target_energy_eV``, ``match_temperature_K`` (units
 eV, nm, K); resumable like the curve job. The PNG has three panels: g_e(T), g_h(T) and the
@@ -47,10 +47,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, SolverError
-from .io import CurveWriter, load_measured, read_curve
-from .materials import load_parameters
-from .temperature import (
+from perovskite_tb.errors import InputError, SolverError
+from perovskite_tb.app.io import CurveWriter, load_measured, read_curve
+from perovskite_tb.model.materials import load_parameters
+from perovskite_tb.model.temperature import (
     DEFAULT_RULE, RULES, check_temperature, kane_energy_scale, lattice_scale, parameters_at,
 )
 
@@ -89,7 +89,7 @@ class TSeriesConfig:
     etb_n_cells : int
         ETB cube size (cells per edge) for the ``"etb"`` series.
     rule : str
-        Temperature rule of :mod:`perovskite_tb.temperature` (default ``"a"``).
+        Temperature rule of :mod:`perovskite_tb.model.temperature` (default ``"a"``).
     kp_kane_scaling : bool
         Scale the k·p interband momentum with the rule's E_p(T)/E_p(T_ref) (default True).
     kp_edge_nm : float or None
@@ -125,7 +125,7 @@ def measured_series(sample: str = "1", doi: str = MEASURED_DOI) -> list[dict]:
     Returns
     -------
     list of dict
-        Rows of :func:`perovskite_tb.io.load_measured` (temperature_K [K], energy_eV [eV], carrier, g).
+        Rows of :func:`perovskite_tb.app.io.load_measured` (temperature_K [K], energy_eV [eV], carrier, g).
     """
     rows = [r for r in load_measured() if r["source_doi"] == doi and r["sample"] == sample
             and not r["abs_only"] and np.isfinite(r["energy_eV"])]
@@ -264,7 +264,7 @@ def run_tseries(cfg: TSeriesConfig) -> str:
             for T in sorted(set(Ts) | {float(cfg.match_temperature_K)}):
                 if ((N, N, N), T) in done:
                     continue
-                from .nc import nc_gfactors
+                from perovskite_tb.nc import nc_gfactors
 
                 r = nc_gfactors(parameters_at(base, T, rule=cfg.rule), (N, N, N), orbital_zeeman=cfg.orbital_zeeman)
                 w.append("etb", {
@@ -381,7 +381,7 @@ def plot_temperature_series(h5_path, png_path, *, sample: str = "1") -> None:
 
 
 def add_subcommand(sub, finite_float, positive_int) -> None:
-    """Register ``perovskite-tb tseries`` on the CLI's sub-parser collection (used by :mod:`perovskite_tb.cli`)."""
+    """Register ``perovskite-tb tseries`` on the CLI's sub-parser collection (used by :mod:`perovskite_tb.app.cli`)."""
     t = sub.add_parser("tseries", help="g_e, g_h vs temperature at the size matched to sample #1 → HDF5 + PNG")
     t.add_argument("--material", default="CsPbI3")
     t.add_argument("--parameter-set", default=None, help="ETB set (also supplies the temperature coefficients)")

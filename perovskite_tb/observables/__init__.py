@@ -1,0 +1,84 @@
+r"""Observables of a solved nanocrystal: one registered function per per-doublet quantity.
+
+An observable maps a solved nanocrystal (anything with the attributes it documents, e.g.
+:class:`perovskite_tb.nc.NcResult`: ``g_e``, ``g_h``, ``E_e``, ``E_h`` …) to a float in the unit it
+declares. Each registration names its result column once; the result schema
+(:mod:`perovskite_tb.app.results`) and the CLI JSON pick it up from :data:`REGISTRY`.
+
+Adding a quantity (a Coulomb energy, a hyperfine field) is one function here plus its
+:func:`register` call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+__all__ = ["Observable", "REGISTRY", "register", "evaluate", "bright_exciton_g"]
+
+
+@dataclass(frozen=True)
+class Observable:
+    """One per-nanocrystal quantity.
+
+    Attributes
+    ----------
+    name : str
+        Column name in result rows, HDF5 and JSON (without unit suffix).
+    unit : str
+        Unit of the value ("1" for dimensionless).
+    description : str
+        One line, with the source of its formula.
+    compute : callable
+        ``compute(solved) -> float``.
+    """
+
+    name: str
+    unit: str
+    description: str
+    compute: Callable[[Any], float]
+
+
+#: name → Observable, in registration order.
+REGISTRY: dict[str, Observable] = {}
+
+
+def register(obs: Observable) -> Observable:
+    """Add ``obs`` to :data:`REGISTRY` (a name may be registered once) and return it.
+
+    Raises
+    ------
+    ValueError
+        If an observable of the same name is registered already.
+    """
+    if obs.name in REGISTRY:
+        raise ValueError(f"observable {obs.name!r} is registered already")
+    REGISTRY[obs.name] = obs
+    return obs
+
+
+def evaluate(solved, names=None) -> dict[str, float]:
+    """Values of the registered observables (or of ``names``) for one solved nanocrystal."""
+    keys = list(REGISTRY) if names is None else list(names)
+    return {k: float(REGISTRY[k].compute(solved)) for k in keys}
+
+
+def bright_exciton_g(solved) -> float:
+    r"""Bright-exciton g factor :math:`g_X = g_e + g_h` (dimensionless).
+
+    With both carrier g's in the J convention (:mod:`perovskite_tb.gfactor`) the Zeeman splitting of the
+    bright exciton of a cubic perovskite is :math:`\mu_B g_X B` with :math:`g_X = g_e + g_h`
+    (Kirstein et al., Nat. Commun. 13, 3062 (2022); measured ≈ +2.2 in CsPbI3 NCs: Meliakov et al.,
+    Nanoscale 17, 6522 (2025)).
+
+    Parameters
+    ----------
+    solved
+        Object with scalar ``g_e.g`` and ``g_h.g`` (``GFactor``) or float ``g_e`` / ``g_h``.
+    """
+    ge = getattr(solved.g_e, "g", solved.g_e)
+    gh = getattr(solved.g_h, "g", solved.g_h)
+    return float(ge) + float(gh)
+
+
+register(Observable("g_X", "1", "bright-exciton g = g_e + g_h (Kirstein et al. 2022)", bright_exciton_g))
