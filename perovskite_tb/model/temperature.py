@@ -114,13 +114,18 @@ class TemperatureCoefficients:
         return cls(**kw)
 
 
+#: Highest temperature the linear rules are used at (K); the same bound as a set's reference temperature.
+T_MAX_K = 1000.0
+
+
 def check_temperature(T_K) -> float:
     """Validate a temperature and return it as float (K).
 
     Raises
     ------
     InputError
-        Not a real number (strings, None, bool, complex), NaN/inf, or negative.
+        Not a real number (strings, None, bool, complex), NaN/inf, negative, or above
+        :data:`T_MAX_K`.
     """
     if isinstance(T_K, (bool, str, bytes)) or T_K is None:
         raise InputError(f"temperature must be a number in K, got {T_K!r}")
@@ -129,7 +134,10 @@ def check_temperature(T_K) -> float:
     except (TypeError, ValueError):
         raise InputError(f"temperature must be a number in K, got {T_K!r}") from None
     if not math.isfinite(T) or T < 0:
-        raise InputError(f"temperature must be finite and >= 0 K, got {T_K} K")
+        raise InputError(f"temperature must be finite and >= 0 K, got {T:.6g} K")
+    if T > T_MAX_K:
+        raise InputError(f"temperature {T:.6g} K is above {T_MAX_K:g} K, beyond the linear temperature rules "
+                         "of this package (dEg/dT and da/dT are measured at 6–300 K)")
     return T
 
 
