@@ -1,10 +1,13 @@
 """Nanocrystal shapes as data: one builder per shape, registered in :data:`SHAPES`.
 
-Every builder returns a :class:`perovskite_tb.model.geometry.Structure`: the set of Pb sites of the
-simple-cubic Pb sub-lattice (lattice constant ``a``) inside the shape, every kept Pb with its full
-PbX6 octahedron (shared X counted once; the termination of the cuboids in this package), positions
-in nm about the gauge origin. A :class:`ShapeSpec` names a shape and its size; the CLI, run files, HDF5
-rows and plots use it, so a new shape is one builder plus one :func:`register_shape` call.
+Every builder returns a :class:`perovskite_tb.model.structure.Structure` through one code path,
+:func:`perovskite_tb.model.structure.octahedra`: the set of Pb sites of the simple-cubic Pb sub-lattice
+(lattice constant ``a``) inside the shape, every kept Pb with its full PbX6 octahedron (shared X counted
+once; this package's PbX6 termination, README, Termination), positions in nm about the gauge origin,
+which is also the inversion centre. Cuboids are centred on the centre of their Pb sub-lattice; spheres
+and spheroids on a Pb site, so a sphere keeps the full cubic symmetry O_h. A :class:`ShapeSpec` names a
+shape and its size; the CLI, run files, HDF5 rows and plots use it, so a new shape is one builder plus
+one :func:`register_shape` call.
 """
 
 from __future__ import annotations
@@ -13,10 +16,15 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from perovskite_tb.errors import GeometryError
-from perovskite_tb.model.geometry import Structure, cuboid, validate_n_cells
+import numpy as np
 
-__all__ = ["ShapeSpec", "SHAPES", "register_shape", "build"]
+from perovskite_tb.errors import GeometryError
+from perovskite_tb.model.structure import Structure, cuboid, octahedra, validate_n_cells
+
+__all__ = ["ShapeSpec", "SHAPES", "register_shape", "build", "size_json"]
+
+#: Relative slack of the inside test |r|/R ≤ 1, so that Pb sites on the surface count as inside.
+_SURFACE_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -73,11 +81,65 @@ def build(spec: ShapeSpec, a: float) -> Structure:
     return SHAPES[spec.kind](float(a), spec)
 
 
+def size_json(spec: ShapeSpec, structure: Structure) -> dict:
+    """JSON keys describing the shape: ``shape``, ``n_atoms`` and ``diameter_nm`` or ``semi_axes_nm``."""
+    out = {"shape": spec.kind, "n_atoms": structure.n_sites}
+    if spec.diameter_nm is not None:
+        out["diameter_nm"] = float(spec.diameter_nm)
+    if spec.semi_axes_nm is not None:
+        out["semi_axes_nm"] = [float(v) for v in spec.semi_axes_nm]
+    return out
+
+
+def _length(value, what: str) -> float:
+    """``value`` as a positive finite length (nm), else a one-line GeometryError."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise GeometryError(f"{what} must be a positive finite length, got {value!r} nm") from None
+    if not (math.isfinite(v) and v > 0):
+        raise GeometryError(f"{what} must be a positive finite length, got {value} nm")
+    return v
+
+
+def _inside_ellipsoid(a: float, semi_axes) -> Structure:
+    """Pb sites ijk·a with Σ (a·ijk_μ / A_μ)² ≤ 1 (centre on the Pb site at the origin) → octahedra."""
+    A = np.asarray(semi_axes, dtype=float)
+    n = np.floor(A / a * (1 + _SURFACE_RTOL)).astype(np.int64)
+    grids = [np.arange(-m, m + 1) for m in n]
+    ijk = np.stack(np.meshgrid(*grids, indexing="ij"), -1).reshape(-1, 3)
+    inside = np.sum((ijk * a / A) ** 2, axis=1) <= 1.0 + 2 * _SURFACE_RTOL
+    return octahedra(ijk[inside], a, np.zeros(3))
+
+
 def _cuboid(a: float, spec: ShapeSpec) -> Structure:
     if spec.n_cells is None:
         raise GeometryError(f"shape {spec.kind} needs n_cells (Pb sites per edge)")
     return cuboid(a, spec.n_cells)
 
 
-register_shape("cube", _cuboid)
+def _cube(a: float, spec: ShapeSpec) -> Structure:
+    if spec.n_cells is not None and len(set(validate_n_cells(spec.n_cells))) != 1:
+        raise GeometryError(f"a cube needs equal cells per edge, got {tuple(spec.n_cells)} (use shape cuboid)")
+    return _cuboid(a, spec)
+
+
+def _sphere(a: float, spec: ShapeSpec) -> Structure:
+    """Pb sites with |r| ≤ D/2 about a Pb site."""
+    if spec.diameter_nm is None:
+        raise GeometryError("shape sphere needs diameter_nm")
+    r = 0.5 * _length(spec.diameter_nm, "sphere diameter")
+    return _inside_ellipsoid(a, (r, r, r))
+
+
+def _spheroid(a: float, spec: ShapeSpec) -> Structure:
+    """Pb sites with Σ (x_μ/A_μ)² ≤ 1 about a Pb site (semi-axes A_x, A_y, A_z; any three)."""
+    if spec.semi_axes_nm is None or len(tuple(spec.semi_axes_nm)) != 3:
+        raise GeometryError(f"shape spheroid needs 3 semi-axes (nm), got {spec.semi_axes_nm!r}")
+    return _inside_ellipsoid(a, [_length(v, "spheroid semi-axis") for v in spec.semi_axes_nm])
+
+
+register_shape("cube", _cube)
 register_shape("cuboid", _cuboid)
+register_shape("sphere", _sphere)
+register_shape("spheroid", _spheroid)
