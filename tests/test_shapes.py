@@ -13,8 +13,8 @@ from perovskite_tb.eigen.symmetry import detect_operations, invariant_operations
 from perovskite_tb.errors import GeometryError
 from perovskite_tb.model.hamiltonian import assemble
 from perovskite_tb.model.materials import load_parameters
-from perovskite_tb.model.shapes import SHAPES, ShapeSpec, build
-from perovskite_tb.model.structure import cuboid
+from perovskite_tb.model.shapes import SHAPES, SIZE_FIELDS, ShapeSpec, build, register_shape
+from perovskite_tb.model.structure import cuboid, octahedra
 from perovskite_tb.nc import nc_gfactors
 
 P = load_parameters("CsPbI3", "nestoklon2023")
@@ -73,7 +73,8 @@ BAD_SIZES = [ShapeSpec("sphere", diameter_nm=v) for v in (0.0, -1.0, float("nan"
                                                    (1.0, float("inf"), 1.0), (1.0, 1.0))] + [
     ShapeSpec("cube", n_cells=(0, 0, 0)), ShapeSpec("cuboid", n_cells=(2, -1, 2)), ShapeSpec("cuboid", n_cells=(2, 2.5, 2)),
     ShapeSpec("sphere"), ShapeSpec("spheroid"), ShapeSpec("cube"), ShapeSpec("cube", n_cells=(2, 2, 3)),
-    ShapeSpec("torus", diameter_nm=2.0)]
+    ShapeSpec("torus", diameter_nm=2.0), ShapeSpec("sphere", diameter_nm=2.0, n_cells=(2, 2, 2)),
+    ShapeSpec("cube", n_cells=(2, 2, 2), semi_axes_nm=(1.0, 1.0, 1.0))]
 
 
 @pytest.mark.parametrize("spec", BAD_SIZES, ids=[repr(s) for s in BAD_SIZES])
@@ -278,3 +279,25 @@ def test_nc_help_gives_units():
     helps = {a.dest: a.help or "" for a in text}
     assert "nm" in helps["diameter_nm"] and "nm" in helps["semi_axes_nm"] and "Pb sites per edge" in helps["n_cells"]
     assert all(helps[k] for k in ("shape", "n_cells", "diameter_nm", "semi_axes_nm", "json"))
+
+
+def test_a_new_shape_is_one_builder_and_one_registration(capsys):
+    """An octahedral NC (|x| + |y| + |z| ≤ D/2 about a Pb) registered here reaches build, nc_gfactors and the CLI."""
+    def octahedron(a, spec):
+        r = 0.5 * spec.diameter_nm / a
+        g = np.arange(-int(r), int(r) + 1)
+        ijk = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
+        return octahedra(ijk[np.abs(ijk).sum(axis=1) <= r + 1e-9], a, np.zeros(3))
+
+    register_shape("octahedron", octahedron, "diameter_nm")
+    try:
+        spec = ShapeSpec("octahedron", diameter_nm=2.6)
+        s = build(spec, A)
+        assert s.n_pb == 25 and detect_operations(s.positions, s.species) == ("C4z", "P")
+        rc, out, _ = _run(["nc", "--shape", "octahedron", "--diameter-nm", "2.6", "--json"], capsys)
+        d = json.loads(out)
+        assert rc == 0 and d["shape"] == "octahedron" and d["n_atoms"] == s.n_sites
+        assert np.abs(np.array(d["g_e_tensor"]) - d["g_e"] * np.eye(3)).max() < 1e-8  # O_h: isotropic
+    finally:
+        SHAPES.pop("octahedron", None)
+        SIZE_FIELDS.pop("octahedron", None)

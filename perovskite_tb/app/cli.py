@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("nc", help="g-factors of one nanocrystal (cube, cuboid, sphere or spheroid)")
     _common(n)
-    n.add_argument("--shape", choices=("cube", "cuboid", "sphere", "spheroid"), default=None,
+    from perovskite_tb.model.shapes import SHAPES  # registered shapes
+
+    n.add_argument("--shape", choices=tuple(SHAPES), default=None,
                    help="NC shape (default: cube or cuboid from --n-cells); PbX6-terminated Pb sites inside it")
     n.add_argument("--n-cells", nargs=3, type=_positive_int, default=None, metavar=("NX", "NY", "NZ"),
                    help="cube/cuboid: Pb sites per edge (edge N·a, a ≈ 0.63 nm for CsPbI3)")
@@ -155,22 +157,21 @@ def _cmd_bulk(args) -> int:
 
 
 def _nc_shape(args):
-    """ShapeSpec of the ``nc`` options (shape inferred from the one size option if --shape is absent)."""
+    """ShapeSpec of the ``nc`` options (without --shape, the shape follows from the one size option)."""
     from perovskite_tb.errors import InputError
-    from perovskite_tb.model.shapes import ShapeSpec
+    from perovskite_tb.model.shapes import SIZE_FIELDS, ShapeSpec
 
     opt = {"n_cells": "--n-cells", "diameter_nm": "--diameter-nm", "semi_axes_nm": "--semi-axes-nm"}
-    size_of = {"cube": "n_cells", "cuboid": "n_cells", "sphere": "diameter_nm", "spheroid": "semi_axes_nm"}
     given = [k for k in opt if getattr(args, k) is not None]
     kind = args.shape
     if kind is None:
         if len(given) != 1:
             raise InputError("nc needs exactly one size: --n-cells NX NY NZ (cube, cuboid), --diameter-nm D (sphere) "
                              "or --semi-axes-nm A B C (spheroid)")
-        kind = {"diameter_nm": "sphere", "semi_axes_nm": "spheroid"}.get(given[0])
-        if kind is None:
+        if given[0] == "n_cells":
             return ShapeSpec.from_n_cells(args.n_cells)
-    key = size_of[kind]
+        kind = next(k for k, f in SIZE_FIELDS.items() if f == given[0])
+    key = SIZE_FIELDS[kind]
     if key not in given:
         raise InputError(f"--shape {kind} needs {opt[key]}")
     if len(given) > 1:

@@ -21,7 +21,7 @@ import numpy as np
 from perovskite_tb.errors import GeometryError
 from perovskite_tb.model.structure import Structure, cuboid, octahedra, validate_n_cells
 
-__all__ = ["ShapeSpec", "SHAPES", "register_shape", "build", "size_json"]
+__all__ = ["ShapeSpec", "SHAPES", "SIZE_FIELDS", "register_shape", "build", "size_json"]
 
 #: Relative slack of the inside test |r|/R ≤ 1, so that Pb sites on the surface count as inside.
 _SURFACE_RTOL = 1e-9
@@ -57,13 +57,25 @@ class ShapeSpec:
 
 #: shape name → builder(a_nm, spec) → Structure.
 SHAPES: dict[str, Callable[[float, ShapeSpec], Structure]] = {}
+#: shape name → the one :class:`ShapeSpec` size field it takes (``n_cells``, ``diameter_nm``, ``semi_axes_nm``).
+SIZE_FIELDS: dict[str, str] = {}
+_SIZES = ("n_cells", "diameter_nm", "semi_axes_nm")
 
 
-def register_shape(name: str, builder: Callable[[float, ShapeSpec], Structure]) -> None:
-    """Register ``builder`` under ``name`` (raises ValueError if the name is taken)."""
+def register_shape(name: str, builder: Callable[[float, ShapeSpec], Structure], size: str = "n_cells") -> None:
+    """Register ``builder`` under ``name``, taking the size field ``size`` of :class:`ShapeSpec`.
+
+    Raises
+    ------
+    ValueError
+        If the name is taken or ``size`` is no size field of :class:`ShapeSpec`.
+    """
     if name in SHAPES:
         raise ValueError(f"shape {name!r} is registered already")
+    if size not in _SIZES:
+        raise ValueError(f"size field must be one of {', '.join(_SIZES)}, got {size!r}")
     SHAPES[name] = builder
+    SIZE_FIELDS[name] = size
 
 
 def build(spec: ShapeSpec, a: float) -> Structure:
@@ -72,10 +84,16 @@ def build(spec: ShapeSpec, a: float) -> Structure:
     Raises
     ------
     GeometryError
-        Unknown shape, non-positive / non-finite size or lattice constant.
+        Unknown shape, missing size, a size field the shape does not take, non-positive / non-finite
+        size or lattice constant.
     """
     if spec.kind not in SHAPES:
         raise GeometryError(f"unknown shape {spec.kind!r} (known: {', '.join(SHAPES)})")
+    size = SIZE_FIELDS[spec.kind]
+    other = [f for f in _SIZES if f != size and getattr(spec, f) is not None]
+    if getattr(spec, size) is None or other:
+        raise GeometryError(f"shape {spec.kind} takes {size} only"
+                            + (f", not {', '.join(other)}" if other else f", which is missing"))
     if not (isinstance(a, (int, float)) and math.isfinite(a) and a > 0):
         raise GeometryError(f"lattice constant must be a positive finite length, got {a} nm")
     return SHAPES[spec.kind](float(a), spec)
@@ -113,33 +131,31 @@ def _inside_ellipsoid(a: float, semi_axes) -> Structure:
 
 
 def _cuboid(a: float, spec: ShapeSpec) -> Structure:
-    if spec.n_cells is None:
-        raise GeometryError(f"shape {spec.kind} needs n_cells (Pb sites per edge)")
+    """Nx×Ny×Nz Pb sites centred on the middle of the Pb sub-lattice."""
     return cuboid(a, spec.n_cells)
 
 
 def _cube(a: float, spec: ShapeSpec) -> Structure:
-    if spec.n_cells is not None and len(set(validate_n_cells(spec.n_cells))) != 1:
+    """N×N×N Pb sites (a cuboid with equal edges)."""
+    if len(set(validate_n_cells(spec.n_cells))) != 1:
         raise GeometryError(f"a cube needs equal cells per edge, got {tuple(spec.n_cells)} (use shape cuboid)")
-    return _cuboid(a, spec)
+    return cuboid(a, spec.n_cells)
 
 
 def _sphere(a: float, spec: ShapeSpec) -> Structure:
     """Pb sites with |r| ≤ D/2 about a Pb site."""
-    if spec.diameter_nm is None:
-        raise GeometryError("shape sphere needs diameter_nm")
     r = 0.5 * _length(spec.diameter_nm, "sphere diameter")
     return _inside_ellipsoid(a, (r, r, r))
 
 
 def _spheroid(a: float, spec: ShapeSpec) -> Structure:
     """Pb sites with Σ (x_μ/A_μ)² ≤ 1 about a Pb site (semi-axes A_x, A_y, A_z; any three)."""
-    if spec.semi_axes_nm is None or len(tuple(spec.semi_axes_nm)) != 3:
+    if len(tuple(spec.semi_axes_nm)) != 3:
         raise GeometryError(f"shape spheroid needs 3 semi-axes (nm), got {spec.semi_axes_nm!r}")
     return _inside_ellipsoid(a, [_length(v, "spheroid semi-axis") for v in spec.semi_axes_nm])
 
 
-register_shape("cube", _cube)
-register_shape("cuboid", _cuboid)
-register_shape("sphere", _sphere)
-register_shape("spheroid", _spheroid)
+register_shape("cube", _cube, "n_cells")
+register_shape("cuboid", _cuboid, "n_cells")
+register_shape("sphere", _sphere, "diameter_nm")
+register_shape("spheroid", _spheroid, "semi_axes_nm")
