@@ -1,4 +1,4 @@
-"""Shapes as data (cube, cuboid, sphere, spheroid), symmetry detected from the structure, `nc --shape` (issue 11)."""
+"""Shapes as data (cube, cuboid, sphere, spheroid), symmetry detected from the structure, `nc --shape`."""
 
 import json
 
@@ -40,7 +40,7 @@ def test_registry_holds_the_four_shapes():
 @settings(max_examples=40, deadline=None)
 @given(specs)
 def test_every_shape_is_inversion_symmetric_with_complete_octahedra(spec):
-    """Every kept Pb has its six X at ±a/2; every X bonds to 1 or 2 Pb of its axis; r → −r maps the NC onto itself."""
+    """Every kept Pb has its six X at ±a/2, every X 1 or 2 Pb; r → −r maps the NC onto itself (species-aware)."""
     s = build(spec, A)
     pos, spc = s.positions, s.species
     key = {tuple(np.round(r / (A / 2)).astype(int)): (i, spc[i]) for i, r in enumerate(pos)}
@@ -71,7 +71,8 @@ def test_sphere_keeps_pb_sites_within_the_radius_about_a_central_pb():
 BAD_SIZES = [ShapeSpec("sphere", diameter_nm=v) for v in (0.0, -1.0, float("nan"), float("inf"), "x")] + [
     ShapeSpec("spheroid", semi_axes_nm=s) for s in ((1.0, 0.0, 1.0), (1.0, 1.0, -2.0), (float("nan"), 1.0, 1.0),
                                                    (1.0, float("inf"), 1.0), (1.0, 1.0))] + [
-    ShapeSpec("cube", n_cells=(0, 0, 0)), ShapeSpec("cuboid", n_cells=(2, -1, 2)), ShapeSpec("cuboid", n_cells=(2, 2.5, 2)),
+    ShapeSpec("cube", n_cells=(0, 0, 0)), ShapeSpec("cuboid", n_cells=(2, -1, 2)),
+    ShapeSpec("cuboid", n_cells=(2, 2.5, 2)),
     ShapeSpec("sphere"), ShapeSpec("spheroid"), ShapeSpec("cube"), ShapeSpec("cube", n_cells=(2, 2, 3)),
     ShapeSpec("torus", diameter_nm=2.0), ShapeSpec("sphere", diameter_nm=2.0, n_cells=(2, 2, 2)),
     ShapeSpec("cube", n_cells=(2, 2, 2), semi_axes_nm=(1.0, 1.0, 1.0))]
@@ -110,7 +111,8 @@ DETECT = [
 ]
 
 
-@pytest.mark.parametrize("spec, ops", DETECT, ids=[f"{s.kind}-{s.n_cells or s.diameter_nm or s.semi_axes_nm}" for s, _ in DETECT])
+@pytest.mark.parametrize("spec, ops", DETECT,
+                         ids=[f"{s.kind}-{s.n_cells or s.diameter_nm or s.semi_axes_nm}" for s, _ in DETECT])
 def test_detect_operations_of_shapes(spec, ops):
     s = build(spec, A)
     assert detect_operations(s.positions, s.species) == ops
@@ -277,12 +279,13 @@ def test_nc_cli_wrong_combinations_give_one_line_errors(argv, capsys):
 def test_nc_help_gives_units():
     text = [a for a in main.__globals__["build_parser"]()._subparsers._group_actions[0].choices["nc"]._actions]
     helps = {a.dest: a.help or "" for a in text}
-    assert "nm" in helps["diameter_nm"] and "nm" in helps["semi_axes_nm"] and "Pb sites per edge" in helps["n_cells"]
+    assert "nm" in helps["diameter_nm"] and "nm" in helps["semi_axes_nm"]
+    assert "Pb sites per edge" in helps["n_cells"]
     assert all(helps[k] for k in ("shape", "n_cells", "diameter_nm", "semi_axes_nm", "json"))
 
 
 def test_a_new_shape_is_one_builder_and_one_registration(capsys):
-    """An octahedral NC (|x| + |y| + |z| ≤ D/2 about a Pb) registered here reaches build, nc_gfactors and the CLI."""
+    """An octahedral NC (|x| + |y| + |z| ≤ D/2 about a Pb) registered here reaches build, nc_gfactors, the CLI."""
     def octahedron(a, spec):
         r = 0.5 * spec.diameter_nm / a
         g = np.arange(-int(r), int(r) + 1)

@@ -62,8 +62,8 @@ def test_cuboid_bond_list_is_the_pbx6_octahedra(cells):
         np.sort(s.positions, axis=0), np.sort(-s.positions, axis=0), atol=1e-12)
 
 
-@pytest.mark.parametrize("cells, pbpb, xx", [((3, 3, 3), 3 * 9 * 2, None), ((2, 3, 4), 2 * 3 * 3 + 2 * 2 * 4 + 1 * 3 * 4, None)])
-def test_with_shell_finds_every_pair_once(cells, pbpb, xx):
+@pytest.mark.parametrize("cells, pbpb", [((3, 3, 3), 3 * 9 * 2), ((2, 3, 4), 2 * 3 * 3 + 2 * 2 * 4 + 1 * 3 * 4)])
+def test_with_shell_finds_every_pair_once(cells, pbpb):
     s = with_shell(cuboid(P.a, cells), 2, ("Pb", "Pb"), P.a)
     new = s.bonds.shell == 2
     assert np.count_nonzero(new) == pbpb
@@ -94,7 +94,7 @@ def test_bulk_matrix_is_built_from_the_bond_list():
 
 
 def test_zero_second_shell_leaves_every_matrix_unchanged():
-    """A Pb–Pb (and X–X) shell with zero integrals adds no entry: H0, M, J and H(B) identical (values and pattern)."""
+    """Pb–Pb and X–X shells with zero integrals add no entry: H0, M, J, H(B) identical (values and pattern)."""
     s = cuboid(P.a, (2, 2, 3))
     zero = [HoppingShell(2, ("Pb", "Pb"), {}), HoppingShell(3, ("X", "X"), {})]
     t0 = assemble(s, P, orbital_zeeman=True)
@@ -126,13 +126,14 @@ def test_second_shell_hermitian_kramers_and_equal_to_slow_twin(cells, params, B,
     hop = lambda q: bb.hop[bb.kind[q]]  # noqa: E731
     assert np.abs(H - dense_hamiltonian(s, onsite, hop)).max() < 1e-14
     Z = sum(B[g] * T._zeeman[g] for g in range(3)).toarray()
-    assert np.abs(T.hamiltonian(B).toarray() - dense_hamiltonian(s, onsite, hop, B=B, coef=PEIERLS_COEF) - Z).max() < 1e-12
+    HB = dense_hamiltonian(s, onsite, hop, B=B, coef=PEIERLS_COEF) + Z
+    assert np.abs(T.hamiltonian(B).toarray() - HB).max() < 1e-12
 
 
 @pytest.mark.parametrize("params", [P, P_SP3], ids=["sp3d5s*", "sp3"])
 @pytest.mark.parametrize("with_second", [False, True])
 def test_bulk_bloch_equals_fourier_sum_of_nanocrystal_rows(params, with_second):
-    """Bulk and NC share the assembler: H(k) of the cell = Σ_j H_NC[centre cell, j] e^{ik·(r_j − r_i)} of a 3-cube.
+    """Bulk and NC share the assembler: H(k) = Σ_j H_NC[centre cell, j] e^{ik·(r_j − r_i)} in a 3-cube.
 
     Holds for the nearest-neighbour model and with Pb–Pb and X–X second shells (the centre cell's
     neighbours are all inside a 3×3×3 cube centred on its middle Pb)."""
@@ -154,14 +155,15 @@ def test_bulk_bloch_equals_fourier_sum_of_nanocrystal_rows(params, with_second):
                 d = nc.positions - nc.positions[i]
                 same = np.all(np.abs((nc.positions - tau) / a - np.round((nc.positions - tau) / a)) < 1e-9, axis=1)
                 for j in np.nonzero(same)[0]:
-                    F[al * n:(al + 1) * n, be * n:(be + 1) * n] += H[i * n:(i + 1) * n, j * n:(j + 1) * n] * np.exp(1j * k @ d[j])
+                    blk = H[i * n:(i + 1) * n, j * n:(j + 1) * n]
+                    F[al * n:(al + 1) * n, be * n:(be + 1) * n] += blk * np.exp(1j * k @ d[j])
         assert np.abs(F - Hk).max() < 1e-12
         E = np.linalg.eigvalsh(Hk)
         assert np.allclose(E[0::2], E[1::2], atol=1e-10)  # Kramers (inversion × time reversal)
 
 
 def test_pair_block_reverse_bond_is_conjugate_transpose():
-    """⟨j|H|i⟩ for the bond j → i (integrals seen from atom j, direction −d) equals ⟨i|H|j⟩† in any direction."""
+    """⟨j|H|i⟩ for the bond j → i (integrals seen from atom j, direction −d) is ⟨i|H|j⟩†, any direction."""
     V = _integrals(3, homonuclear=False)
     d = np.array([0.3, -0.5, 0.8])
     T = pair_block("sp3d5s*", V, d)

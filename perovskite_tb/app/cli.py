@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     from perovskite_tb.model.shapes import SHAPES  # registered shapes
 
     n.add_argument("--shape", choices=tuple(SHAPES), default=None,
-                   help="NC shape (default: cube or cuboid from --n-cells); PbX6-terminated Pb sites inside it")
+                   help="NC shape: PbX6-terminated Pb sites inside it (default: from the size option given)")
     n.add_argument("--n-cells", nargs=3, type=_positive_int, default=None, metavar=("NX", "NY", "NZ"),
                    help="cube/cuboid: Pb sites per edge (edge N·a, a ≈ 0.63 nm for CsPbI3)")
     n.add_argument("--diameter-nm", type=_finite_float("nm"), default=None, metavar="D",
@@ -166,8 +166,8 @@ def _nc_shape(args):
     kind = args.shape
     if kind is None:
         if len(given) != 1:
-            raise InputError("nc needs exactly one size: --n-cells NX NY NZ (cube, cuboid), --diameter-nm D (sphere) "
-                             "or --semi-axes-nm A B C (spheroid)")
+            raise InputError("nc needs exactly one size: --n-cells NX NY NZ (cube, cuboid), "
+                             "--diameter-nm D (sphere) or --semi-axes-nm A B C (spheroid)")
         if given[0] == "n_cells":
             return ShapeSpec.from_n_cells(args.n_cells)
         kind = next(k for k, f in SIZE_FIELDS.items() if f == given[0])

@@ -91,7 +91,8 @@ def inversion_blocks(positions: np.ndarray, n_orb: int, *, tol: float = 1e-6) ->
     Parameters
     ----------
     positions : ndarray of float64, shape (n_sites, 3)
-        Atom positions (nm) relative to the inversion centre (as in :class:`~perovskite_tb.model.structure.Structure`).
+        Atom positions (nm) relative to the inversion centre (as in
+        :class:`~perovskite_tb.model.structure.Structure`).
     n_orb : int
         Spin-orbitals per atom (8: sp3, 20: sp3d5s*), orbital-major, spin-minor.
     tol : float, optional
@@ -163,7 +164,8 @@ def _op_matrix(op: str) -> np.ndarray:
 
 def _atom_rotation(axis: int, quarter_turns: int, n_orb: int) -> np.ndarray:
     """Per-atom spin-orbital matrix (index 2·orbital + spin) of the active rotation by quarter_turns × 90°
-    about ``axis``: orbitals by their real-orbital rotation matrices, spin by exp(−iθσ_axis/2) (double group)."""
+    about ``axis``: orbitals by their real-orbital rotation matrices, spin by exp(−iθσ_axis/2)
+    (double group)."""
     names = next(b for b in BASES.values() if 2 * len(b) == n_orb)
     R = _rotation(axis, quarter_turns)
     norb = len(names)
@@ -191,7 +193,8 @@ def _atom_operator(op: str, n_orb: int) -> np.ndarray:
     return _atom_rotation(_AXES[op[2]], 1 if op[1] == "4" else 2, n_orb)
 
 
-def _site_map(pos: np.ndarray, R: np.ndarray, tol: float, species: np.ndarray | None = None) -> np.ndarray | None:
+def _site_map(pos: np.ndarray, R: np.ndarray, tol: float,
+              species: np.ndarray | None = None) -> np.ndarray | None:
     """Site index of R·r for every site, or None if some R·r is no site (of the same species)."""
     if pos.shape[0] == 0:
         return None
@@ -219,7 +222,8 @@ def invariant_operations(positions: np.ndarray, species: np.ndarray | None = Non
     return tuple(op for op in OPERATIONS if _site_map(pos, _op_matrix(op), tol, spc) is not None)
 
 
-def detect_operations(positions: np.ndarray, species: np.ndarray | None = None, tol: float = 1e-6) -> tuple[str, ...]:
+def detect_operations(positions: np.ndarray, species: np.ndarray | None = None,
+                      tol: float = 1e-6) -> tuple[str, ...]:
     """The largest abelian set of symmetry generators of a structure.
 
     Preference (largest group first; among equals z before x before y, inversion included where it can
@@ -316,7 +320,8 @@ def symmetry_blocks(positions: np.ndarray, n_orb: int, *, ops=None, species: np.
         if not np.allclose(np.abs(ph_o), 1.0) or np.count_nonzero(np.abs(A) > 1e-12) != n_orb:
             raise SolverError(f"operation {op0} is not monomial in this orbital basis")
         target = (smap[:, None] * n_orb + tgt_o[None, :]).ravel()
-        acts.append((op0, target, np.tile(ph_o, n_sites), 2 if op0 == "P" else (4 if op0[1] == "4" else 2)))
+        order = 4 if op0.startswith("C4") else 2
+        acts.append((op0, target, np.tile(ph_o, n_sites), order))
     blocks = blocks_from_actions(acts, np.arange(n, dtype=np.int64) // n_orb)
     if W is None:
         return blocks

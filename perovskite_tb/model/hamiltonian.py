@@ -40,7 +40,8 @@ from perovskite_tb.constants import E_OVER_HBAR, G0, MU_B
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.structure import Structure
 from perovskite_tb.model.materials import EtbParameters
-from perovskite_tb.model.slater_koster import AXIS_DIRECTIONS, HoppingShell, hopping_block, nearest_neighbour_shell, pair_block
+from perovskite_tb.model.slater_koster import (AXIS_DIRECTIONS, HoppingShell, hopping_block, nearest_neighbour_shell,
+                                               pair_block)
 
 __all__ = ["HamiltonianTerms", "BondBlocks", "assemble", "bloch_matrix", "bond_blocks", "block_tables"]
 
@@ -114,7 +115,8 @@ def bond_blocks(structure: Structure, params: EtbParameters, shells=()) -> BondB
     _, first, kind = np.unique(key, axis=0, return_index=True, return_inverse=True)
     hop = []
     for q in first:
-        si, sj, shell, v = names[structure.species[b.i[q]]], names[structure.species[b.j[q]]], int(b.shell[q]), b.vector[q]
+        si, sj = names[structure.species[b.i[q]]], names[structure.species[b.j[q]]]
+        shell, v = int(b.shell[q]), b.vector[q]
         if (shell, si, sj) in table:
             hop.append(pair_block(params.basis, table[shell, si, sj].integrals, v))
         elif (shell, sj, si) in table:
@@ -162,7 +164,7 @@ class _Neighbours:
 
     @classmethod
     def of(cls, structure: Structure, n_orb: int, kind: np.ndarray | None = None) -> "_Neighbours":
-        """Neighbour lists of the bonds (``kind`` per bond) or, if ``kind`` is None, of the on-site terms only."""
+        """Neighbour lists of sites and bonds (``kind`` per bond); on-site terms only if ``kind`` is None."""
         n = structure.n_sites
         n_sp = len(structure.species_names)
         s = np.arange(n, dtype=np.int64)
@@ -183,8 +185,8 @@ class _Neighbours:
         ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(r, minlength=n), out=ptr[1:])
         return cls(ptr=ptr, site=np.ascontiguousarray(c), tab=np.ascontiguousarray(t),
-                   hop=(t >= n_sp).astype(np.int64), positions=np.ascontiguousarray(structure.positions, dtype=float),
-                   n_orb=n_orb)
+                   hop=(t >= n_sp).astype(np.int64),
+                   positions=np.ascontiguousarray(structure.positions, dtype=float), n_orb=n_orb)
 
     def build(self, tables, *, mode: int = _kernels.MODE_H, B=(0.0, 0.0, 0.0)) -> list:
         """CSR matrices (one per table component) sharing indptr/indices."""
