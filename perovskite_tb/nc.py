@@ -12,7 +12,8 @@ import scipy.sparse.linalg as spla
 
 from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.errors import InputError
-from perovskite_tb.model.geometry import cuboid
+from perovskite_tb.model.shapes import ShapeSpec, build, size_json
+from perovskite_tb.observables import evaluate
 from perovskite_tb.gfactor import GFactor, g_from_splitting, g_tensor
 from perovskite_tb.model.hamiltonian import HamiltonianTerms, assemble
 from perovskite_tb.model.materials import EtbParameters
@@ -74,6 +75,7 @@ class NcResult:
     residual_h: float
     seconds: float
     stats: dict
+    shape_info: dict | None = None  # size_json(): shape, n_atoms, diameter_nm / semi_axes_nm
 
     def as_json(self) -> dict:
         """CLI contract keys: n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds."""
@@ -91,6 +93,7 @@ class NcResult:
             "residual_e_eV": self.residual_e,
             "residual_h_eV": self.residual_h,
             "seconds": self.seconds,
+            **(self.shape_info or {}), "g_X": evaluate(self, ["g_X"])["g_X"],
         }
 
 
@@ -108,8 +111,8 @@ def nc_gfactors(
     Parameters
     ----------
     params : EtbParameters
-    n_cells : int or sequence of 3 int
-        Pb sites per edge (Nx, Ny, Nz).
+    n_cells : int, sequence of 3 int, or ShapeSpec
+        Pb sites per edge (Nx, Ny, Nz) of a cube/cuboid, or any shape of :mod:`perovskite_tb.model.shapes`.
     orbital_zeeman : bool, optional
         Include the on-site μB L·B term (default False).
     sigma : float, optional
@@ -128,7 +131,8 @@ def nc_gfactors(
     GeometryError, SolverError, DegeneracyError
     """
     t0 = time.perf_counter()
-    structure = cuboid(params.a, n_cells)
+    spec = n_cells if isinstance(n_cells, ShapeSpec) else ShapeSpec.from_n_cells(n_cells)
+    structure = build(spec, params.a)
     terms = assemble(structure, params, orbital_zeeman=orbital_zeeman)
     t1 = time.perf_counter()
     edges = band_edges(terms.H0, sigma=midgap(params) if sigma is None else sigma,
@@ -143,7 +147,7 @@ def nc_gfactors(
         E_e=edges.electron.energy, E_h=edges.hole.energy,
         transition_energy=edges.electron.energy - edges.hole.energy,
         g_e=ge, g_h=gh, residual_e=edges.electron.residual, residual_h=edges.hole.residual,
-        seconds=t2 - t0, stats=stats,
+        seconds=t2 - t0, stats=stats, shape_info=size_json(spec, structure),
     )
     return (res, terms, edges) if return_terms else res
 

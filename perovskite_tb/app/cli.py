@@ -74,9 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_cmd_bulk)
 
-    n = sub.add_parser("nc", help="g-factors of one cuboid nanocrystal")
+    n = sub.add_parser("nc", help="g-factors of one nanocrystal (cube, cuboid, sphere or spheroid)")
     _common(n)
-    n.add_argument("--n-cells", nargs=3, type=_positive_int, required=True, metavar=("NX", "NY", "NZ"))
+    from perovskite_tb.model.shapes import SHAPES  # registered shapes
+
+    n.add_argument("--shape", choices=tuple(SHAPES), default=None,
+                   help="NC shape: PbX6-terminated Pb sites inside it (default: from the size option given)")
+    n.add_argument("--n-cells", nargs=3, type=_positive_int, default=None, metavar=("NX", "NY", "NZ"),
+                   help="cube/cuboid: Pb sites per edge (edge N·a, a ≈ 0.63 nm for CsPbI3)")
+    n.add_argument("--diameter-nm", type=_finite_float("nm"), default=None, metavar="D",
+                   help="sphere: diameter (nm); Pb sites with |r| <= D/2 about a central Pb")
+    n.add_argument("--semi-axes-nm", nargs=3, type=_finite_float("nm"), default=None, metavar=("A", "B", "C"),
+                   help="spheroid: semi-axes along x, y, z (nm) about a central Pb")
     n.add_argument("--json", action="store_true", help="print one JSON object")
     n.set_defaults(func=_cmd_nc)
 
@@ -147,10 +156,34 @@ def _cmd_bulk(args) -> int:
     return 0
 
 
+def _nc_shape(args):
+    """ShapeSpec of the ``nc`` options (without --shape, the shape follows from the one size option)."""
+    from perovskite_tb.errors import InputError
+    from perovskite_tb.model.shapes import SIZE_FIELDS, ShapeSpec
+
+    opt = {"n_cells": "--n-cells", "diameter_nm": "--diameter-nm", "semi_axes_nm": "--semi-axes-nm"}
+    given = [k for k in opt if getattr(args, k) is not None]
+    kind = args.shape
+    if kind is None:
+        if len(given) != 1:
+            raise InputError("nc needs exactly one size: --n-cells NX NY NZ (cube, cuboid), "
+                             "--diameter-nm D (sphere) or --semi-axes-nm A B C (spheroid)")
+        if given[0] == "n_cells":
+            return ShapeSpec.from_n_cells(args.n_cells)
+        kind = next(k for k, f in SIZE_FIELDS.items() if f == given[0])
+    key = SIZE_FIELDS[kind]
+    if key not in given:
+        raise InputError(f"--shape {kind} needs {opt[key]}")
+    if len(given) > 1:
+        raise InputError(f"--shape {kind} does not take {', '.join(opt[k] for k in given if k != key)}")
+    val = getattr(args, key)
+    return ShapeSpec(kind, **{key: tuple(val) if isinstance(val, list) else val})
+
+
 def _cmd_nc(args) -> int:
     from perovskite_tb.nc import nc_gfactors
 
-    r = nc_gfactors(_params(args), tuple(args.n_cells), orbital_zeeman=args.orbital_zeeman)
+    r = nc_gfactors(_params(args), _nc_shape(args), orbital_zeeman=args.orbital_zeeman)
     _print(r.as_json(), args.json)
     return 0
 

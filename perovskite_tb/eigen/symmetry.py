@@ -1,23 +1,40 @@
 """Symmetry blocks of nanocrystal Hamiltonians (split out of :mod:`perovskite_tb.eigen.solver`, which
 re-exports everything here).
 
-Inversion P and the rotation C4z act on a cuboid's basis as *monomial* matrices (each basis state goes
-to a phase times one other state); :func:`blocks_from_actions` builds the sparse isometries onto their
-joint eigenspaces for any such basis — ETB spin-orbitals on atoms (:func:`symmetry_blocks`,
-:func:`inversion_blocks`) or k·p envelope × Bloch functions (:func:`kp.solver.symmetry_actions`).
-Time reversal maps the C4z character λ to λ*, so only half of the C4z blocks are returned (weight 2).
+The operations are detected from the structure (:func:`detect_operations`): which of inversion P and
+the rotations C4 and C2 about x, y, z map every site onto a site of the same species. The largest
+abelian set is used — C4z × P for cubes, spheres and spheroids with their unique axis along z, C4 about
+x or y (× P) for spheroids along x or y, C2 × P for cuboids, P alone, or nothing. (In the double group
+rotations about different axes do not commute, so one rotation axis at most.)
+
+P, C4z and C2z act on the spin-orbital basis as *monomial* matrices (each basis state goes to a phase
+times one other state); :func:`blocks_from_actions` builds the sparse isometries onto their joint
+eigenspaces for any such basis — ETB spin-orbitals on atoms (:func:`symmetry_blocks`,
+:func:`inversion_blocks`) or k·p envelope × Bloch functions (:func:`kp.solver.symmetry_actions`). A
+rotation about x or y is handled in a frame rotated so that its axis is z (the blocks are then
+multiplied by the frame rotation, which is block-diagonal per atom). Time reversal maps a rotation's
+character λ to λ*, so only half of the rotation blocks are returned (weight 2).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.spatial import cKDTree
 
 from perovskite_tb.errors import InputError, SolverError
+from perovskite_tb.model.basis import rotation_d
+from perovskite_tb.model.materials import BASES
 
-__all__ = ["ParityBlock", "inversion_blocks", "symmetry_blocks", "blocks_from_actions"]
+__all__ = ["ParityBlock", "inversion_blocks", "symmetry_blocks", "blocks_from_actions", "detect_operations",
+           "invariant_operations", "OPERATIONS"]
+
+#: The candidate point operations about the origin: inversion and C4, C2 about x, y, z.
+OPERATIONS = ("P", "C4x", "C4y", "C4z", "C2x", "C2y", "C2z")
+_AXES = {"x": 0, "y": 1, "z": 2}
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,8 +79,6 @@ class ParityBlock:
 
 def _orbital_parities(n_orb: int) -> np.ndarray:
     """Inversion parity (±1) of each spin-orbital of one atom: s, d, s* even, p odd."""
-    from perovskite_tb.model.materials import BASES
-
     for names in BASES.values():
         if 2 * len(names) == n_orb:
             return np.repeat([(-1 if o.startswith("p") else 1) for o in names], 2).astype(np.int64)
@@ -76,7 +91,8 @@ def inversion_blocks(positions: np.ndarray, n_orb: int, *, tol: float = 1e-6) ->
     Parameters
     ----------
     positions : ndarray of float64, shape (n_sites, 3)
-        Atom positions (nm) relative to the inversion centre (as in :class:`~perovskite_tb.model.geometry.Structure`).
+        Atom positions (nm) relative to the inversion centre (as in
+        :class:`~perovskite_tb.model.structure.Structure`).
     n_orb : int
         Spin-orbitals per atom (8: sp3, 20: sp3d5s*), orbital-major, spin-minor.
     tol : float, optional
@@ -93,8 +109,6 @@ def inversion_blocks(positions: np.ndarray, n_orb: int, *, tol: float = 1e-6) ->
     InputError
         If some atom has no partner at −r (the structure is not inversion-symmetric).
     """
-    from scipy.spatial import cKDTree
-
     pos = np.asarray(positions, dtype=float)
     dist, partner = cKDTree(pos).query(-pos)
     if pos.shape[0] == 0 or dist.max() > tol:
@@ -130,20 +144,30 @@ def inversion_blocks(positions: np.ndarray, n_orb: int, *, tol: float = 1e-6) ->
     return out[0], out[1]
 
 
-def _atom_operator(op: str, n_orb: int) -> np.ndarray:
-    """Per-atom spin-orbital matrix of a point operation, index 2·orbital + spin.
+def _rotation(axis: int, quarter_turns: int) -> np.ndarray:
+    """Active rotation (3×3, exact integers) by quarter_turns × 90° about coordinate axis 0, 1 or 2."""
+    c, sn = [(1, 0), (0, 1), (-1, 0), (0, -1)][quarter_turns % 4]
+    i, j = (axis + 1) % 3, (axis + 2) % 3
+    R = np.eye(3)
+    R[i, i], R[j, j], R[j, i], R[i, j] = c, c, sn, -sn
+    return R
 
-    ``"P"``: inversion (orbital parities, spin untouched). ``"C4z"``: active rotation by +π/2 about z,
-    orbitals by their real-orbital rotation matrices and spin by exp(−iπσ_z/4) (double group,
-    C4z⁴ = −1).
-    """
-    from perovskite_tb.model.basis import rotation_d
-    from perovskite_tb.model.materials import BASES
 
-    names = next(b for b in BASES.values() if 2 * len(b) == n_orb)
+def _op_matrix(op: str) -> np.ndarray:
+    """Position matrix of an operation name of :data:`OPERATIONS`."""
     if op == "P":
-        return np.diag(_orbital_parities(n_orb)).astype(np.complex128)
-    R = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+        return -np.eye(3)
+    if op not in OPERATIONS:
+        raise InputError(f"unknown symmetry operation {op!r} (known: {', '.join(OPERATIONS)})")
+    return _rotation(_AXES[op[2]], 1 if op[1] == "4" else 2)
+
+
+def _atom_rotation(axis: int, quarter_turns: int, n_orb: int) -> np.ndarray:
+    """Per-atom spin-orbital matrix (index 2·orbital + spin) of the active rotation by quarter_turns × 90°
+    about ``axis``: orbitals by their real-orbital rotation matrices, spin by exp(−iθσ_axis/2)
+    (double group)."""
+    names = next(b for b in BASES.values() if 2 * len(b) == n_orb)
+    R = _rotation(axis, quarter_turns)
     norb = len(names)
     D = np.zeros((norb, norb))
     D[0, 0] = 1.0
@@ -151,25 +175,98 @@ def _atom_operator(op: str, n_orb: int) -> np.ndarray:
     if norb == 10:
         D[4:9, 4:9] = rotation_d(R)
         D[9, 9] = 1.0
-    U = np.diag(np.exp(-1j * np.pi / 4 * np.array([1.0, -1.0])))
+    sigma = [np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1.0, -1.0])][axis]
+    th = 0.5 * np.pi * quarter_turns
+    U = np.cos(th / 2) * np.eye(2) - 1j * np.sin(th / 2) * sigma
     return np.kron(D, U)
 
 
-def _site_map(pos: np.ndarray, R: np.ndarray, tol: float) -> np.ndarray | None:
-    from scipy.spatial import cKDTree
+def _atom_operator(op: str, n_orb: int) -> np.ndarray:
+    """Per-atom spin-orbital matrix of a point operation of :data:`OPERATIONS`, index 2·orbital + spin.
 
+    ``"P"``: inversion (orbital parities, spin untouched). ``"C4a"`` / ``"C2a"``: active rotation by +π/2
+    / π about axis a (C4⁴ = C2² = −1 on spin ½).
+    """
+    if op == "P":
+        return np.diag(_orbital_parities(n_orb)).astype(np.complex128)
+    _op_matrix(op)  # validates the name
+    return _atom_rotation(_AXES[op[2]], 1 if op[1] == "4" else 2, n_orb)
+
+
+def _site_map(pos: np.ndarray, R: np.ndarray, tol: float,
+              species: np.ndarray | None = None) -> np.ndarray | None:
+    """Site index of R·r for every site, or None if some R·r is no site (of the same species)."""
+    if pos.shape[0] == 0:
+        return None
     dist, idx = cKDTree(pos).query(pos @ R.T)
-    return None if dist.max() > tol else idx.astype(np.int64)
+    if dist.max() > tol or (species is not None and np.any(species[idx] != species)):
+        return None
+    return idx.astype(np.int64)
 
 
-def symmetry_blocks(positions: np.ndarray, n_orb: int, *, ops=("C4z", "P"), tol: float = 1e-6):
-    """Symmetry-adapted blocks of the abelian group generated by ``ops`` (C4z and/or inversion P).
+def invariant_operations(positions: np.ndarray, species: np.ndarray | None = None, *,
+                         tol: float = 1e-6) -> tuple[str, ...]:
+    """The operations of :data:`OPERATIONS` (about the origin) that map every site onto a site of its species.
+
+    Parameters
+    ----------
+    positions : ndarray of float64, shape (n_sites, 3)
+        Atom positions (nm) about the symmetry centre.
+    species : ndarray of int, shape (n_sites,), optional
+        Species of every site (None: positions only).
+    tol : float, optional
+        Position matching tolerance (nm).
+    """
+    pos = np.asarray(positions, dtype=float)
+    spc = None if species is None else np.asarray(species)
+    return tuple(op for op in OPERATIONS if _site_map(pos, _op_matrix(op), tol, spc) is not None)
+
+
+def detect_operations(positions: np.ndarray, species: np.ndarray | None = None,
+                      tol: float = 1e-6) -> tuple[str, ...]:
+    """The largest abelian set of symmetry generators of a structure.
+
+    Preference (largest group first; among equals z before x before y, inversion included where it can
+    be): (C4a, P), (C2a, P), (C4a,), (P,), (C2a,), ().
+
+    Parameters
+    ----------
+    positions, species, tol
+        As :func:`invariant_operations`.
+
+    Returns
+    -------
+    tuple of str
+        E.g. ``("C4z", "P")`` for a cube or sphere, ``("C4x", "P")`` for a spheroid elongated along x,
+        ``("C2z", "P")`` for a cuboid with three different edges.
+    """
+    found = set(invariant_operations(positions, species, tol=tol))
+    axes = "zxy"
+    choices = ([(f"C4{a}", "P") for a in axes] + [(f"C2{a}", "P") for a in axes] + [(f"C4{a}",) for a in axes]
+               + [("P",)] + [(f"C2{a}",) for a in axes])
+    return next((c for c in choices if set(c) <= found), ())
+
+
+def _frame(rot: str | None, n_sites: int, n_orb: int):
+    """(3×3 R0, sparse W†) of the frame rotation taking axis ``rot[2]`` to z (identity for z or None)."""
+    if rot is None or rot[2] == "z":
+        return np.eye(3), None
+    axis, turns = (1, 3) if rot[2] == "x" else (0, 1)  # x → z: −90° about y; y → z: +90° about x
+    A0 = _atom_rotation(axis, turns, n_orb)
+    W = sp.kron(sp.eye_array(n_sites), sp.csr_array(A0.conj().T), format="csr")
+    return _rotation(axis, turns), W
+
+
+def symmetry_blocks(positions: np.ndarray, n_orb: int, *, ops=None, species: np.ndarray | None = None,
+                    tol: float = 1e-6):
+    """Symmetry-adapted blocks of the abelian group generated by ``ops`` (detected if None).
 
     Each block is the joint eigenspace of the generators for one character, spanned by the columns
     of a sparse isometry Q (projections of single spin-orbitals onto the character, normalised).
-    Time reversal maps the C4z eigenvalue λ to λ*; only the blocks with λ ∈ {e^{−iπ/4}, e^{−3iπ/4}}
-    are returned, each with ``weight = 2`` (its Kramers-partner block has the same spectrum), so
-    that Σ weight·size = n. Generators under which the structure is not invariant are dropped.
+    Time reversal maps a rotation eigenvalue λ to λ*; only the blocks with λ ∈ {e^{−iπ/4}, e^{−3iπ/4}}
+    (C4) or λ = −i (C2) are returned, each with ``weight = 2`` (its Kramers-partner block has the same
+    spectrum), so that Σ weight·size = n. Given generators under which the structure is not invariant
+    are dropped.
 
     Parameters
     ----------
@@ -177,7 +274,11 @@ def symmetry_blocks(positions: np.ndarray, n_orb: int, *, ops=("C4z", "P"), tol:
         Atom positions (nm) about the symmetry centre.
     n_orb : int
         Spin-orbitals per atom.
-    ops : sequence of {"C4z", "P"}
+    ops : sequence of str, optional
+        Generators from :data:`OPERATIONS`, e.g. ``("C4z", "P")``; at most one rotation axis. Default:
+        :func:`detect_operations`.
+    species : ndarray of int (n_sites,), optional
+        Species per site, so that only species-preserving operations are used.
     tol : float
         Position matching tolerance (nm).
 
@@ -185,40 +286,58 @@ def symmetry_blocks(positions: np.ndarray, n_orb: int, *, ops=("C4z", "P"), tol:
     -------
     tuple of ParityBlock
         ``parity`` is ±1 (0 without P); ``label`` gives the characters.
+
+    Raises
+    ------
+    InputError
+        Unknown operation, or rotations about two different axes.
     """
     pos = np.asarray(positions, dtype=float)
-    mats = {"C4z": np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), "P": -np.eye(3)}
-    gens = []
-    for op in ops:
-        smap = _site_map(pos, mats[op], tol)
-        if smap is not None:
-            gens.append((op, smap, _atom_operator(op, n_orb)))
+    spc = None if species is None else np.asarray(species)
+    if ops is None:
+        ops = detect_operations(pos, spc, tol)
+    ops = [op for op in ops if _site_map(pos, _op_matrix(op), tol, spc) is not None]
+    rots = [op for op in ops if op != "P"]
+    if len({op[2] for op in rots}) > 1:
+        raise InputError(f"rotations {', '.join(rots)} about different axes do not commute (double group)")
+    if len(rots) > 1:  # C4a generates C2a
+        ops = [op for op in ops if op == "P" or op == max(rots, key=lambda o: o[1] == "4")]
+    rot = next((op for op in ops if op != "P"), None)
     n_sites = pos.shape[0]
     n = n_sites * n_orb
-    if not gens:
+    if not ops:
         return (ParityBlock(0, None, np.arange(n, dtype=np.int64) // n_orb),)
+    R0, W = _frame(rot, n_sites, n_orb)
+    pos0 = pos @ R0.T  # rotation axis along z in this frame
     # Monomial action on states: g e_i = phase_i e_{target_i}.
     acts = []
-    for op, smap, A in gens:
+    for op in ops:
+        op0 = op if op == "P" else op[:2] + "z"
+        A = _atom_operator(op0, n_orb)
+        smap = _site_map(pos0, _op_matrix(op0), tol, spc)
         tgt_o = np.argmax(np.abs(A), axis=0)
         ph_o = A[tgt_o, np.arange(n_orb)]
         if not np.allclose(np.abs(ph_o), 1.0) or np.count_nonzero(np.abs(A) > 1e-12) != n_orb:
-            raise SolverError(f"operation {op} is not monomial in this orbital basis")
+            raise SolverError(f"operation {op0} is not monomial in this orbital basis")
         target = (smap[:, None] * n_orb + tgt_o[None, :]).ravel()
-        phase = np.tile(ph_o, n_sites)
-        acts.append((op, target, phase, 4 if op == "C4z" else 2))
-    return blocks_from_actions(acts, np.arange(n, dtype=np.int64) // n_orb)
+        order = 4 if op0.startswith("C4") else 2
+        acts.append((op0, target, np.tile(ph_o, n_sites), order))
+    blocks = blocks_from_actions(acts, np.arange(n, dtype=np.int64) // n_orb)
+    if W is None:
+        return blocks
+    return tuple(ParityBlock(parity=b.parity, Q=sp.csr_array(W @ b.Q), groups=b.groups, weight=b.weight,
+                             label=b.label.replace(rot[:2] + "z", rot)) for b in blocks)
 
 
 def blocks_from_actions(acts, groups: np.ndarray):
-    """Symmetry blocks of an abelian group given by monomial generators (C4z and/or P).
+    """Symmetry blocks of an abelian group given by monomial generators (one rotation and/or P).
 
     Parameters
     ----------
     acts : list of (name, target, phase, order)
-        One entry per generator: ``name`` is ``"C4z"`` or ``"P"``; the generator maps basis state i
-        to ``phase[i]`` × state ``target[i]`` (``target`` int64 (n,), ``phase`` complex128 (n,));
-        ``order`` is 4 for C4z (U⁴ = −1 on spin-½ states) and 2 for P.
+        One entry per generator: ``name`` is ``"P"`` or a rotation ``"C4a"`` / ``"C2a"``; the generator
+        maps basis state i to ``phase[i]`` × state ``target[i]`` (``target`` int64 (n,), ``phase``
+        complex128 (n,)); ``order`` is 4 for C4 (U⁴ = −1 on spin-½ states), 2 for C2 (U² = −1) and P.
     groups : ndarray of int64, shape (n,)
         Group (atom, envelope function) of every state; block ``groups`` are those of the orbit
         representatives (used for the nested-dissection ordering).
@@ -226,8 +345,8 @@ def blocks_from_actions(acts, groups: np.ndarray):
     Returns
     -------
     tuple of ParityBlock
-        As :func:`symmetry_blocks`: for C4z only the characters e^{−iπ/4}, e^{−3iπ/4} (weight 2, their
-        time-reversed partners have the same spectrum).
+        As :func:`symmetry_blocks`: for C4 only the characters e^{−iπ/4}, e^{−3iπ/4}, for C2 only −i
+        (weight 2, their time-reversed partners have the same spectrum).
     """
     n = groups.shape[0]
     # All group elements as (power tuple, target, phase) by composing generator powers.
@@ -245,12 +364,9 @@ def blocks_from_actions(acts, groups: np.ndarray):
     rep = np.min(np.stack([t for _, t, _ in elems]), axis=0)
     is_rep = np.nonzero(rep == np.arange(n))[0]
     site_rep = np.min(np.stack([groups[t] for _, t, _ in elems]), axis=0)[is_rep]
-    # Characters: C4z eigenvalue λ with λ⁴ = −1 (keep λ = e^{−iπ/4}, e^{−3iπ/4}); P eigenvalue ±1.
-    char_sets = []
-    for op, *_ in acts:
-        char_sets.append([np.exp(-1j * np.pi / 4), np.exp(-3j * np.pi / 4)] if op == "C4z" else [1.0, -1.0])
-    import itertools
-
+    # Characters: C4 eigenvalue λ with λ⁴ = −1 (keep e^{−iπ/4}, e^{−3iπ/4}); C2: λ² = −1 (keep −i); P: ±1.
+    chars_of = {"C4": [np.exp(-1j * np.pi / 4), np.exp(-3j * np.pi / 4)], "C2": [-1j], "P": [1.0, -1.0]}
+    char_sets = [chars_of[op[:2]] for op, *_ in acts]
     blocks = []
     for chars in itertools.product(*char_sets):
         rows, cols, vals = [], [], []
@@ -266,13 +382,13 @@ def blocks_from_actions(acts, groups: np.ndarray):
         keep = np.nonzero(norms > 1e-8)[0]
         W = W[:, keep] @ sp.diags_array(1.0 / norms[keep])
         par = 0
-        c4 = False
+        rotation = False
         for (op, *_), c in zip(acts, chars):
             if op == "P":
                 par = int(np.real(c))
             else:
-                c4 = True
-        blk = ParityBlock(parity=par, Q=sp.csr_array(W), groups=site_rep[keep], weight=2 if c4 else 1,
+                rotation = True
+        blk = ParityBlock(parity=par, Q=sp.csr_array(W), groups=site_rep[keep], weight=2 if rotation else 1,
                           label=",".join(f"{op}={np.round(c, 3)}" for (op, *_), c in zip(acts, chars)))
         blocks.append(blk)
     return tuple(blocks)

@@ -1,11 +1,14 @@
 r"""Bulk ETB of cubic CsPbX3: Bloch Hamiltonian, band edges at R, masses and Roth-type g-factors.
 
-Unit cell (physics brief §1.1): Pb at 0, X1, X2, X3 at (a/2)x̂, (a/2)ŷ, (a/2)ẑ; only Pb–X bonds.
-Bloch sums use atomic positions (:math:`H_{ij}(\mathbf k) = \sum_R t_{ij}e^{i\mathbf k\cdot(\mathbf R+\tau_j-\tau_i)}`),
-so that :math:`\partial H/\partial\mathbf k` is the velocity of the "diagonal position" model, consistent
-with the Peierls phases of the nanocrystal (brief §6.1). Energies in eV (zero ≈ bulk VBM), k in nm⁻¹.
+Unit cell (Nestoklon, Comput. Mater. Sci. 196, 110535 (2021)): Pb at 0, X1, X2, X3 at (a/2)x̂, (a/2)ŷ,
+(a/2)ẑ (:func:`perovskite_tb.model.structure.bulk_cell`); H(k) comes from the same bond-list assembler
+as the nanocrystal (:func:`perovskite_tb.model.hamiltonian.bloch_matrix`). Bloch sums use atomic positions
+(:math:`H_{ij}(\mathbf k) = \sum_R t_{ij}e^{i\mathbf k\cdot(\mathbf R+\tau_j-\tau_i)}`), so that
+:math:`\partial H/\partial\mathbf k` is the velocity of the "diagonal position" model, consistent with the
+Peierls phases of the nanocrystal (Graf & Vogl, PRB 51, 4940 (1995)). Energies in eV (zero ≈ bulk VBM),
+k in nm⁻¹.
 
-Per formula unit 26 of the 80 (sp3d5s*) or 32 (sp3) spin-bands are filled (brief §1.1), so at R
+Per formula unit 26 of the 80 (sp3d5s*) or 32 (sp3) spin-bands are filled (Pb 6s² + 3 × X s²p⁶), so at R
 band 25 (0-based) is the s-like VB top (R6+), bands 26–27 the J = 1/2 CB (R6−) and 28–31 the
 spin–orbit split J = 3/2 CB (R8−).
 """
@@ -16,12 +19,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from perovskite_tb.model.basis import atom_L, atom_S, onsite_block
-from perovskite_tb.constants import G0, HBAR2_OVER_M0
+from perovskite_tb.constants import G0, HBAR2_OVER_M0, MU_B
 from perovskite_tb.errors import DegeneracyError
 from perovskite_tb.gfactor import GFactor, g_tensor
+from perovskite_tb.model.basis import atom_L, atom_S
+from perovskite_tb.model.hamiltonian import bloch_matrix
 from perovskite_tb.model.materials import EtbParameters
-from perovskite_tb.model.slater_koster import AXIS_DIRECTIONS, hopping_block
+from perovskite_tb.model.structure import bulk_cell
 
 __all__ = [
     "BulkProperties",
@@ -33,7 +37,7 @@ __all__ = [
     "N_FILLED",
 ]
 
-#: Filled spin-bands per formula unit (Pb 6s² + 3 × X s²p⁶), brief §1.1.
+#: Filled spin-bands per formula unit (Pb 6s² + 3 × X s²p⁶).
 N_FILLED = 26
 
 
@@ -41,12 +45,6 @@ def high_symmetry_point(name: str, a: float) -> np.ndarray:
     """k vector (nm⁻¹) of Γ, X, M or R of the simple-cubic Brillouin zone of lattice constant a (nm)."""
     frac = {"G": (0, 0, 0), "X": (1, 0, 0), "M": (1, 1, 0), "R": (1, 1, 1)}[name.upper()[0]]
     return np.pi / a * np.asarray(frac, dtype=float)
-
-
-def _blocks(params: EtbParameters):
-    n = params.n_orb
-    T = [hopping_block(params, d) for d in AXIS_DIRECTIONS]
-    return n, onsite_block(params, "Pb"), onsite_block(params, "X"), T
 
 
 def bloch_hamiltonian(params: EtbParameters, k: np.ndarray) -> np.ndarray:
@@ -74,29 +72,7 @@ def bloch_derivatives(params: EtbParameters, k: np.ndarray) -> np.ndarray:
 
 
 def _bloch(params, k, derivatives):
-    n, hPb, hX, T = _blocks(params)
-    a = params.a
-    H = np.zeros((4 * n, 4 * n), dtype=np.complex128)
-    dH = np.zeros((3, 4 * n, 4 * n), dtype=np.complex128) if derivatives else None
-    H[:n, :n] = hPb
-    for mu in range(3):
-        sl = slice((mu + 1) * n, (mu + 2) * n)
-        H[sl, sl] = hX
-        blk = np.zeros((n, n), dtype=np.complex128)
-        dblk = np.zeros((3, n, n), dtype=np.complex128)
-        for sgn, idx in ((+1, 2 * mu), (-1, 2 * mu + 1)):
-            d = 0.5 * a * AXIS_DIRECTIONS[idx]
-            ph = np.exp(1j * (k @ d))
-            blk += T[idx] * ph
-            for al in range(3):
-                dblk[al] += 1j * d[al] * T[idx] * ph
-        H[:n, sl] = blk
-        H[sl, :n] = blk.conj().T
-        if derivatives:
-            for al in range(3):
-                dH[al, :n, sl] = dblk[al]
-                dH[al, sl, :n] = dblk[al].conj().T
-    return H, dH
+    return bloch_matrix(bulk_cell(params.a), params, k, derivatives=derivatives)
 
 
 def _cell_operator(params: EtbParameters, op_atom: np.ndarray) -> np.ndarray:
@@ -118,7 +94,7 @@ def bulk_g(
     k : ndarray of float64, shape (3,), optional
         Wave vector (nm⁻¹); default R.
     orbital_zeeman : bool, optional
-        Include the intra-atomic μB L·B term (brief §6.1; default off, as in the Nano Lett. model).
+        Include the intra-atomic μB L·B term (default off, as in Nestoklon et al., Nano Lett. 23, 8218 (2023)).
     degeneracy_tol : float, optional
         Tolerance (eV) for the doublet degeneracy and isolation.
 
@@ -133,7 +109,7 @@ def bulk_g(
 
     Notes
     -----
-    Roth-type second-order formula (brief §6.2; Roth, Lax & Zwerdling, Phys. Rev. 114, 90 (1959)):
+    Roth-type second-order formula (Roth, Lax & Zwerdling, Phys. Rev. 114, 90 (1959)):
 
     .. math:: G_{\gamma,ab} = \langle a|g_0S_\gamma [+L_\gamma]|b\rangle + \frac{m_0}{\hbar^2}\frac1i
               \epsilon_{\gamma\alpha\beta}\sum_{m\notin D}
@@ -159,8 +135,6 @@ def bulk_g(
     denom = E0 - E[others]
     S = _cell_operator(params, atom_S(params.basis))
     L = _cell_operator(params, atom_L(params.basis))
-    from perovskite_tb.constants import MU_B
-
     M = []
     for gam in range(3):
         al, be = (gam + 1) % 3, (gam + 2) % 3
@@ -176,7 +150,8 @@ def bulk_g(
 
 @dataclass(frozen=True)
 class BulkProperties:
-    """Bulk band-edge properties of one ETB parameter set (brief §1.2, §3.2 Table S2 quantities).
+    """Bulk band-edge properties of one ETB parameter set (the quantities of Nestoklon et al., Nano Lett. 23,
+    8218 (2023), SI, Table S2).
 
     Attributes
     ----------
@@ -191,7 +166,7 @@ class BulkProperties:
     m_e, m_h : float
         Electron (J=1/2 CB) and hole (VB) masses at R along [100] (units m0, positive).
     g_e, g_h : float
-        Signed bulk g-factors (J convention, brief §0).
+        Signed bulk g-factors (J convention of Kirstein et al., Nat. Commun. 13, 3062 (2022)).
     orbital_zeeman : bool
         Whether the on-site L·B term was included.
     """

@@ -1,21 +1,29 @@
-r"""Sparse nanocrystal Hamiltonian H(B) = H0 + Σ_γ B_γ M_γ (+ exact Peierls phases).
+r"""One assembler for the ETB model: sites and bonds of a :class:`~perovskite_tb.model.structure.Structure`
+→ nanocrystal H(B) = H0 + Σ_γ B_γ M_γ (+ exact Peierls phases) or periodic-cell Bloch H(k).
 
-Gauge and sign conventions (stated once here; physics brief §6.1–6.2)
---------------------------------------------------------------------
+Both paths take their blocks from :func:`bond_blocks` (on-site block per species, a Slater–Koster block
+per bond kind = species pair, shell and bond vector), so a further-neighbour shell is bonds in the
+structure plus a :class:`~perovskite_tb.model.slater_koster.HoppingShell`; bulk and nanocrystal follow.
+
+Gauge and sign conventions (stated once here; Graf & Vogl, PRB 51, 4940 (1995) for the Peierls
+substitution, Roth, Lax & Zwerdling, Phys. Rev. 114, 90 (1959) for the linear term)
+------------------------------------------------------------------------------------------------------
 * Electron charge −e. Symmetric gauge A = ½ B × r with the origin at the NC centre (the origin of
-  :class:`perovskite_tb.model.geometry.Structure` positions). The straight-path Peierls substitution gives
+  :class:`perovskite_tb.model.structure.Structure` positions). The straight-path Peierls substitution gives
   :math:`t_{ij}\to t_{ij}\exp[+i\frac{e}{2\hbar}\mathbf B\cdot(\mathbf R_i\times\mathbf R_j)]`.
 * Spin Zeeman :math:`\mu_B g_0\,\mathbf S\cdot\mathbf B` (g0 = 2.0023193, CODATA) on every spin-orbital;
   optional intra-atomic orbital term :math:`\mu_B\mathbf L\cdot\mathbf B` on p and d shells
-  (``orbital_zeeman``; off by default, as the Nano Lett. 2023 model appears to be spin-only, brief §3.1).
+  (``orbital_zeeman``; off by default, as the model of Nestoklon et al., Nano Lett. 23, 8218 (2023)
+  appears to be spin-only).
 * Intra-atomic dipole matrix elements are neglected ("diagonal position" approximation).
 
-Linear term (brief §6.2): :math:`M_\gamma = \mu_B[g_0S_\gamma (+L_\gamma)] + \sum_{i\neq j}
+Linear term: :math:`M_\gamma = \mu_B[g_0S_\gamma (+L_\gamma)] + \sum_{i\neq j}
 i\frac{e}{2\hbar}(\mathbf R_i\times\mathbf R_j)_\gamma H_{ij}|i\rangle\langle j|` in eV/T.
 
-Matrices are ``scipy.sparse.csr_array`` complex128 in the orbital order of :mod:`perovskite_tb.model.basis`,
-written directly as sorted CSR by the threaded numba kernel :func:`perovskite_tb.model._kernels.csr_fill`
-(int32 indices while nnz < 2³¹); the three M_γ share one index array.
+Matrices are ``scipy.sparse.csr_array`` complex128 in the orbital order of :mod:`perovskite_tb.model.basis`
+(every species carries the parameter set's basis: one n_orb for all sites), written directly as sorted
+CSR by the threaded numba kernel :func:`perovskite_tb.model._kernels.csr_fill` (int32 indices while
+nnz < 2³¹); the three M_γ share one index array.
 """
 
 from __future__ import annotations
@@ -30,28 +38,92 @@ from perovskite_tb.model import _kernels
 from perovskite_tb.model.basis import atom_J, atom_L, atom_S, onsite_block
 from perovskite_tb.constants import E_OVER_HBAR, G0, MU_B
 from perovskite_tb.errors import InputError
-from perovskite_tb.model.geometry import Structure
+from perovskite_tb.model.structure import Structure
 from perovskite_tb.model.materials import EtbParameters
-from perovskite_tb.model.slater_koster import AXIS_DIRECTIONS, hopping_block
+from perovskite_tb.model.slater_koster import (AXIS_DIRECTIONS, HoppingShell, hopping_block, nearest_neighbour_shell,
+                                               pair_block)
 
-__all__ = ["HamiltonianTerms", "assemble", "block_tables"]
+__all__ = ["HamiltonianTerms", "BondBlocks", "assemble", "bloch_matrix", "bond_blocks", "block_tables"]
 
 #: e/(2ħ) in 1/(T·nm²): the Peierls phase per unit B·(R_i × R_j).
 PEIERLS_COEF = 0.5 * E_OVER_HBAR
 
 
 def block_tables(params: EtbParameters) -> tuple[np.ndarray, np.ndarray]:
-    """On-site blocks (2, n_orb, n_orb) [Pb, X] and Pb→X hopping blocks (6, n_orb, n_orb), eV."""
+    """On-site blocks (2, n_orb, n_orb) [Pb, X] and Pb→X hopping blocks (6, n_orb, n_orb) along
+    :data:`~perovskite_tb.model.slater_koster.AXIS_DIRECTIONS`, eV (for the slow twin and benchmarks)."""
     onsite = np.array([onsite_block(params, "Pb"), onsite_block(params, "X")])
     hop = np.array([hopping_block(params, d) for d in AXIS_DIRECTIONS])
     return onsite, hop
 
 
-#: Block-table slots: on-site Pb, on-site X, Pb→X hopping along direction d (2 + d), X→Pb (8 + d).
-_T_ONSITE = 0
-_T_HOP = 2
-_T_HOP_H = 8
-_N_TAB = 14
+@dataclass(frozen=True, eq=False)
+class BondBlocks:
+    """The matrix blocks of a structure's sites and bonds.
+
+    Attributes
+    ----------
+    onsite : ndarray of complex128, shape (n_species, n_orb, n_orb)
+        On-site block per species (eV).
+    kind : ndarray of int64, shape (n_bonds,)
+        Bond kind (species pair, shell, bond vector) of every bond.
+    hop : ndarray of complex128, shape (n_kinds, n_orb, n_orb)
+        Block ⟨site i|H|site j⟩ of each bond kind (eV); the reverse bond carries its conjugate transpose.
+    """
+
+    onsite: np.ndarray
+    kind: np.ndarray
+    hop: np.ndarray
+
+
+def _shell_table(params: EtbParameters, shells) -> dict:
+    table = {}
+    for sh in (nearest_neighbour_shell(params), *shells):
+        if not isinstance(sh, HoppingShell):
+            raise InputError(f"hopping shells must be HoppingShell objects, got {type(sh).__name__}")
+        key = (int(sh.shell), *sh.species)
+        if key in table or (int(sh.shell), *sh.species[::-1]) in table:
+            raise InputError(f"hopping shell {sh.shell} between {sh.species} is given twice")
+        table[key] = sh
+    return table
+
+
+def bond_blocks(structure: Structure, params: EtbParameters, shells=()) -> BondBlocks:
+    """On-site and hopping blocks of ``structure`` (bond kinds deduplicated).
+
+    Parameters
+    ----------
+    structure : Structure
+    params : EtbParameters
+        On-site energies and the nearest-neighbour (shell 1) Pb–X integrals.
+    shells : sequence of HoppingShell, optional
+        Integrals of further shells present in the bond list.
+
+    Raises
+    ------
+    InputError
+        A bond's shell and species pair has no integrals, or a shell is given twice.
+    """
+    names = structure.species_names
+    onsite = np.array([onsite_block(params, sp) for sp in names])
+    table = _shell_table(params, shells)
+    b = structure.bonds
+    if len(b) == 0:
+        return BondBlocks(onsite, np.zeros(0, dtype=np.int64), np.zeros((0,) + onsite.shape[1:], np.complex128))
+    key = np.column_stack([structure.species[b.i], structure.species[b.j], b.shell,
+                           np.round(b.vector / structure.a, 9)])
+    _, first, kind = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    hop = []
+    for q in first:
+        si, sj = names[structure.species[b.i[q]]], names[structure.species[b.j[q]]]
+        shell, v = int(b.shell[q]), b.vector[q]
+        if (shell, si, sj) in table:
+            hop.append(pair_block(params.basis, table[shell, si, sj].integrals, v))
+        elif (shell, sj, si) in table:
+            hop.append(pair_block(params.basis, table[shell, sj, si].integrals, -v).conj().T)
+        else:
+            raise InputError(f"no hopping integrals for shell {shell} between {si} and {sj}")
+    return BondBlocks(onsite, kind.reshape(-1).astype(np.int64), np.array(hop))
 
 
 def _tables(blocks: np.ndarray):
@@ -71,9 +143,17 @@ def _tables(blocks: np.ndarray):
     return ptr, col, val
 
 
+def _stack(onsite: np.ndarray, hop: np.ndarray) -> np.ndarray:
+    """Block-table slots of one component: on-site per species, bond kinds i → j, then j → i (conj. transpose)."""
+    return np.concatenate([onsite, hop, np.conj(np.swapaxes(hop, -1, -2))], axis=-3)
+
+
 @dataclass(frozen=True)
 class _Neighbours:
-    """Per-site neighbour lists (ascending site index, itself included) with their block-table slot."""
+    """Per-site neighbour lists (ascending site index, itself included) with their block-table slot.
+
+    Slots: species s → s (on-site); bond kind k → n_species + k (i → j), n_species + n_kinds + k (j → i).
+    """
 
     ptr: np.ndarray
     site: np.ndarray
@@ -83,26 +163,30 @@ class _Neighbours:
     n_orb: int
 
     @classmethod
-    def of(cls, structure: Structure, n_orb: int, *, onsite_only: bool = False) -> "_Neighbours":
+    def of(cls, structure: Structure, n_orb: int, kind: np.ndarray | None = None) -> "_Neighbours":
+        """Neighbour lists of sites and bonds (``kind`` per bond); on-site terms only if ``kind`` is None."""
         n = structure.n_sites
+        n_sp = len(structure.species_names)
         s = np.arange(n, dtype=np.int64)
-        rows = [s]
-        cols = [s]
-        tabs = [np.where(structure.species == 0, _T_ONSITE, _T_ONSITE + 1).astype(np.int64)]
-        if not onsite_only:
-            rows += [structure.bond_pb, structure.bond_x]
-            cols += [structure.bond_x, structure.bond_pb]
-            tabs += [_T_HOP + structure.bond_dir, _T_HOP_H + structure.bond_dir]
+        rows, cols, tabs = [s], [s], [structure.species.astype(np.int64)]
+        if kind is not None and kind.size:
+            n_k = int(kind.max()) + 1
+            b = structure.bonds
+            rows += [b.i, b.j]
+            cols += [b.j, b.i]
+            tabs += [n_sp + kind, n_sp + n_k + kind]
         r = np.concatenate(rows)
         c = np.concatenate(cols)
         t = np.concatenate(tabs)
         o = np.lexsort((c, r))
         r, c, t = r[o], c[o], t[o]
+        if np.any((r[1:] == r[:-1]) & (c[1:] == c[:-1])):
+            raise InputError("two bonds (or a bond and a site) join the same pair of sites")
         ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(r, minlength=n), out=ptr[1:])
         return cls(ptr=ptr, site=np.ascontiguousarray(c), tab=np.ascontiguousarray(t),
-                   hop=(t >= _T_HOP).astype(np.int64), positions=np.ascontiguousarray(structure.positions, dtype=float),
-                   n_orb=n_orb)
+                   hop=(t >= n_sp).astype(np.int64),
+                   positions=np.ascontiguousarray(structure.positions, dtype=float), n_orb=n_orb)
 
     def build(self, tables, *, mode: int = _kernels.MODE_H, B=(0.0, 0.0, 0.0)) -> list:
         """CSR matrices (one per table component) sharing indptr/indices."""
@@ -148,7 +232,7 @@ class HamiltonianTerms:
     J : tuple of 3 scipy.sparse.csr_array, complex128, shape (n, n)
         On-site total angular momentum L + S (units ħ), for the sign of g.
     n_fill : int
-        Number of filled spin-orbitals (HOMO = n_fill − 1, LUMO = n_fill, 0-based; brief §3.4).
+        Number of filled spin-orbitals (HOMO = n_fill − 1, LUMO = n_fill, 0-based; this package's PbX6 termination, README, Termination).
     structure : Structure
     params : EtbParameters
     orbital_zeeman : bool
@@ -162,8 +246,7 @@ class HamiltonianTerms:
     params: EtbParameters
     orbital_zeeman: bool
     _nbr: _Neighbours
-    _onsite_blocks: np.ndarray
-    _hop_blocks: np.ndarray
+    _blocks: BondBlocks
     _zeeman_atom: np.ndarray
 
     @property
@@ -174,18 +257,14 @@ class HamiltonianTerms:
     @cached_property
     def M_stack(self):
         """The three M_γ as one pydata ``sparse.COO`` array of shape (3, n, n) (eV/T)."""
-        import sparse
+        import sparse  # optional dependency, only for this view
 
         return sparse.stack([sparse.COO.from_scipy_sparse(m) for m in self.M])
 
     @cached_property
     def _zeeman(self) -> tuple:
         """On-site Zeeman operators μB[g0 S_γ (+ L_γ)] (eV/T), block diagonal."""
-        nb = _Neighbours.of(self.structure, self.params.n_orb, onsite_only=True)
-        blocks = np.zeros((3, _N_TAB) + self._zeeman_atom.shape[1:], dtype=np.complex128)
-        blocks[:, _T_ONSITE] = self._zeeman_atom
-        blocks[:, _T_ONSITE + 1] = self._zeeman_atom
-        return tuple(nb.build(_tables(blocks), mode=_kernels.MODE_M))
+        return _onsite_operator(self.structure, self._zeeman_atom)
 
     def hamiltonian(self, B, *, exact: bool = True) -> sp.csr_array:
         """H(B) in eV for a field vector ``B`` (T).
@@ -208,21 +287,30 @@ class HamiltonianTerms:
         if not exact:
             return (self.H0 + B[0] * self.M[0] + B[1] * self.M[1] + B[2] * self.M[2]).tocsr()
         Z = np.einsum("g,gij->ij", B, self._zeeman_atom)
-        blocks = np.concatenate([self._onsite_blocks + Z[None], self._hop_blocks,
-                                 np.conj(np.swapaxes(self._hop_blocks, 1, 2))])[None]
+        blocks = _stack(self._blocks.onsite + Z[None], self._blocks.hop)[None]
         return self._nbr.build(_tables(blocks), mode=_kernels.MODE_H, B=B)[0]
 
 
-def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: bool = False) -> HamiltonianTerms:
-    """Assemble H0, M_γ and J_γ of a nanocrystal with the threaded numba CSR kernel.
+def _onsite_operator(structure: Structure, atom_op: np.ndarray) -> tuple:
+    """Block-diagonal CSR operators from a per-atom operator (3, n_orb, n_orb), the same on every species."""
+    n_sp = len(structure.species_names)
+    blocks = np.repeat(atom_op[:, None], n_sp, axis=1).astype(np.complex128)
+    return tuple(_Neighbours.of(structure, atom_op.shape[-1]).build(_tables(blocks), mode=_kernels.MODE_M))
+
+
+def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: bool = False,
+             shells=()) -> HamiltonianTerms:
+    """Assemble H0, M_γ and J_γ of a nanocrystal from its bond list with the threaded numba CSR kernel.
 
     Parameters
     ----------
     structure : Structure
-        From :func:`perovskite_tb.model.geometry.cuboid`; positions in nm.
+        Finite structure (:mod:`perovskite_tb.model.shapes`); positions in nm about the gauge origin.
     params : EtbParameters
     orbital_zeeman : bool, optional
         Include μB L·B on-site (default False).
+    shells : sequence of HoppingShell, optional
+        Integrals of hopping shells beyond the nearest-neighbour Pb–X shell of ``params``.
 
     Returns
     -------
@@ -231,29 +319,82 @@ def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: boo
     Raises
     ------
     InputError
-        If the structure's lattice constant differs from the parameter set's.
+        Periodic structure, lattice constant different from the parameter set's, or a bond without
+        hopping integrals.
     """
+    if structure.periodic:
+        raise InputError("assemble needs a finite structure; use bloch_matrix for a periodic cell")
     if not np.isclose(structure.a, params.a, rtol=1e-12):
         raise InputError(f"structure lattice constant {structure.a} nm differs from parameter set a = {params.a} nm")
-    onsite, hop = block_tables(params)
+    bb = bond_blocks(structure, params, shells)
     n_orb = params.n_orb
-    nbr = _Neighbours.of(structure, n_orb)
-    hop_h = np.conj(np.swapaxes(hop, 1, 2))
-    (H0,) = nbr.build(_tables(np.concatenate([onsite, hop, hop_h])[None]), mode=_kernels.MODE_H)
+    nbr = _Neighbours.of(structure, n_orb, bb.kind)
+    (H0,) = nbr.build(_tables(_stack(bb.onsite, bb.hop)[None]), mode=_kernels.MODE_H)
     zat = _zeeman_blocks(params, orbital_zeeman)
-    mblocks = np.empty((3, _N_TAB, n_orb, n_orb), dtype=np.complex128)
-    mblocks[:, _T_ONSITE] = zat
-    mblocks[:, _T_ONSITE + 1] = zat
-    mblocks[:, _T_HOP:_T_HOP_H] = hop[None]
-    mblocks[:, _T_HOP_H:] = hop_h[None]
+    n_sp = bb.onsite.shape[0]
+    mblocks = _stack(np.repeat(zat[:, None], n_sp, axis=1), np.broadcast_to(bb.hop, (3,) + bb.hop.shape))
     M = tuple(nbr.build(_tables(mblocks), mode=_kernels.MODE_M))
-    jb = np.zeros((3, _N_TAB, n_orb, n_orb), dtype=np.complex128)
-    Jat = atom_J(params.basis)
-    jb[:, _T_ONSITE] = Jat
-    jb[:, _T_ONSITE + 1] = Jat
-    J = tuple(_Neighbours.of(structure, n_orb, onsite_only=True).build(_tables(jb), mode=_kernels.MODE_M))
+    J = _onsite_operator(structure, atom_J(params.basis))
     n_fill = 2 * (structure.n_pb + 4 * structure.n_x)
     return HamiltonianTerms(
         H0=H0, M=M, J=J, n_fill=n_fill, structure=structure, params=params, orbital_zeeman=orbital_zeeman,
-        _nbr=nbr, _onsite_blocks=onsite, _hop_blocks=hop, _zeeman_atom=zat,
+        _nbr=nbr, _blocks=bb, _zeeman_atom=zat,
     )
+
+
+def bloch_matrix(structure: Structure, params: EtbParameters, k, *, derivatives: bool = False, shells=()):
+    r"""Bloch Hamiltonian H(k) of a periodic cell from its bond list, and optionally ∂H/∂k.
+
+    :math:`H_{ij}(\mathbf k) = \delta_{ij}E_i + \sum_{b:(i,j)} T_b e^{i\mathbf k\cdot\mathbf d_b}
+    + \sum_{b:(j,i)} T_b^\dagger e^{-i\mathbf k\cdot\mathbf d_b}` over the bonds b with vectors
+    d_b (atomic-position convention, so ∂H/∂k is the velocity of the "diagonal position" model that
+    matches the Peierls phases of the nanocrystal; Graf & Vogl, PRB 51, 4940 (1995)).
+
+    Parameters
+    ----------
+    structure : Structure
+        Periodic cell (``lattice`` set), e.g. :func:`perovskite_tb.model.structure.bulk_cell`.
+    params : EtbParameters
+    k : ndarray of float64, shape (3,)
+        Wave vector (nm⁻¹).
+    derivatives : bool, optional
+        Also return ∂H/∂k_α (eV·nm), shape (3, n, n).
+    shells : sequence of HoppingShell, optional
+        As in :func:`assemble`.
+
+    Returns
+    -------
+    (ndarray of complex128 (n, n), ndarray (3, n, n) or None)
+        n = n_sites · n_orb, site-major as in the nanocrystal.
+
+    Raises
+    ------
+    InputError
+        Finite structure, or a bond without hopping integrals.
+    """
+    if not structure.periodic:
+        raise InputError("bloch_matrix needs a periodic cell (Structure.lattice)")
+    k = np.asarray(k, dtype=float)
+    bb = bond_blocks(structure, params, shells)
+    n = params.n_orb
+    N = structure.n_sites * n
+    H = np.zeros((N, N), dtype=np.complex128)
+    dH = np.zeros((3, N, N), dtype=np.complex128) if derivatives else None
+    for s, sp_ in enumerate(structure.species):
+        H[s * n:(s + 1) * n, s * n:(s + 1) * n] = bb.onsite[sp_]
+    b = structure.bonds
+    for q in range(len(b)):
+        si = slice(b.i[q] * n, (b.i[q] + 1) * n)
+        sj = slice(b.j[q] * n, (b.j[q] + 1) * n)
+        d = b.vector[q]
+        T = bb.hop[bb.kind[q]]
+        ph = np.exp(1j * (k @ d))
+        blk = T * ph
+        H[si, sj] += blk
+        H[sj, si] += blk.conj().T
+        if derivatives:
+            for al in range(3):
+                dblk = 1j * d[al] * T * ph
+                dH[al, si, sj] += dblk
+                dH[al, sj, si] += dblk.conj().T
+    return H, dH

@@ -1,10 +1,13 @@
 """Nanocrystal shapes as data: one builder per shape, registered in :data:`SHAPES`.
 
-Every builder returns a :class:`perovskite_tb.model.geometry.Structure`: the set of Pb sites of the
-simple-cubic Pb sub-lattice (lattice constant ``a``) inside the shape, every kept Pb with its full
-PbX6 octahedron (shared X counted once; the termination of the cuboids in this package), positions
-in nm about the gauge origin. A :class:`ShapeSpec` names a shape and its size; the CLI, run files, HDF5
-rows and plots use it, so a new shape is one builder plus one :func:`register_shape` call.
+Every builder returns a :class:`perovskite_tb.model.structure.Structure` through one code path,
+:func:`perovskite_tb.model.structure.octahedra`: the set of Pb sites of the simple-cubic Pb sub-lattice
+(lattice constant ``a``) inside the shape, every kept Pb with its full PbX6 octahedron (shared X counted
+once; this package's PbX6 termination, README, Termination), positions in nm about the gauge origin,
+which is also the inversion centre. Cuboids are centred on the centre of their Pb sub-lattice; spheres
+and spheroids on a Pb site, so a sphere keeps the full cubic symmetry O_h. A :class:`ShapeSpec` names a
+shape and its size; the CLI, run files, HDF5 rows and plots use it, so a new shape is one builder plus
+one :func:`register_shape` call.
 """
 
 from __future__ import annotations
@@ -13,10 +16,15 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from perovskite_tb.errors import GeometryError
-from perovskite_tb.model.geometry import Structure, cuboid, validate_n_cells
+import numpy as np
 
-__all__ = ["ShapeSpec", "SHAPES", "register_shape", "build"]
+from perovskite_tb.errors import GeometryError
+from perovskite_tb.model.structure import Structure, cuboid, octahedra, validate_n_cells
+
+__all__ = ["ShapeSpec", "SHAPES", "SIZE_FIELDS", "register_shape", "build", "size_json"]
+
+#: Relative slack of the inside test |r|/R ≤ 1, so that Pb sites on the surface count as inside.
+_SURFACE_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -49,13 +57,25 @@ class ShapeSpec:
 
 #: shape name → builder(a_nm, spec) → Structure.
 SHAPES: dict[str, Callable[[float, ShapeSpec], Structure]] = {}
+#: shape name → the one :class:`ShapeSpec` size field it takes (``n_cells``, ``diameter_nm``, ``semi_axes_nm``).
+SIZE_FIELDS: dict[str, str] = {}
+_SIZES = ("n_cells", "diameter_nm", "semi_axes_nm")
 
 
-def register_shape(name: str, builder: Callable[[float, ShapeSpec], Structure]) -> None:
-    """Register ``builder`` under ``name`` (raises ValueError if the name is taken)."""
+def register_shape(name: str, builder: Callable[[float, ShapeSpec], Structure], size: str = "n_cells") -> None:
+    """Register ``builder`` under ``name``, taking the size field ``size`` of :class:`ShapeSpec`.
+
+    Raises
+    ------
+    ValueError
+        If the name is taken or ``size`` is no size field of :class:`ShapeSpec`.
+    """
     if name in SHAPES:
         raise ValueError(f"shape {name!r} is registered already")
+    if size not in _SIZES:
+        raise ValueError(f"size field must be one of {', '.join(_SIZES)}, got {size!r}")
     SHAPES[name] = builder
+    SIZE_FIELDS[name] = size
 
 
 def build(spec: ShapeSpec, a: float) -> Structure:
@@ -64,20 +84,78 @@ def build(spec: ShapeSpec, a: float) -> Structure:
     Raises
     ------
     GeometryError
-        Unknown shape, non-positive / non-finite size or lattice constant.
+        Unknown shape, missing size, a size field the shape does not take, non-positive / non-finite
+        size or lattice constant.
     """
     if spec.kind not in SHAPES:
         raise GeometryError(f"unknown shape {spec.kind!r} (known: {', '.join(SHAPES)})")
+    size = SIZE_FIELDS[spec.kind]
+    other = [f for f in _SIZES if f != size and getattr(spec, f) is not None]
+    if getattr(spec, size) is None or other:
+        raise GeometryError(f"shape {spec.kind} takes {size} only"
+                            + (f", not {', '.join(other)}" if other else f", which is missing"))
     if not (isinstance(a, (int, float)) and math.isfinite(a) and a > 0):
         raise GeometryError(f"lattice constant must be a positive finite length, got {a} nm")
     return SHAPES[spec.kind](float(a), spec)
 
 
+def size_json(spec: ShapeSpec, structure: Structure) -> dict:
+    """JSON keys describing the shape: ``shape``, ``n_atoms`` and ``diameter_nm`` or ``semi_axes_nm``."""
+    out = {"shape": spec.kind, "n_atoms": structure.n_sites}
+    if spec.diameter_nm is not None:
+        out["diameter_nm"] = float(spec.diameter_nm)
+    if spec.semi_axes_nm is not None:
+        out["semi_axes_nm"] = [float(v) for v in spec.semi_axes_nm]
+    return out
+
+
+def _length(value, what: str) -> float:
+    """``value`` as a positive finite length (nm), else a one-line GeometryError."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise GeometryError(f"{what} must be a positive finite length, got {value!r} nm") from None
+    if not (math.isfinite(v) and v > 0):
+        raise GeometryError(f"{what} must be a positive finite length, got {value} nm")
+    return v
+
+
+def _inside_ellipsoid(a: float, semi_axes) -> Structure:
+    """Pb sites ijk·a with Σ (a·ijk_μ / A_μ)² ≤ 1 (centre on the Pb site at the origin) → octahedra."""
+    A = np.asarray(semi_axes, dtype=float)
+    n = np.floor(A / a * (1 + _SURFACE_RTOL)).astype(np.int64)
+    grids = [np.arange(-m, m + 1) for m in n]
+    ijk = np.stack(np.meshgrid(*grids, indexing="ij"), -1).reshape(-1, 3)
+    inside = np.sum((ijk * a / A) ** 2, axis=1) <= 1.0 + 2 * _SURFACE_RTOL
+    return octahedra(ijk[inside], a, np.zeros(3))
+
+
 def _cuboid(a: float, spec: ShapeSpec) -> Structure:
-    if spec.n_cells is None:
-        raise GeometryError(f"shape {spec.kind} needs n_cells (Pb sites per edge)")
+    """Nx×Ny×Nz Pb sites centred on the middle of the Pb sub-lattice."""
     return cuboid(a, spec.n_cells)
 
 
-register_shape("cube", _cuboid)
-register_shape("cuboid", _cuboid)
+def _cube(a: float, spec: ShapeSpec) -> Structure:
+    """N×N×N Pb sites (a cuboid with equal edges)."""
+    if len(set(validate_n_cells(spec.n_cells))) != 1:
+        raise GeometryError(f"a cube needs equal cells per edge, got {tuple(spec.n_cells)} (use shape cuboid)")
+    return cuboid(a, spec.n_cells)
+
+
+def _sphere(a: float, spec: ShapeSpec) -> Structure:
+    """Pb sites with |r| ≤ D/2 about a Pb site."""
+    r = 0.5 * _length(spec.diameter_nm, "sphere diameter")
+    return _inside_ellipsoid(a, (r, r, r))
+
+
+def _spheroid(a: float, spec: ShapeSpec) -> Structure:
+    """Pb sites with Σ (x_μ/A_μ)² ≤ 1 about a Pb site (semi-axes A_x, A_y, A_z; any three)."""
+    if len(tuple(spec.semi_axes_nm)) != 3:
+        raise GeometryError(f"shape spheroid needs 3 semi-axes (nm), got {spec.semi_axes_nm!r}")
+    return _inside_ellipsoid(a, [_length(v, "spheroid semi-axis") for v in spec.semi_axes_nm])
+
+
+register_shape("cube", _cube, "n_cells")
+register_shape("cuboid", _cuboid, "n_cells")
+register_shape("sphere", _sphere, "diameter_nm")
+register_shape("spheroid", _spheroid, "semi_axes_nm")

@@ -1,4 +1,4 @@
-r"""Two-centre Slater–Koster hopping blocks for Pb–X bonds.
+r"""Two-centre Slater–Koster hopping blocks for any bond direction and any hopping shell.
 
 The matrix element between orbital α on the atom at the origin and β on the atom at
 :math:`d\,\hat{\mathbf d}` is :math:`E_{\alpha\beta}(\hat{\mathbf d}) = [D_{l_\alpha}(R)\,B_{l_\alpha l_\beta}
@@ -7,20 +7,34 @@ The matrix element between orbital α on the atom at the origin and β on the at
 :mod:`perovskite_tb.model.basis`. This reproduces the Slater–Koster table (Slater & Koster, Phys. Rev. 94,
 1498 (1954), Table I) — tested in ``tests/test_slater_koster.py``.
 
-Sign convention for the cation (Pb, c) – anion (X, a) pair (physics brief §1.1, [VER]): for a cation
-orbital α and anion orbital β with bond vector d̂ (cation → anion), if l_α ≤ l_β the element is
-:math:`E_{\alpha\beta}(\hat d)` with :math:`V(\alpha_c\beta_a)`, otherwise
-:math:`E_{\beta\alpha}(-\hat d)` with :math:`V(\beta_a\alpha_c)`.
+Sign convention for an ordered pair of atoms (1 → 2, bond vector d̂ from atom 1 to atom 2; for the
+nearest-neighbour shell atom 1 is the cation Pb and atom 2 the anion X, Jancu et al., PRB 57, 6493
+(1998); Nestoklon, Comput. Mater. Sci. 196, 110535 (2021)): for an orbital α on atom 1 and β on atom 2,
+if l_α ≤ l_β the element is :math:`E_{\alpha\beta}(\hat d)` with :math:`V(\alpha_1\beta_2)`, otherwise
+:math:`E_{\beta\alpha}(-\hat d)` with :math:`V(\beta_2\alpha_1)`.
+
+A hopping shell is data (:class:`HoppingShell`: shell index, the ordered species pair and its
+two-centre integrals); :func:`pair_block` turns it into the block of any bond direction, so a further
+neighbour shell needs no new code here. The nearest-neighbour Pb–X shell of a parameter set is
+:func:`nearest_neighbour_shell`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+from typing import Mapping
+
+from perovskite_tb.errors import InputError
 from perovskite_tb.model.basis import rotation_d, rotation_p
 from perovskite_tb.model.materials import BASES, EtbParameters
 
-__all__ = ["sk_block", "rotation_to", "hopping_block", "AXIS_DIRECTIONS"]
+__all__ = ["sk_block", "rotation_to", "hopping_block", "pair_block", "HoppingShell", "nearest_neighbour_shell",
+           "AXIS_DIRECTIONS", "NN_SHELL"]
+
+#: Shell index of the nearest-neighbour Pb–X bonds.
+NN_SHELL = 1
 
 #: The six Pb→X bond directions of the cubic perovskite: +x, −x, +y, −y, +z, −z (shape (6, 3)).
 AXIS_DIRECTIONS = np.array(
@@ -98,9 +112,9 @@ def sk_block(l1: int, l2: int, V: dict, d_hat: np.ndarray) -> np.ndarray:
     return _D(l1, R) @ _bond_frame(l1, l2, V) @ _D(l2, R).T
 
 
-def _integrals(p: EtbParameters, shell_c: str, shell_a: str) -> dict:
-    """Two-centre integrals between a cation shell and an anion shell."""
-    tab = {
+def _integrals(p: EtbParameters) -> dict:
+    """Two-centre integrals (eV) of the nearest-neighbour shell, keyed by (cation shell, anion shell)."""
+    return {
         ("s", "s"): {"sigma": p.V_ss_sigma},
         ("sstar", "s"): {"sigma": p.V_sa_sstarc_sigma},
         ("s", "sstar"): {"sigma": p.V_sc_sstara_sigma},
@@ -118,7 +132,6 @@ def _integrals(p: EtbParameters, shell_c: str, shell_a: str) -> dict:
         ("d", "p"): {"sigma": p.V_pa_dc_sigma, "pi": p.V_pa_dc_pi},
         ("d", "d"): {"sigma": p.V_dd_sigma, "pi": p.V_dd_pi, "delta": p.V_dd_delta},
     }
-    return tab[(shell_c, shell_a)]
 
 
 def _shells(basis: str) -> list[tuple[str, slice]]:
@@ -133,8 +146,97 @@ def _shells(basis: str) -> list[tuple[str, slice]]:
     return [(sh, slice(ix[0], ix[-1] + 1)) for sh, ix in out]
 
 
+@dataclass(frozen=True)
+class HoppingShell:
+    """Two-centre integrals of one hopping shell between an ordered pair of species.
+
+    Attributes
+    ----------
+    shell : int
+        Shell index used in :attr:`perovskite_tb.model.structure.BondList.shell` (1: nearest neighbours).
+    species : tuple of 2 str
+        Ordered species pair (atom 1, atom 2), e.g. ``("Pb", "X")`` or ``("Pb", "Pb")``.
+    integrals : mapping
+        ``(orbital shell on atom 1, orbital shell on atom 2) → {"sigma": V, "pi": V, "delta": V}`` in eV,
+        orbital shells ``"s"``, ``"p"``, ``"d"``, ``"sstar"``; a missing pair or component is zero. For a
+        homonuclear pair (a, b) and (b, a) are the same integral (given once or equal).
+    """
+
+    shell: int
+    species: tuple
+    integrals: Mapping
+
+    def __post_init__(self) -> None:
+        """Validate; for a homonuclear pair complete (b, a) from (a, b) (the two atoms are equivalent).
+
+        Raises
+        ------
+        InputError
+            Not two species, an unknown orbital shell, a non-finite integral, or (homonuclear pair)
+            V(a, b) ≠ V(b, a).
+        """
+        if len(tuple(self.species)) != 2:
+            raise InputError(f"a hopping shell joins 2 species, got {self.species!r}")
+        ints = {}
+        for key, V in dict(self.integrals).items():
+            if len(key) != 2 or not set(key) <= set(_L):
+                raise InputError(f"orbital shell pair {key!r} unknown (shells: {', '.join(_L)})")
+            if not all(np.isfinite(float(v)) for v in V.values()):
+                raise InputError(f"non-finite two-centre integral {V} eV for {key}")
+            ints[tuple(key)] = dict(V)
+        if self.species[0] == self.species[1]:
+            for (a, b), V in list(ints.items()):
+                W = ints.setdefault((b, a), V)
+                if W != V:
+                    raise InputError(f"homonuclear shell {self.shell} ({self.species[0]}–{self.species[0]}): "
+                                     f"integrals ({a}, {b}) = {V} and ({b}, {a}) = {W} eV must agree")
+        object.__setattr__(self, "species", tuple(self.species))
+        object.__setattr__(self, "integrals", ints)
+
+
+def nearest_neighbour_shell(params: EtbParameters) -> HoppingShell:
+    """The nearest-neighbour Pb → X shell of a parameter set (:data:`NN_SHELL`)."""
+    return HoppingShell(NN_SHELL, ("Pb", "X"), _integrals(params))
+
+
+def pair_block(basis: str, integrals: Mapping, d: np.ndarray, *, spin: bool = True) -> np.ndarray:
+    r"""Block ⟨α, atom 1|H|β, atom 2⟩ (eV) for a bond from atom 1 to atom 2 along ``d``.
+
+    Parameters
+    ----------
+    basis : {"sp3", "sp3d5s*"}
+        Orbital basis of both atoms.
+    integrals : mapping
+        As :attr:`HoppingShell.integrals`.
+    d : ndarray of float64, shape (3,)
+        Bond vector atom 1 → atom 2 (any length, nm or units of a).
+    spin : bool, optional
+        If True (default) return the block ⊗ 1_spin (orbital-major, spin-minor order).
+
+    Returns
+    -------
+    ndarray of complex128, shape (n_orb, n_orb) (spinless: (n_orb/2, n_orb/2))
+        Rows: orbitals of atom 1, columns: atom 2. The reverse bond's block is its conjugate transpose.
+    """
+    d = np.asarray(d, dtype=float)
+    shells = _shells(basis)
+    n = len(BASES[basis])
+    T = np.zeros((n, n))
+    for s1, sl1 in shells:
+        for s2, sl2 in shells:
+            V = integrals.get((s1, s2), {})
+            l1, l2 = _L[s1], _L[s2]
+            if l1 <= l2:
+                T[sl1, sl2] = sk_block(l1, l2, V, d)
+            else:
+                T[sl1, sl2] = sk_block(l2, l1, V, -d).T
+    if not spin:
+        return T.astype(np.complex128)
+    return np.kron(T, np.eye(2)).astype(np.complex128)
+
+
 def hopping_block(params: EtbParameters, d_hat: np.ndarray, *, spin: bool = True) -> np.ndarray:
-    r"""Pb→X hopping block ⟨α, Pb|H|β, X⟩ for a bond from Pb along ``d_hat`` (eV).
+    r"""Nearest-neighbour Pb→X hopping block ⟨α, Pb|H|β, X⟩ for a bond from Pb along ``d_hat`` (eV).
 
     Parameters
     ----------
@@ -151,20 +253,6 @@ def hopping_block(params: EtbParameters, d_hat: np.ndarray, *, spin: bool = True
 
     Notes
     -----
-    Sign rule of physics brief §1.1 (module docstring).
+    :func:`pair_block` of :func:`nearest_neighbour_shell` (sign rule in the module docstring).
     """
-    d = np.asarray(d_hat, dtype=float)
-    shells = _shells(params.basis)
-    n = len(BASES[params.basis])
-    T = np.zeros((n, n))
-    for sc, slc in shells:
-        for sa, sla in shells:
-            V = _integrals(params, sc, sa)
-            lc, la = _L[sc], _L[sa]
-            if lc <= la:
-                T[slc, sla] = sk_block(lc, la, V, d)
-            else:
-                T[slc, sla] = sk_block(la, lc, V, -d).T
-    if not spin:
-        return T.astype(np.complex128)
-    return np.kron(T, np.eye(2)).astype(np.complex128)
+    return pair_block(params.basis, _integrals(params), d_hat, spin=spin)
