@@ -58,18 +58,20 @@ __all__ = [
     "BulkResult",
     "bulk_properties",
     "N_BANDS",
+    "LEVI_CIVITA",
 ]
 
 #: number of bands of the model (2 VB + 6 CB spin-orbitals)
 N_BANDS = 8
 
-_LEVI = np.zeros((3, 3, 3))
+#: Levi-Civita symbol ε_ijk, shape (3, 3, 3)
+LEVI_CIVITA = np.zeros((3, 3, 3))
 for _i, _j, _k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
-    _LEVI[_i, _j, _k] = 1.0
-    _LEVI[_i, _k, _j] = -1.0
+    LEVI_CIVITA[_i, _j, _k] = 1.0
+    LEVI_CIVITA[_i, _k, _j] = -1.0
 
 #: p-orbital angular momentum in the real (x, y, z) basis, (L_k)_ij = -i eps_kij, shape (3, 3, 3)
-L_P = -1j * _LEVI
+L_P = -1j * LEVI_CIVITA
 
 
 @dataclass(frozen=True)
@@ -231,8 +233,8 @@ def _roth_operators(t: BlochTerms, E: np.ndarray, U: np.ndarray, idx: list[int])
         orb = np.zeros((8, 8), dtype=complex)
         for a in range(3):
             for b in range(3):
-                if _LEVI[g, a, b] != 0:
-                    orb += _LEVI[g, a, b] * (t.Lam[a] @ R @ t.Lam[b])
+                if LEVI_CIVITA[g, a, b] != 0:
+                    orb += LEVI_CIVITA[g, a, b] * (t.Lam[a] @ R @ t.Lam[b])
         M.append(t.Z[g] + MU_B * (1.0 / HBAR2_OVER_M0) * orb / 1j)
     # effective mass tensor w_ab (eV nm²): E = E0 + sum_ab w_ab k_a k_b within the doublet
     return M, R

@@ -52,12 +52,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from perovskite_tb.constants import E_OVER_HBAR
-from perovskite_tb.eigen.band_edges import BandEdges, solve_terms
+from perovskite_tb.eigen.band_edges import solve_terms
 from perovskite_tb.errors import InputError, ParameterError
 from perovskite_tb.gfactor import g_tensor
 from perovskite_tb.model.terms import Terms
 
-from kp.bulk import _LEVI, BlochTerms, bloch_terms
+from kp.bulk import LEVI_CIVITA, BlochTerms, bloch_terms
 from kp.envelope import (BASIS_KINDS, DEFAULT_N_BASIS, EnvelopeBasis, EnvelopeOperators, SineBasis,
                          default_n_basis, make_basis, spurious_k)
 from kp.parameters import NC_DEFAULT_SET, KpParameters, load_kp_parameters
@@ -138,7 +138,7 @@ class KpTerms(Terms):
 def _c_matrix(B) -> np.ndarray:
     """c_{αδ} with (e/ħ)A_α = Σ_δ c_{αδ} r_δ, A = ½ B × r  [1/nm² per nm]."""
     B = np.asarray(B, dtype=float)
-    return 0.5 * E_OVER_HBAR * np.einsum("abd,b->ad", _LEVI, B)
+    return 0.5 * E_OVER_HBAR * np.einsum("abd,b->ad", LEVI_CIVITA, B)
 
 
 def _field_terms(t: BlochTerms, ops: EnvelopeOperators, c: np.ndarray, quadratic: bool):
@@ -268,18 +268,6 @@ class NcResult:
     stats: dict = field(default_factory=dict)
 
 
-def solve_terms_kp(terms: KpTerms, *, method: str = "auto") -> BandEdges:
-    """Band edges of assembled k·p Terms through the shared eigen layer (after the gap-free check).
-
-    Raises
-    ------
-    SolverError
-        The set fails :func:`kp.solver.gap_free_conditions`, or the solve fails.
-    """
-    check_gap_free(terms.params)
-    return solve_terms(terms, method=method)
-
-
 def solve_nc(
     params: KpParameters,
     edge_nm,
@@ -321,7 +309,8 @@ def solve_nc(
     b = make_basis(params, box_edges(edge_nm, a_nm), kind=basis, n_basis=n_basis, ellipsoid=ellipsoid,
                    gauge_origin_nm=gauge_origin_nm)
     terms = assemble(params, b)
-    edges = solve_terms_kp(terms, method=method)
+    check_gap_free(params)
+    edges = solve_terms(terms, method=method)
     ge = g_tensor(edges.electron.vectors, terms.M, terms.J, overlap=terms.S)
     gh = g_tensor(edges.hole.vectors, terms.M, terms.J, overlap=terms.S)
     return NcResult(electron=edges.electron, hole=edges.hole, g_e=ge, g_h=gh, terms=terms,

@@ -9,7 +9,7 @@ Bloch ⊗ envelope layout (:func:`time_reversal_map`; real orbitals S, X, Y, Z a
 functions), and the theorem below, which makes the inertia count a proof: the weighted number of
 levels below the shifts 20 meV inside the bulk gap from each edge must equal the number of VB basis
 states. The back-end (dense LAPACK up to 1800 states, else shift-invert with an LDLᴴ per shift) is
-chosen by the eigen layer's registry (:mod:`perovskite_tb.eigen.backends`).
+chosen by the eigen layer's registry (:mod:`perovskite_tb.eigen.registry`).
 
 No level in the bulk gap (Foreman)
 ----------------------------------
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from perovskite_tb.eigen.backends import METHODS
+from perovskite_tb.eigen.registry import METHODS
 from perovskite_tb.eigen.band_edges import band_edges, solve_terms
 from perovskite_tb.eigen.doublets import Doublet
 from perovskite_tb.eigen.doublets import time_reverse as _theta_apply

@@ -143,7 +143,7 @@ def solve(terms: Terms, *, solver: str = "auto", sigma: float | None = None, sym
     ----------
     terms : Terms
     solver : str, optional
-        ``"auto"`` or a back-end name (:func:`perovskite_tb.eigen.backends.available_backends`).
+        ``"auto"`` or a back-end name (:func:`perovskite_tb.eigen.registry.available_backends`).
     sigma : float, optional
         Single shift (eV); default: the Terms' edge shifts with its mid-gap as fallback.
     symmetry : {"auto", "inversion", "none"}, optional
@@ -187,7 +187,7 @@ def nc_gfactors(
     return_terms : bool, optional
         Also return the :class:`HamiltonianTerms` and :class:`BandEdges`.
     method : str, optional
-        Solver back-end (:data:`perovskite_tb.eigen.backends.METHODS`); ``"auto"`` picks by size and memory.
+        Solver back-end (:data:`perovskite_tb.eigen.registry.METHODS`); ``"auto"`` picks by size and memory.
 
     Returns
     -------

@@ -7,7 +7,7 @@ Steps (each a function below; measurements behind the choices: ``benchmarks/READ
    the isometries of :mod:`perovskite_tb.eigen.symmetry` split :math:`H_0` into blocks (four of n/8
    for a cube; the C4z blocks stand for their Kramers partners, weight 2). Every block is checked to
    be invariant under :math:`H_0` and S. The band edges are the extreme levels over all blocks.
-2. **Back-end** (:mod:`perovskite_tb.eigen.backends`): shift-invert with an LDLᴴ per shift, dense
+2. **Back-end** (:mod:`perovskite_tb.eigen.backends`, :mod:`perovskite_tb.eigen.registry`): shift-invert with an LDLᴴ per shift, dense
    LAPACK, or PRIMME, chosen by name or by ``"auto"``. Shifts: next to the expected edges (σ_h, σ_e)
    (``edge_shifts``; several times faster than from mid-gap) or σ itself.
 3. **Inertia proof.** With back-ends that count (shift-invert, dense), the states below both shifts
@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perovskite_tb._system import available_gb
-from perovskite_tb.eigen.backends import SolveOptions, choose_backend, start_vector
+from perovskite_tb.eigen.backends import SolveOptions, start_vector
+from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.eigen.doublets import Doublet, check_doublet, make_doublet, ritz, warm_vector
 from perovskite_tb.eigen.symmetry import ParityBlock, blocks_from_actions, symmetry_blocks
 from perovskite_tb.errors import DegeneracyError, InputError, SolverError
@@ -242,8 +243,8 @@ def band_edges(H0, *, sigma: float, n_orb: int | None = None, n_fill: int | None
     positions : ndarray, shape (n_sites, 3), optional
         Atom positions (nm) about the centre (ETB); if given, the solve runs on symmetry blocks.
     method : str, optional
-        ``"auto"`` or a back-end of :data:`perovskite_tb.eigen.backends.BACKENDS`
-        (:func:`~perovskite_tb.eigen.backends.choose_backend`).
+        ``"auto"`` or a back-end of :data:`perovskite_tb.eigen.registry.BACKENDS`
+        (:func:`~perovskite_tb.eigen.registry.choose_backend`).
     symmetry : {"auto", "inversion", "none"}, optional
         See :func:`blocks_for`.
     edge_shifts : (float, float), optional

@@ -2,22 +2,14 @@
 LDLᴴ with inertia, symmetry blocks.
 
 The code lives in :mod:`perovskite_tb.eigen.band_edges` (orchestration), :mod:`~perovskite_tb.eigen.backends`
-(shift-invert, dense, PRIMME; ``"auto"``), :mod:`~perovskite_tb.eigen.doublets` (Θ, Kramers completion),
+(shift-invert, dense, PRIMME), :mod:`~perovskite_tb.eigen.registry` (names, ``"auto"``), :mod:`~perovskite_tb.eigen.doublets` (Θ, Kramers completion),
 :mod:`~perovskite_tb.eigen.ldl` (orderings, ``factor_ldl``) and :mod:`~perovskite_tb.eigen.symmetry`.
 """
 
 from __future__ import annotations
 
-from perovskite_tb.eigen.backends import (
-    BACKENDS,
-    METHODS,
-    Backend,
-    SolveOptions,
-    available_backends,
-    choose_backend,
-    estimate_memory_gb,
-    register_backend,
-)
+from perovskite_tb.eigen.backends import Backend, SolveOptions, estimate_memory_gb
+from perovskite_tb.eigen.registry import BACKENDS, METHODS, available_backends, choose_backend, register_backend
 from perovskite_tb.eigen.band_edges import BandEdges, band_edges, blocks_for, solve_terms
 from perovskite_tb.eigen.doublets import Doublet, time_reverse
 from perovskite_tb.eigen.ldl import factor_ldl, group_ordering, nd_ordering
