@@ -2,7 +2,7 @@
 
 Public API: :func:`load_kp_parameters`, :func:`bulk_properties`, :func:`kirstein_g_e`,
 :func:`kirstein_g_h`, :func:`solve_nc`, :func:`nc_gfactors`. Units eV, nm, T; g sign convention of
-:mod:`perovskite_tb.gfactor` (physics brief §0).
+:mod:`perovskite_tb.gfactor` (Kirstein et al., Nat. Commun. 13, 3062 (2022)).
 """
 
 from kp.bulk import bulk_properties, kirstein_g_e, kirstein_g_h

@@ -5,15 +5,15 @@ r"""Bulk k·p at the R point of cubic CsPbX3: Kirstein formulas and the 8-band B
 orbital 0 = S (s-like R6+ valence band), 1, 2, 3 = X, Y, Z (p-like conduction band);
 spin 0 = ↑, 1 = ↓ (quantised along z). So the order is S↑ S↓ X↑ X↓ Y↑ Y↓ Z↑ Z↓.
 
-Hamiltonian (physics brief §3.5; Dresselhaus–Kip–Kittel form of the remote terms)
----------------------------------------------------------------------------------
+Hamiltonian (Kirstein et al. 2022; Dresselhaus–Kip–Kittel form of the remote terms)
+------------------------------------------------------------------------------------
 .. math::
     H(\mathbf k) = C + \sum_\alpha \Lambda_\alpha k_\alpha
                    + \sum_{\alpha\beta} Q_{\alpha\beta}\, k_\alpha k_\beta ,
 
 * :math:`C`: VB top at 0; CB block :math:`E_g + 2\Delta/3 + (\Delta/3)\,\mathbf L\cdot\boldsymbol\sigma`
   (J=½ at :math:`E_g`, J=3/2 at :math:`E_g+\Delta`), with real-basis
-  :math:`(L_k)_{ij} = -i\varepsilon_{kij}` on (X, Y, Z) (brief §6.1).
+  :math:`(L_k)_{ij} = -i\varepsilon_{kij}` on (X, Y, Z) (Graf & Vogl, Phys. Rev. B 51, 4940 (1995)).
 * Kane coupling :math:`\langle S|H|X_\alpha\rangle = iPk_\alpha`, :math:`P=\hbar p/m_0`.
 * :math:`H_{SS} = (\hbar^2k^2/2m_0)(1+\gamma_v)`;
   :math:`\langle X|H|X\rangle = (\hbar^2/2m_0)[(1+L')k_x^2 + (1+M')(k_y^2+k_z^2)]`,
@@ -22,14 +22,14 @@ Hamiltonian (physics brief §3.5; Dresselhaus–Kip–Kittel form of the remote 
   P_{1/2}\mathbf J P_{1/2}]`, with :math:`P_{1/2} = (1-\mathbf L\cdot\boldsymbol\sigma)/3` the
   projector on the J=½ CB (so the remote term adds exactly :math:`\Delta g_e` to the J=½ g).
 
-Bulk g (Roth-type linear response, brief §6.2)
-----------------------------------------------
+Bulk g (Roth-type linear response, Roth, Lax & Zwerdling 1959)
+--------------------------------------------------------------
 .. math::
     G_{\gamma,ab} = \langle a|g_0S_\gamma + \Delta g_e P_{1/2}J_\gamma P_{1/2}|b\rangle
       + \frac{m_0}{\hbar^2}\frac1i\varepsilon_{\gamma\alpha\beta}\sum_{m\notin D}
         \frac{\langle a|\partial_\alpha H|m\rangle\langle m|\partial_\beta H|b\rangle}{E_0-E_m}
 
-The signed g follows the J convention of :mod:`perovskite_tb.gfactor` (brief §0).
+The signed g follows the J convention of :mod:`perovskite_tb.gfactor` (Kirstein et al., Nat. Commun. 13, 3062 (2022)).
 
 References
 ----------
@@ -58,18 +58,20 @@ __all__ = [
     "BulkResult",
     "bulk_properties",
     "N_BANDS",
+    "LEVI_CIVITA",
 ]
 
 #: number of bands of the model (2 VB + 6 CB spin-orbitals)
 N_BANDS = 8
 
-_LEVI = np.zeros((3, 3, 3))
+#: Levi-Civita symbol ε_ijk, shape (3, 3, 3)
+LEVI_CIVITA = np.zeros((3, 3, 3))
 for _i, _j, _k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
-    _LEVI[_i, _j, _k] = 1.0
-    _LEVI[_i, _k, _j] = -1.0
+    LEVI_CIVITA[_i, _j, _k] = 1.0
+    LEVI_CIVITA[_i, _k, _j] = -1.0
 
 #: p-orbital angular momentum in the real (x, y, z) basis, (L_k)_ij = -i eps_kij, shape (3, 3, 3)
-L_P = -1j * _LEVI
+L_P = -1j * LEVI_CIVITA
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def bloch_terms(params: KpParameters) -> BlochTerms:
 
     References
     ----------
-    Physics brief §3.5 (8-band envelope model), dresselhaus1955 (L', M', N').
+    Kirstein et al., Nat. Commun. 13, 3062 (2022) (8-band model); Dresselhaus, Kip & Kittel, Phys. Rev. 98, 368 (1955) (L', M', N').
     """
     p = params
     I2 = np.eye(2)
@@ -231,8 +233,8 @@ def _roth_operators(t: BlochTerms, E: np.ndarray, U: np.ndarray, idx: list[int])
         orb = np.zeros((8, 8), dtype=complex)
         for a in range(3):
             for b in range(3):
-                if _LEVI[g, a, b] != 0:
-                    orb += _LEVI[g, a, b] * (t.Lam[a] @ R @ t.Lam[b])
+                if LEVI_CIVITA[g, a, b] != 0:
+                    orb += LEVI_CIVITA[g, a, b] * (t.Lam[a] @ R @ t.Lam[b])
         M.append(t.Z[g] + MU_B * (1.0 / HBAR2_OVER_M0) * orb / 1j)
     # effective mass tensor w_ab (eV nm²): E = E0 + sum_ab w_ab k_a k_b within the doublet
     return M, R
@@ -260,11 +262,11 @@ def bulk_properties(params: KpParameters) -> BulkResult:
     perturbation theory, :math:`\hbar^2/2m = \langle Q_{nn}\rangle + \sum_m
     |\langle a|\Lambda_n|m\rangle|^2/(E_0-E_m)` along n = [001] (isotropic for these doublets).
     With zero remote terms: :math:`m_0/m_e = 1 + E_p/3E_g`,
-    :math:`m_0/m_h = (E_p/3)[1/E_g + 2/(E_g+\Delta)] - 1` (brief §2.1).
+    :math:`m_0/m_h = (E_p/3)[1/E_g + 2/(E_g+\Delta)] - 1` (Kirstein et al., Nat. Commun. 13, 3062 (2022)).
 
     References
     ----------
-    roth1959; kirstein2022; physics brief §2.1, §6.2.
+    Roth, Lax & Zwerdling, Phys. Rev. 114, 90 (1959); Kirstein et al., Nat. Commun. 13, 3062 (2022).
     """
     t = bloch_terms(params)
     E, U = np.linalg.eigh(t.C)

@@ -6,7 +6,7 @@ The bulk Hamiltonian of :mod:`kp.bulk`, :math:`H(\mathbf k) = C + \sum_\alpha\La
 + \sum_{\alpha\beta}Q_{\alpha\beta}k_\alpha k_\beta`, becomes an envelope operator with
 :math:`\hat k_\alpha = -i\partial_\alpha` in the box :math:`|x_\alpha| \le L_\alpha/2` (centre at the
 origin) and infinite walls (all eight components vanish there). The magnetic field enters by minimal
-coupling for the electron charge −e (brief §6.1), :math:`\hat{\mathbf k}\to\hat{\mathbf K} =
+coupling for the electron charge −e (the convention of the ETB Peierls phases, Graf & Vogl, Phys. Rev. B 51, 4940 (1995)), :math:`\hat{\mathbf k}\to\hat{\mathbf K} =
 \hat{\mathbf k} + (e/\hbar)\mathbf A`, in the symmetric gauge about the gauge origin
 :math:`\mathbf r_0` (default: the box centre), :math:`\mathbf A = \tfrac12\mathbf B\times(\mathbf r-
 \mathbf r_0)`, with the symmetric (Hermitian) operator ordering
@@ -17,11 +17,11 @@ coupling for the electron charge −e (brief §6.1), :math:`\hat{\mathbf k}\to\h
       + \sum_\gamma B_\gamma Z_\gamma ,
 
 where :math:`Z_\gamma = \mu_B[g_0S_\gamma + \Delta g_e P_{1/2}J_\gamma P_{1/2}]` (spin Zeeman plus the
-remote correction on the J=½ CB, brief §3.5). :math:`H(\mathbf B)` is exact to second order in A
+remote correction on the J=½ CB; Kirstein et al., Nat. Commun. 13, 3062 (2022)). :math:`H(\mathbf B)` is exact to second order in A
 (the A² term included). :math:`M_\gamma = \partial H/\partial B_\gamma|_{B=0}` (eV/T) is formed
 analytically; with :math:`\mathbf J = \mathbf L+\mathbf S` of the Bloch functions (envelope angular
 momentum not included) the shared extractor :func:`perovskite_tb.gfactor.g_tensor` gives the signed
-g tensors (J convention, brief §0).
+g tensors (J convention, Kirstein et al., Nat. Commun. 13, 3062 (2022)).
 
 Envelope basis
 --------------
@@ -31,33 +31,39 @@ eigenproblem is :math:`Hc = ESc`.
 
 Band edges
 ----------
-:mod:`kp.solver`: symmetry blocks (inversion, C4z), dense or shift-invert with an inertia proof,
-Kramers completion; a theorem (there) excludes levels in the bulk gap for Foreman sets.
+:mod:`kp.solver` supplies the basis symmetry (inversion, C4z), time reversal and the theorem that
+excludes levels in the bulk gap for Foreman sets; the shared eigen layer
+(:func:`perovskite_tb.eigen.band_edges.solve_terms`) solves with an inertia proof and Kramers completion.
 
 References
 ----------
-Physics brief §3.5, §6.1, §6.2; kirstein2022; dresselhaus1955; foreman1997; shen1994 (basis);
+Kirstein et al., Nat. Commun. 13, 3062 (2022) (8-band model at R); Graf & Vogl, Phys. Rev. B 51, 4940 (1995) (minimal coupling / Peierls); Roth, Lax & Zwerdling, Phys. Rev. 114, 90 (1959) (g from the
+field derivative); Dresselhaus, Kip & Kittel, Phys. Rev. 98, 368 (1955); Foreman, Phys. Rev. B 56,
+R12748 (1997); Shen, SIAM J. Sci. Comput. 15, 1489 (1994) (basis);
 Haynsworth, Linear Algebra Appl. 1, 73 (1968) (inertia additivity of the Schur complement).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
 from perovskite_tb.constants import E_OVER_HBAR
-from perovskite_tb.errors import InputError
+from perovskite_tb.eigen.band_edges import solve_terms
+from perovskite_tb.errors import InputError, ParameterError
 from perovskite_tb.gfactor import g_tensor
+from perovskite_tb.model.terms import Terms
 
-from kp.bulk import _LEVI, BlochTerms, bloch_terms
+from kp.bulk import LEVI_CIVITA, BlochTerms, bloch_terms
 from kp.envelope import (BASIS_KINDS, DEFAULT_N_BASIS, EnvelopeBasis, EnvelopeOperators, SineBasis,
-                       check_edge, default_n_basis, make_basis, spurious_k)
+                         default_n_basis, make_basis, spurious_k)
 from kp.parameters import NC_DEFAULT_SET, KpParameters, load_kp_parameters
-from kp.solver import (SOLVER_METHODS, Doublet, band_edge_doublets, gap_free_conditions,
-                     symmetry_actions, time_reverse)
+from kp.shapes import box_edges
+from kp.solver import (DENSE_MAX_STATES, EDGE_SHIFT_EV, SOLVER_METHODS, Doublet, band_edge_doublets,
+                       check_gap_free, gap_free_conditions, kp_symmetry, symmetry_actions, time_reverse)
 
 __all__ = [
     "EnvelopeBasis",
@@ -77,11 +83,11 @@ __all__ = [
     "nc_gfactors",
     "spurious_k",
     "nc_default_set",
+    "box_edges",
     "BASIS_KINDS",
     "DEFAULT_N_BASIS",
     "SOLVER_METHODS",
 ]
-
 
 
 def _sum(terms):
@@ -92,9 +98,10 @@ def _sum(terms):
     return sp.csr_array(out)
 
 
-@dataclass(frozen=True)
-class KpTerms:
-    r"""Confined k·p operators at B = 0 (full basis, index order of :class:`kp.envelope.EnvelopeOperators`).
+@dataclass(frozen=True, eq=False)
+class KpTerms(Terms):
+    r"""Confined k·p operators at B = 0: the model protocol :class:`~perovskite_tb.model.terms.Terms`
+    plus the k·p basis data (full basis, index order of :class:`kp.envelope.EnvelopeOperators`).
 
     Attributes
     ----------
@@ -104,30 +111,34 @@ class KpTerms:
         :math:`\partial H/\partial B_\gamma` at B = 0 [eV/T], γ = x, y, z.
     J : tuple of 3 csr_array, shape (n, n)
         Bloch total angular momentum L + S ⊗ 1_env [ħ].
+    S : csr_array of complex128, shape (n, n), or None
+        Overlap matrix of the Legendre basis; None for the orthonormal sine basis. J and the Zeeman
+        part of M are Bloch ⊗ S.
+    n_fill : int
+        Dimension of the VB space, 2·n_env_vb: the inertia of H − σS for σ in the bulk gap
+        (:mod:`kp.solver`, theorem).
+    structure : EnvelopeBasis
+        Also available as :attr:`basis`.
+    params : KpParameters
     parity : ndarray of int64, shape (n,)
         Inversion parity of each basis function.
     is_vb : ndarray of bool, shape (n,)
         True for the s-like (VB) basis functions.
-    basis : EnvelopeBasis
-    params : KpParameters
-    S : csr_array of complex128, shape (n, n)
-        Overlap matrix (identity for the sine basis). J and the Zeeman part of M are Bloch ⊗ S.
     """
 
-    H0: sp.csr_array
-    M: tuple
-    J: tuple
-    parity: np.ndarray
-    is_vb: np.ndarray
-    basis: EnvelopeBasis
-    params: KpParameters
-    S: sp.csr_array
+    parity: np.ndarray | None = None
+    is_vb: np.ndarray | None = None
+
+    @property
+    def basis(self) -> EnvelopeBasis:
+        """The envelope basis (= ``structure``)."""
+        return self.structure
 
 
 def _c_matrix(B) -> np.ndarray:
     """c_{αδ} with (e/ħ)A_α = Σ_δ c_{αδ} r_δ, A = ½ B × r  [1/nm² per nm]."""
     B = np.asarray(B, dtype=float)
-    return 0.5 * E_OVER_HBAR * np.einsum("abd,b->ad", _LEVI, B)
+    return 0.5 * E_OVER_HBAR * np.einsum("abd,b->ad", LEVI_CIVITA, B)
 
 
 def _field_terms(t: BlochTerms, ops: EnvelopeOperators, c: np.ndarray, quadratic: bool):
@@ -176,7 +187,7 @@ def assemble(params: KpParameters, basis: EnvelopeBasis) -> KpTerms:
 
     References
     ----------
-    Physics brief §3.5, §6.1.
+    Kirstein et al., Nat. Commun. 13, 3062 (2022) (8-band model); Graf & Vogl, Phys. Rev. B 51, 4940 (1995) (minimal coupling).
     """
     t = bloch_terms(params)
     ops = EnvelopeOperators(basis)
@@ -195,9 +206,11 @@ def assemble(params: KpParameters, basis: EnvelopeBasis) -> KpTerms:
     ])
     is_vb = np.zeros(basis.n_states, dtype=bool)
     is_vb[: 2 * basis.n_env_vb] = True
-    S = ops.kron(np.eye(8, dtype=complex), ops.eye())
-    return KpTerms(H0=H0, M=tuple(M), J=J, parity=parity, is_vb=is_vb, basis=basis,
-                   params=params, S=S)
+    S = None if basis.orthonormal else ops.kron(np.eye(8, dtype=complex), ops.eye())
+    return KpTerms(H0=H0, M=tuple(M), J=J, S=S, n_fill=2 * basis.n_env_vb, structure=basis, model="kp",
+                   params=params, edge_hint=(0.0, float(params.Eg)), edge_margin=EDGE_SHIFT_EV,
+                   symmetry=kp_symmetry(basis, parity), dense_max_states=DENSE_MAX_STATES,
+                   parity=parity, is_vb=is_vb)
 
 
 def hamiltonian_at_field(params: KpParameters, basis: EnvelopeBasis, B_T) -> sp.csr_array:
@@ -233,7 +246,7 @@ def hamiltonian_at_field(params: KpParameters, basis: EnvelopeBasis, B_T) -> sp.
 
 @dataclass(frozen=True)
 class NcResult:
-    """k·p band-edge properties of one cuboid.
+    """k·p band-edge properties of one box.
 
     Attributes
     ----------
@@ -242,6 +255,8 @@ class NcResult:
     terms : KpTerms
     seconds : float
         Wall time of assembly + solve + g extraction [s].
+    stats : dict
+        Solver statistics of the eigen layer (``stats["solver"]``: the back-end used).
     """
 
     electron: Doublet
@@ -250,6 +265,7 @@ class NcResult:
     g_h: object
     terms: KpTerms
     seconds: float
+    stats: dict = field(default_factory=dict)
 
 
 def solve_nc(
@@ -261,20 +277,25 @@ def solve_nc(
     ellipsoid: bool = False,
     gauge_origin_nm=(0.0, 0.0, 0.0),
     method: str = "auto",
+    a_nm: float | None = None,
 ) -> NcResult:
     """Band-edge doublets and signed g tensors of a hard-wall cuboid NC (k·p).
 
     Parameters
     ----------
     params : KpParameters
-    edge_nm : sequence of 3 floats
-        (Lx, Ly, Lz) [nm].
+    edge_nm : sequence of 3 floats, or ShapeSpec
+        (Lx, Ly, Lz) [nm], or a cube/cuboid :class:`~perovskite_tb.model.shapes.ShapeSpec` with
+        ``a_nm`` (:func:`kp.shapes.box_edges`).
     basis : {"legendre", "sine"}, optional
         Envelope basis kind (:mod:`kp.envelope`).
     n_basis, ellipsoid, gauge_origin_nm
-        See :func:`kp.envelope.make_basis`.
-    method : {"auto", "dense", "shift-invert"}, optional
-        See :func:`band_edge_doublets`.
+        See :func:`kp.envelope.make_basis` (``ellipsoid`` truncates the set of envelope functions;
+        the box stays a cuboid).
+    method : str, optional
+        ``"auto"`` or a back-end of :mod:`perovskite_tb.eigen.backends` (``"dense"``, ``"shift-invert"``).
+    a_nm : float, optional
+        Lattice constant (nm) for a ShapeSpec.
 
     Returns
     -------
@@ -285,14 +306,15 @@ def solve_nc(
     InputError, SolverError, DegeneracyError
     """
     t0 = time.perf_counter()
-    b = make_basis(params, edge_nm, kind=basis, n_basis=n_basis, ellipsoid=ellipsoid,
+    b = make_basis(params, box_edges(edge_nm, a_nm), kind=basis, n_basis=n_basis, ellipsoid=ellipsoid,
                    gauge_origin_nm=gauge_origin_nm)
     terms = assemble(params, b)
-    e, h = band_edge_doublets(terms, method=method)
-    ge = g_tensor(e.vectors, terms.M, terms.J, overlap=terms.S)
-    gh = g_tensor(h.vectors, terms.M, terms.J, overlap=terms.S)
-    return NcResult(electron=e, hole=h, g_e=ge, g_h=gh, terms=terms,
-                    seconds=time.perf_counter() - t0)
+    check_gap_free(params)
+    edges = solve_terms(terms, method=method)
+    ge = g_tensor(edges.electron.vectors, terms.M, terms.J, overlap=terms.S)
+    gh = g_tensor(edges.hole.vectors, terms.M, terms.J, overlap=terms.S)
+    return NcResult(electron=edges.electron, hole=edges.hole, g_e=ge, g_h=gh, terms=terms,
+                    seconds=time.perf_counter() - t0, stats=edges.stats)
 
 
 def nc_default_set(material: str) -> str:
@@ -303,8 +325,6 @@ def nc_default_set(material: str) -> str:
     ParameterError
         Material without a default NC set.
     """
-    from perovskite_tb.errors import ParameterError
-
     if material not in NC_DEFAULT_SET:
         raise ParameterError(f"no default k·p NC set for material {material!r}; known: "
                              f"{sorted(NC_DEFAULT_SET)}")
@@ -319,6 +339,7 @@ def nc_gfactors(
     n_basis: int | None = None,
     temperature_K: float | None = None,
     basis: str = "legendre",
+    a_nm: float | None = None,
 ) -> dict:
     """k·p electron/hole energies and g factors of a cuboid NC, as a JSON-ready dict.
 
@@ -326,8 +347,9 @@ def nc_gfactors(
     ----------
     material : str
         ``"CsPbI3"``, ``"CsPbBr3"``, ``"CsPbCl3"``.
-    edge_nm : tuple of 3 floats
-        (Lx, Ly, Lz) [nm], finite and > 0.
+    edge_nm : tuple of 3 floats, or ShapeSpec
+        (Lx, Ly, Lz) [nm], finite and > 0; or a cube/cuboid ShapeSpec with ``a_nm``
+        (:func:`kp.shapes.box_edges`; spheres and spheroids are refused).
     parameter_set : str, optional
         k·p set name; default: the set derived from the material's default ETB set
         (:data:`kp.parameters.NC_DEFAULT_SET`, e.g. ``etb-nestoklon2023`` for CsPbI3).
@@ -338,6 +360,8 @@ def nc_gfactors(
         If given, Eg is shifted by the set's dEg_dT (:meth:`KpParameters.at_temperature`).
     basis : {"legendre", "sine"}, optional
         Envelope basis (:mod:`kp.envelope`); default ``"legendre"``.
+    a_nm : float, optional
+        Lattice constant (nm) when ``edge_nm`` is a ShapeSpec.
 
     Returns
     -------
@@ -345,19 +369,19 @@ def nc_gfactors(
         ``n_states`` (basis size), ``E_e_eV``, ``E_h_eV`` (doublet energies, VB top of bulk = 0),
         ``transition_energy_eV`` (E_e − E_h), ``g_e``, ``g_h`` (scalar, J convention),
         ``g_e_tensor``, ``g_h_tensor`` (3×3 nested lists), ``residual_e_eV``, ``residual_h_eV``,
-        ``parameter_set``, ``basis`` (kind), ``n_basis`` (3 ints), ``seconds``.
+        ``parameter_set``, ``basis`` (kind), ``n_basis`` (3 ints), ``seconds``, ``solver`` (back-end).
 
     Raises
     ------
     InputError
-        Bad edge (≤ 0, NaN, wrong length) or temperature.
+        Bad edge (≤ 0, NaN, wrong length), a shape other than a box, or a bad temperature.
     ParameterError
         Unknown material or parameter set, or no temperature model.
     SolverError, DegeneracyError
         Eigen-solution problems.
     """
     t0 = time.perf_counter()
-    edge = check_edge(edge_nm)
+    edge = box_edges(edge_nm, a_nm)
     name = parameter_set if parameter_set is not None else nc_default_set(material)
     params = load_kp_parameters(material, name)
     if temperature_K is not None:
@@ -378,4 +402,5 @@ def nc_gfactors(
         "basis": r.terms.basis.kind,
         "n_basis": [int(v) for v in r.terms.basis.n_max],
         "seconds": time.perf_counter() - t0,
+        "solver": r.stats.get("solver"),
     }

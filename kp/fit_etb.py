@@ -9,7 +9,7 @@ Procedure (all inputs from :mod:`perovskite_tb.model.bulk`, nothing typed in)
    :math:`E_p = (g_0 - g_h)\,/\,[\tfrac23(1/E_g - 1/(E_g+\Delta))]` reproduces the ETB g_h exactly.
 3. **Δg_e from the electron g**: :math:`\Delta g_e = g_e - (-g_0/3 + \tfrac23 E_p/E_g)` (Eq. 6).
 4. **γ_v from the hole mass**: :math:`1+\gamma_v = (E_p/3)[1/E_g + 2/(E_g+\Delta)] - m_0/m_h`.
-   Foreman's condition (foreman1997; brief: the VB's total free k² term ≤ 0, which removes the
+   Foreman's condition (Foreman, Phys. Rev. B 56, R12748 (1997): the VB's total free k² term ≤ 0, which removes the
    spurious solutions) is checked: if the ETB mass asked for 1+γ_v > 0 it is clipped to 0 (the mass
    residual is then reported). For the shipped ETB sets 1+γ_v ≈ −1.2 (< 0): no clipping needed.
 5. **L′, M′, N′** (DKK form, dresselhaus1955) from the ETB band curvatures at R, measured by a
@@ -25,7 +25,8 @@ sets (``etb-<etb set name>``) into ``parameters/CsPbX3.kp.toml`` between marker 
 
 References
 ----------
-foreman1997, kirstein2022, dresselhaus1955, nestoklon2023_tableS2; physics brief §2.1, §3.5.
+Foreman, Phys. Rev. B 56, R12748 (1997); Kirstein et al., Nat. Commun. 13, 3062 (2022); Dresselhaus, Kip & Kittel, Phys. Rev. 98, 368
+(1955); Nestoklon et al., Nano Lett. 23, 8218 (2023), SI Table S2.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ The numbers live in ``parameters/CsPbX3.kp.toml`` (schema ``perovskite_tb.kp/1``
 carries a unit and a ``source`` key into ``parameters/references.toml`` or
 ``parameters/references_kp.toml``. Units are converted here, once, to the internal eV / nm.
 
-Symbols (physics brief §2.1, §3.5)
-----------------------------------
+Symbols (Kirstein et al., Nat. Commun. 13, 3062 (2022))
+-------------------------------------------------------
 ``Eg``         band gap R6+ (s-like VB) → R6− (J=½ CB) [eV]
 ``P``          interband momentum ħp/m0 [eV·nm], :math:`E_p = 2 m_0 P^2/\hbar^2` [eV]
 ``Delta_so``   CB spin–orbit splitting E(J=3/2) − E(J=½) [eV]
@@ -81,7 +81,7 @@ def parameters_dir() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class KpParameters:
-    r"""Parameters of the 8-band R-point k·p model (brief §3.5), internal units eV, nm.
+    r"""Parameters of the 8-band R-point k·p model (Kirstein et al., Nat. Commun. 13, 3062 (2022)), internal units eV, nm.
 
     Attributes
     ----------

@@ -1,55 +1,50 @@
-r"""Band-edge solver of the confined k·p model: lowest electron and highest hole Kramers doublets.
+r"""Band edges of the confined k·p model through the shared eigen layer, and the k·p facts it needs.
 
-Symmetry blocks and solvers
----------------------------
-Inversion P and, for a square cross-section (L_x = L_y), the rotation C4z about z commute with H0
-and S (:func:`symmetry_actions`; both act as signed permutations of the tensor basis). The joint
-eigenspaces (:func:`perovskite_tb.eigen.symmetry.blocks_from_actions`) split a cube into four blocks of
-≈ n/8 states, each holding one member of every Kramers doublet (time reversal maps the C4z
-character λ to λ*; the partner blocks are not solved); without C4z the two parity blocks are used.
-``method="dense"`` diagonalises each parity block (LAPACK, all levels in a window);
-``method="shift-invert"`` factorises :math:`H_b-\sigma S_b` per block at two shifts 20 meV inside
-the bulk gap from each edge (SuperLU, METIS nested dissection, no pivoting) and runs ARPACK for the
-levels just above the electron shift and just below the hole shift. The signs of the pivots give
-the **inertia**: the weighted count of levels below each shift must equal the number of VB basis
-states, which proves that the levels found are the band edges (and is guaranteed by the theorem
-below). The lowest electron and highest hole state are completed by their time-reversed partners
-:math:`\Theta\psi = (1_{orb}\otimes -i\sigma_y)\psi^*` (real orbitals S, X, Y, Z and real
-envelope functions); residuals :math:`\|Hv - ESv\|` are reported.
+The eigenproblem :math:`H_0c = ESc` is solved by :func:`perovskite_tb.eigen.band_edges.solve_terms` like
+the ETB one: this module supplies what is specific to the k·p basis, i.e. the monomial actions of
+inversion P and (square cross-section, L_x = L_y) the rotation C4z (:func:`symmetry_actions`; both
+act as signed permutations of the tensor basis, so the joint eigenspaces split a cube into four
+blocks of ≈ n/8), time reversal :math:`\Theta\psi = (1_{orb}\otimes -i\sigma_y)\psi^*` of the
+Bloch ⊗ envelope layout (:func:`time_reversal_map`; real orbitals S, X, Y, Z and real envelope
+functions), and the theorem below, which makes the inertia count a proof: the weighted number of
+levels below the shifts 20 meV inside the bulk gap from each edge must equal the number of VB basis
+states. The back-end (dense LAPACK up to 1800 states, else shift-invert with an LDLᴴ per shift) is
+chosen by the eigen layer's registry (:mod:`perovskite_tb.eigen.registry`).
 
 No level in the bulk gap (Foreman)
 ----------------------------------
 Write H0 in VB (s-like) and CB (p-like) blocks, :math:`\begin{pmatrix}A & B\\ B^\dagger & D\end{pmatrix}`.
 If the VB free term is :math:`(1+\gamma_v)\hbar^2k^2/2m_0` with :math:`1+\gamma_v \le 0` (Foreman's choice,
-foreman1997) then :math:`A \le 0`; if the remote k² form on the CB is positive semi-definite for every
-real k then :math:`D \ge E_g` (the Galerkin projection keeps both signs). For any σ in (0, Eg) the Schur
-complement :math:`D-\sigma - B^\dagger(A-\sigma)^{-1}B` is then positive definite, so
-:math:`H-\sigma S` has exactly dim(VB) negative eigenvalues (Haynsworth inertia additivity): **no
-level of the confined model can lie in the bulk gap, in any basis.** :func:`gap_free_conditions`
-checks both conditions for a set; the solvers refuse a set that fails them (the universal set with
-1+γ_v = 0 passes, but its near-kernel VB modes sit just below 0 and give g_h ≈ −5: use the
-ETB-derived sets of :mod:`kp.fit_etb` for nanocrystals, :data:`kp.parameters.NC_DEFAULT_SET`).
-The dense path also counts levels in (0, Eg) directly.
+Foreman, Phys. Rev. B 56, R12748 (1997)) then :math:`A \le 0`; if the remote k² form on the CB is
+positive semi-definite for every real k then :math:`D \ge E_g` (the Galerkin projection keeps both
+signs). For any σ in (0, Eg) the Schur complement :math:`D-\sigma - B^\dagger(A-\sigma)^{-1}B` is
+then positive definite, so :math:`H-\sigma S` has exactly dim(VB) negative eigenvalues (Haynsworth
+inertia additivity): **no level of the confined model can lie in the bulk gap, in any basis.**
+:func:`gap_free_conditions` checks both conditions for a set; the solvers refuse a set that fails
+them (the universal set with 1+γ_v = 0 passes, but its near-kernel VB modes sit just below 0 and give
+g_h ≈ −5: use the ETB-derived sets of :mod:`kp.fit_etb` for nanocrystals,
+:data:`kp.parameters.NC_DEFAULT_SET`).
 
 References
 ----------
-foreman1997; Haynsworth, Linear Algebra Appl. 1, 73 (1968) (inertia additivity of the Schur
-complement); the ETB solver :mod:`perovskite_tb.eigen.solver` (same inertia argument, same block builder).
+Foreman, Phys. Rev. B 56, R12748 (1997); Haynsworth, Linear Algebra Appl. 1, 73 (1968) (inertia
+additivity of the Schur complement); the ETB solver :mod:`perovskite_tb.eigen.band_edges` (same
+inertia argument, same block builder).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.linalg as sla
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
-from perovskite_tb.constants import HBAR2_OVER_2M0
-from perovskite_tb.errors import DegeneracyError, InputError, SolverError
+from perovskite_tb.eigen.registry import METHODS
+from perovskite_tb.eigen.band_edges import band_edges, solve_terms
+from perovskite_tb.eigen.doublets import Doublet
+from perovskite_tb.eigen.doublets import time_reverse as _theta_apply
+from perovskite_tb.errors import InputError, SolverError
+from perovskite_tb.model.terms import Symmetry
 
 from kp.bulk import bloch_terms
 from kp.envelope import EnvelopeBasis
@@ -61,52 +56,22 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Doublet",
     "band_edge_doublets",
+    "check_gap_free",
     "gap_free_conditions",
+    "kp_symmetry",
     "symmetry_actions",
+    "time_reversal_map",
     "time_reverse",
     "SOLVER_METHODS",
 ]
 
-#: relative tolerance for Kramers pairing of doublet energies (× energy scale 1 eV)
-_KRAMERS_TOL_EV = 1e-8
-#: methods of :func:`band_edge_doublets`
-SOLVER_METHODS = ("auto", "dense", "shift-invert")
-#: "auto" uses the dense solver up to this many states
-_DENSE_MAX_STATES = 1800
-
-
-@dataclass(frozen=True)
-class Doublet:
-    """A Kramers doublet of the confined model.
-
-    Attributes
-    ----------
-    energy : float
-        Mean energy of the pair [eV] (VB top of bulk = 0).
-    splitting : float
-        |E1 − E0| at B = 0 [eV] (Kramers: ~1e-12).
-    vectors : ndarray of complex128, shape (n, 2)
-        States in the full basis, orthonormal in the overlap: V†SV = 1.
-    isolation : float
-        Distance to the nearest other level found [eV].
-    residual : float
-        max ‖H v − S v (v†Hv)‖ of the pair [eV].
-    """
-
-    energy: float
-    splitting: float
-    vectors: np.ndarray
-    isolation: float
-    residual: float = 0.0
-
-
-#: half-width beyond the bulk band edges of the energy window of the dense solver [eV]
-_WINDOW_EV = 1.0
-#: levels per parity block and side of the gap found by shift-invert (two doublets: isolation)
-_K_SHIFT_INVERT = 4
-#: shift-invert shifts: this far inside the bulk gap from each band edge [eV] (any σ in (0, Eg)
-#: is safe, module docstring; close to the edge the band-edge level converges in few solves)
-_EDGE_SHIFT_EV = 0.02
+#: solver back-ends accepted by :func:`band_edge_doublets` (the eigen layer's registry)
+SOLVER_METHODS = METHODS
+#: "auto" diagonalises densely up to this many states (kp/README.md)
+DENSE_MAX_STATES = 1800
+#: solver shifts: this far inside the bulk gap from each band edge [eV] (any σ in (0, Eg) is safe,
+#: module docstring; close to the edge the band-edge level converges in few solves)
+EDGE_SHIFT_EV = 0.02
 
 
 @lru_cache(maxsize=32)
@@ -150,33 +115,60 @@ def gap_free_conditions(params: KpParameters) -> tuple[bool, str]:
     return True, ""
 
 
+def check_gap_free(params: KpParameters) -> None:
+    """Raise SolverError naming the failed condition if ``params`` admits levels in the bulk gap."""
+    ok, why = gap_free_conditions(params)
+    if not ok:
+        raise SolverError(f"k·p set {params.parameter_set!r} ({params.material}) admits levels in the bulk gap: "
+                          f"{why}; use an ETB-derived set (valence_free_term = 'foreman')")
+
+
+def time_reversal_map(basis: EnvelopeBasis) -> tuple[np.ndarray, np.ndarray]:
+    r"""Θ of the k·p layout as (target, phase): :math:`(\Theta v)_{t_i} = p_i v_i^*`.
+
+    Full index (:class:`kp.envelope.EnvelopeOperators`): VB ``b·n_env_vb + e`` for b = S↑, S↓, then CB
+    ``2·n_env_vb + (2·o + s)·n_env + e`` for o = X, Y, Z and s = ↑, ↓. Θ maps ↑ → ↓ with +1 and
+    ↓ → ↑ with −1 at the same orbital and envelope function.
+
+    Parameters
+    ----------
+    basis : EnvelopeBasis
+
+    Returns
+    -------
+    (ndarray of int64 (n,), ndarray of complex128 (n,))
+    """
+    nv, nc = basis.n_env_vb, basis.n_env
+    n = basis.n_states
+    target = np.empty(n, dtype=np.int64)
+    phase = np.empty(n, dtype=np.complex128)
+    for offset, n_orb, ne in ((0, 1, nv), (2 * nv, 3, nc)):
+        idx = offset + np.arange(2 * n_orb * ne, dtype=np.int64).reshape(n_orb, 2, ne)
+        up, dn = idx[:, 0].ravel(), idx[:, 1].ravel()
+        target[up], phase[up] = dn, 1.0
+        target[dn], phase[dn] = up, -1.0
+    return target, phase
+
+
 def time_reverse(v: np.ndarray, basis: EnvelopeBasis) -> np.ndarray:
     r"""Kramers partner :math:`\Theta v = (1_{orb}\otimes -i\sigma_y)v^*` of a k·p state.
 
     Parameters
     ----------
-    v : ndarray of complex128, shape (n,)
-        State in the full index order of :class:`kp.envelope.EnvelopeOperators`.
+    v : ndarray of complex128, shape (n,) or (n, r)
+        State(s) in the full index order of :class:`kp.envelope.EnvelopeOperators`.
     basis : EnvelopeBasis
 
     Returns
     -------
-    ndarray of complex128, shape (n,)
+    ndarray of complex128, same shape
 
     Notes
     -----
     Valid because the Bloch orbitals S, X, Y, Z and every envelope function are real; Θ commutes
     with inversion, so it maps each parity block onto itself.
     """
-    nv = basis.n_env_vb
-    out = np.empty_like(v)
-    for part, nb in ((slice(0, 2 * nv), 1), (slice(2 * nv, v.shape[0]), 3)):
-        w = v[part].reshape(nb, 2, -1)
-        o = np.empty_like(w)
-        o[:, 0] = -np.conj(w[:, 1])
-        o[:, 1] = np.conj(w[:, 0])
-        out[part] = o.reshape(-1)
-    return out
+    return _theta_apply(v, time_reversal_map(basis))
 
 
 def symmetry_actions(basis: EnvelopeBasis) -> list:
@@ -218,107 +210,42 @@ def symmetry_actions(basis: EnvelopeBasis) -> list:
     return acts
 
 
-def _blocks(terms: KpTerms, H) -> list[np.ndarray]:
-    """Index sets of the inversion blocks of H (one block if H does not commute with inversion)."""
-    idx = [np.flatnonzero(terms.parity == par) for par in (+1, -1)]
-    if H is not None and H.shape[0] > 0:
-        off = H[idx[0]][:, idx[1]]
-        if off.nnz and abs(off).max() > 1e-12:
-            return [np.arange(H.shape[0])]
-    return idx
+def _groups(basis: EnvelopeBasis) -> np.ndarray:
+    """Envelope function (index into ``basis.triples``) of every state: the ordering-graph vertices."""
+    pos = {tuple(t): i for i, t in enumerate(basis.triples.tolist())}
+    vb = np.array([pos[tuple(t)] for t in basis.triples_vb.tolist()], dtype=np.int64)
+    return np.concatenate([np.tile(vb, 2), np.tile(np.arange(basis.n_env, dtype=np.int64), 6)])
 
 
-def _levels_dense(H0, S, blocks, lo, hi):
-    levels = []
-    for idx in blocks:
-        Hb = H0[idx][:, idx].toarray()
-        Sb = None if S is None else S[idx][:, idx].toarray()
-        E, V = sla.eigh(Hb, Sb, subset_by_value=(lo, hi), driver="evr" if Sb is None else "gvx")
-        for j in range(len(E)):
-            vec = np.zeros(H0.shape[0], dtype=complex)
-            vec[idx] = V[:, j]
-            levels.append((float(E[j]), vec))
-    return levels
+def kp_symmetry(basis: EnvelopeBasis, parity: np.ndarray) -> Symmetry:
+    """Ordering groups, point operations and Θ of a k·p basis for the eigen layer.
 
+    Parameters
+    ----------
+    basis : EnvelopeBasis
+    parity : ndarray of int64, shape (n,)
+        Inversion parity of every basis state (used when the basis is not a full grid: P only).
 
-def _isometries(terms: KpTerms, H) -> list:
-    """Symmetry blocks used by shift-invert, as (Q, groups, weight) triples.
-
-    B = 0 on a full grid: C4z × P blocks (:func:`symmetry_actions`; four blocks of ≈ n/8 when
-    L_x = L_y, weight 2 as their time-reversed partner blocks are not solved), ``groups`` the
-    envelope index of each block state (for the nested-dissection ordering). Otherwise the
-    inversion blocks of :func:`_blocks` (or one block) as selection matrices, ``groups`` None.
+    Returns
+    -------
+    perovskite_tb.model.terms.Symmetry
     """
-    if H is None and terms.basis.full_grid:
-        from perovskite_tb.eigen.symmetry import blocks_from_actions
-
-        groups = np.tile(np.arange(terms.basis.n_env, dtype=np.int64), 8)
-        return [(b.Q, b.groups, b.weight)
-                for b in blocks_from_actions(symmetry_actions(terms.basis), groups)]
-    n = terms.H0.shape[0]
-    return [(sp.csr_array((np.ones(idx.size), (idx, np.arange(idx.size))), shape=(n, idx.size)),
-             None, 1) for idx in _blocks(terms, H)]
+    if basis.full_grid:
+        acts = tuple(symmetry_actions(basis))
+    else:
+        n = parity.shape[0]
+        acts = (("P", np.arange(n, dtype=np.int64), parity.astype(np.complex128), 2),)
+    return Symmetry(groups=_groups(basis), actions=acts, theta=time_reversal_map(basis))
 
 
-def _levels_shift_invert(H0, S, blocks, shifts, k, tol=1e-12):
-    """Levels just above the electron shift ('LA') and just below the hole shift ('SA') per block.
-
-    Blocks with ``groups`` are factorised by :func:`perovskite_tb.eigen.solver.factor_ldl` in one METIS
-    nested-dissection order per block (both shifts share the pattern), which gives the inertia;
-    blocks without (selection blocks) by SuperLU with its default ordering and pivoting. Returns
-    (levels, n_below) with n_below the weighted inertia count at each shift (None if a block had no
-    inertia).
-    """
-    from perovskite_tb.eigen.solver import _group_ordering, factor_ldl
-
-    levels = []
-    s_h, s_e = shifts
-    n_below = {s_h: 0, s_e: 0}
-    for Q, groups, weight in blocks:
-        m = Q.shape[1]
-        Qh = sp.csr_array(Q.conj().T)
-        Hb = sp.csc_matrix(Qh @ H0 @ Q)
-        Sb = sp.csc_matrix(Qh @ S @ Q)
-        v0 = np.random.default_rng(7).standard_normal(m).astype(complex)
-        perm = None
-        for sigma, which in ((s_e, "LA"), (s_h, "SA")):
-            A = Hb - sigma * Sb
-            if groups is None:
-                try:
-                    lu = spla.splu(sp.csc_matrix(A))
-                except (RuntimeError, MemoryError) as exc:
-                    raise SolverError(f"sparse LU of H - sigma S (block of {m} states) failed: "
-                                      f"{exc}") from None
-                solve, neg = lu.solve, None
-            else:
-                if perm is None:
-                    perm = _group_ordering(sp.csr_array(A), groups)
-                lu, solve, neg = factor_ldl(A, perm, "H - sigma S")
-            del A
-            n_below[sigma] = None if neg is None or n_below[sigma] is None else n_below[sigma] + weight * neg
-            op = spla.LinearOperator((m, m), matvec=solve, dtype=complex)
-            try:
-                E, V = spla.eigsh(Hb, k=min(k, m - 2), M=Sb, sigma=sigma, which=which, OPinv=op,
-                                  tol=tol, v0=v0, maxiter=5000)
-            except spla.ArpackNoConvergence as exc:
-                raise SolverError(f"ARPACK did not converge for a block of {m} states: {exc}") from None
-            del lu, solve, op
-            for j in range(len(E)):
-                levels.append((float(E[j]), Q @ V[:, j]))
-    return levels, n_below
-
-
-def _s_orthonormalise(V, S):
-    G = V.conj().T @ (V if S is None else S @ V)
-    w, U = np.linalg.eigh(G)
-    if w.min() < 1e-10 * w.max():
-        raise DegeneracyError("doublet partner is linearly dependent on the state (Kramers "
-                              "completion failed)")
-    return V @ (U / np.sqrt(w))
+def _commutes_with_inversion(H, parity: np.ndarray) -> bool:
+    idx = [np.flatnonzero(parity == par) for par in (+1, -1)]
+    off = H[idx[0]][:, idx[1]]
+    return not (off.nnz and abs(off).max() > 1e-12)
 
 
 def band_edge_doublets(terms: KpTerms, H=None, *, method: str = "auto") -> tuple[Doublet, Doublet]:
-    """Lowest electron and highest hole Kramers doublets.
+    """Lowest electron and highest hole Kramers doublets (shared eigen layer).
 
     Parameters
     ----------
@@ -327,8 +254,9 @@ def band_edge_doublets(terms: KpTerms, H=None, *, method: str = "auto") -> tuple
         Hamiltonian to diagonalise instead of ``terms.H0`` (e.g. H(B) at finite B; then the
         "doublets" are the two Zeeman-split levels and no Kramers check is made). Inversion blocks
         are used only if H commutes with inversion (gauge origin at the centre).
-    method : {"auto", "dense", "shift-invert"}, optional
-        ``"auto"``: dense up to 1800 states, else shift-invert (module docstring).
+    method : str, optional
+        ``"auto"`` (dense up to 1800 states, else shift-invert) or a back-end name
+        (:data:`SOLVER_METHODS`).
 
     Returns
     -------
@@ -339,75 +267,17 @@ def band_edge_doublets(terms: KpTerms, H=None, *, method: str = "auto") -> tuple
     InputError
         Unknown ``method``.
     SolverError
-        If the set fails :func:`gap_free_conditions`, no state is found on one side of the gap, a
-        level lies inside the bulk gap (0, Eg), or the sparse LU / ARPACK fails.
+        If the set fails :func:`gap_free_conditions`, the inertia shows a level inside the bulk gap,
+        or the sparse LU / ARPACK fails.
     DegeneracyError
         If at B = 0 a doublet is not Kramers-degenerate or not isolated.
     """
-    if method not in SOLVER_METHODS:
-        raise InputError(f"unknown k·p solver method {method!r}; known: {', '.join(SOLVER_METHODS)}")
-    p = terms.params
-    ok, why = gap_free_conditions(p)
-    if not ok:
-        raise SolverError(f"k·p set {p.parameter_set!r} ({p.material}) admits levels in the bulk gap: "
-                          f"{why}; use an ETB-derived set (valence_free_term = 'foreman')")
-    H0 = terms.H0 if H is None else H
-    S = None if terms.basis.orthonormal else terms.S
-    n = H0.shape[0]
-    if method == "auto":
-        method = "dense" if n <= _DENSE_MAX_STATES else "shift-invert"
-    if method == "dense":
-        blocks = _blocks(terms, H)
-        # window: 1 eV, widened for small boxes (10 x the free-electron ground confinement energy)
-        win = max(_WINDOW_EV, 10.0 * HBAR2_OVER_2M0 * np.pi**2 * sum(
-            1.0 / L**2 for L in terms.basis.edge_nm))
-        levels = _levels_dense(H0, S, blocks, -win, p.Eg + win)
-    else:
-        blocks = _isometries(terms, H)
-        # two levels per side and block suffice when C4z x P blocks hold one member per doublet
-        k = _K_SHIFT_INVERT if len(blocks) <= 2 else 2
-        levels, n_below = _levels_shift_invert(H0, terms.S, blocks,
-                                               (_EDGE_SHIFT_EV, p.Eg - _EDGE_SHIFT_EV), k)
-        n_vb = 2 * terms.basis.n_env_vb
-        bad = {s_: c for s_, c in n_below.items() if c is not None and c != n_vb}
-        if bad:
-            raise SolverError(f"inertia check failed: {bad} levels below the shifts (eV) instead of "
-                              f"the {n_vb} valence-band states: a level lies inside the bulk gap")
-    levels.sort(key=lambda x: x[0])
-    Es = np.array([x[0] for x in levels])
-    # Zeeman shifts at finite B are ~1e-3 eV; anything deeper inside the bulk gap is spurious
-    n_gap = int(np.sum((Es > 1e-2) & (Es < p.Eg - 1e-2)))
-    if n_gap:
-        raise SolverError(f"{n_gap} level(s) inside the bulk gap (0, {p.Eg:.3f}) eV: spurious solutions")
-    ie = int(np.searchsorted(Es, 0.5 * p.Eg))
-    out = []
-    for name, i0, step in (("electron", ie, +1), ("hole", ie - 1, -1)):
-        i1 = i0 + step
-        if min(i0, i1) < 0 or max(i0, i1) >= len(Es):
-            raise SolverError(f"no {name} doublet found (edge {terms.basis.edge_nm} nm)")
-        if H is None:  # Kramers completion of the extreme level
-            V = _s_orthonormalise(np.stack([levels[i0][1], time_reverse(levels[i0][1], terms.basis)],
-                                           axis=1), S)
-        else:
-            V = _s_orthonormalise(np.stack([levels[i0][1], levels[i1][1]], axis=1), S)
-        h = V.conj().T @ (H0 @ V)
-        e2 = np.linalg.eigvalsh(0.5 * (h + h.conj().T))
-        E = float(e2.mean())
-        # other levels: everything found except the doublet's own (within its splitting)
-        dist = np.abs(Es - E)
-        far = dist[dist > max(1e-7, 2.0 * float(e2[1] - e2[0]))]
-        iso = float(far.min()) if far.size else np.inf
-        R = H0 @ V - (V if S is None else S @ V) @ h
-        res = float(np.max(np.linalg.norm(R, axis=0)))
-        out.append(Doublet(energy=E, splitting=float(e2[1] - e2[0]), vectors=V, isolation=iso,
-                           residual=res))
+    check_gap_free(terms.params)
     if H is None:
-        for d, name in zip(out, ("electron", "hole")):
-            if d.splitting > _KRAMERS_TOL_EV or d.isolation < 1e3 * max(d.splitting, 1e-12):
-                raise DegeneracyError(
-                    f"{name} band-edge level is not an isolated Kramers doublet "
-                    f"(splitting {d.splitting:.2e} eV, isolation {d.isolation:.2e} eV)"
-                )
-    return out[0], out[1]
-
-
+        edges = solve_terms(terms, method=method)
+    else:
+        mode = "inversion" if _commutes_with_inversion(H, terms.parity) else "none"
+        edges = band_edges(H, sigma=terms.midgap, n_fill=terms.n_fill, method=method, symmetry=mode,
+                           edge_shifts=terms.edge_shifts, S=terms.S, basis=terms.symmetry, kramers=False,
+                           dense_max_states=terms.dense_max_states)
+    return edges.electron, edges.hole

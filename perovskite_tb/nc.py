@@ -1,25 +1,32 @@
-"""Nanocrystal g-factors: geometry → Hamiltonian → band edges → signed g tensors (public pipeline)."""
+"""The pipeline: a model's Terms → band-edge doublets → signed g tensors → observables → one NcResult.
+
+:func:`solve` takes the :class:`~perovskite_tb.model.terms.Terms` of any model (ETB from
+:func:`perovskite_tb.model.terms.etb_terms`, k·p from :func:`kp.confinement.assemble`) and returns an
+:class:`NcResult` with the same fields for both. :func:`nc_gfactors` is the ETB cuboid shortcut used
+by the CLI.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
-from perovskite_tb.model.bulk import bulk_properties
+from perovskite_tb.eigen.band_edges import BandEdges, solve_terms
+from perovskite_tb.eigen.levels import levels_near
 from perovskite_tb.errors import InputError
-from perovskite_tb.model.shapes import ShapeSpec, build, size_json
-from perovskite_tb.observables import evaluate
 from perovskite_tb.gfactor import GFactor, g_from_splitting, g_tensor
+from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.model.hamiltonian import HamiltonianTerms, assemble
 from perovskite_tb.model.materials import EtbParameters
-from perovskite_tb.eigen.solver import band_edges, nd_ordering
+from perovskite_tb.model.shapes import ShapeSpec, build, size_json
+from perovskite_tb.model.terms import ETB_EDGE_MARGIN_EV, Terms, terms_from_hamiltonian
+from perovskite_tb.observables import evaluate
 
-__all__ = ["NcResult", "nc_gfactors", "midgap", "finite_field_g", "levels_near"]
+__all__ = ["NcResult", "solve", "nc_gfactors", "midgap", "edge_shifts", "finite_field_g", "levels_near"]
 
 
 @lru_cache(maxsize=32)
@@ -30,7 +37,7 @@ def midgap(params: EtbParameters) -> float:
 
 
 @lru_cache(maxsize=32)
-def edge_shifts(params: EtbParameters, margin: float = 0.05) -> tuple[float, float]:
+def edge_shifts(params: EtbParameters, margin: float = ETB_EDGE_MARGIN_EV) -> tuple[float, float]:
     """Solver shifts (σ_h, σ_e) = (bulk VBM + margin, bulk CBM − margin) in eV.
 
     Confinement pushes NC levels outward, so these lie in every NC gap; the solver's inertia check
@@ -42,29 +49,34 @@ def edge_shifts(params: EtbParameters, margin: float = 0.05) -> tuple[float, flo
 
 @dataclass(frozen=True)
 class NcResult:
-    """g-factors and band edges of one nanocrystal.
+    """Band edges, g tensors and observables of one nanocrystal (any model).
 
     Attributes
     ----------
-    n_cells : tuple of int
-    edge_nm : tuple of float
-        N·a per axis (nm).
+    n_cells : tuple of int or None
+        Pb sites per edge (ETB cuboids; None for structures without cells, e.g. a k·p box).
+    edge_nm : tuple of float or None
+        Edge lengths (nm): N·a per axis (ETB), box edges (k·p).
     n_states : int
     E_e, E_h : float
         Lowest electron / highest hole level (eV, bulk energy scale of the set, bulk VBM ≈ 0).
     transition_energy : float
-        E_e − E_h (eV), single-particle (brief §3.4).
+        E_e − E_h (eV), single-particle (no Coulomb term; Nestoklon et al., Nano Lett. 23, 8218 (2023)).
     g_e, g_h : GFactor
     residual_e, residual_h : float
-        ‖Hv − Ev‖ (eV).
+        ‖Hv − ESv‖ (eV).
     seconds : float
         Wall time of assembly + solve + g (s).
     stats : dict
-        Solver statistics.
+        Solver statistics; ``stats["solver"]`` is the back-end used.
+    model : str
+        ``"etb"`` or ``"kp"``.
+    observables : dict
+        :func:`perovskite_tb.observables.evaluate` of this result (e.g. ``g_X``).
     """
 
-    n_cells: tuple
-    edge_nm: tuple
+    n_cells: tuple | None
+    edge_nm: tuple | None
     n_states: int
     E_e: float
     E_h: float
@@ -75,13 +87,16 @@ class NcResult:
     residual_h: float
     seconds: float
     stats: dict
+    model: str = "etb"
+    observables: dict = field(default_factory=dict)
     shape_info: dict | None = None  # size_json(): shape, n_atoms, diameter_nm / semi_axes_nm
 
     def as_json(self) -> dict:
-        """CLI contract keys: n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds."""
-        return {
-            "n_cells": list(self.n_cells),
-            "edge_nm": list(self.edge_nm),
+        """CLI contract keys (n_cells, edge_nm, n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h,
+        g_e_tensor, g_h_tensor, residual_e_eV, residual_h_eV, seconds) plus the observables and ``solver``."""
+        out = {} if self.n_cells is None else {"n_cells": list(self.n_cells)}
+        out.update({
+            "edge_nm": None if self.edge_nm is None else list(self.edge_nm),
             "n_states": self.n_states,
             "E_e_eV": self.E_e,
             "E_h_eV": self.E_h,
@@ -93,8 +108,62 @@ class NcResult:
             "residual_e_eV": self.residual_e,
             "residual_h_eV": self.residual_h,
             "seconds": self.seconds,
-            **(self.shape_info or {}), "g_X": evaluate(self, ["g_X"])["g_X"],
-        }
+        })
+        out.update(self.shape_info or {})
+        out.update(self.observables)
+        out["solver"] = self.stats.get("solver")
+        return out
+
+
+def _result(terms: Terms, edges: BandEdges, t0: float, stats: dict) -> NcResult:
+    """g tensors (with the overlap of the Terms), observables and the NcResult of a solve started at t0."""
+    ge = g_tensor(edges.electron.vectors, terms.M, terms.J, overlap=terms.S)
+    gh = g_tensor(edges.hole.vectors, terms.M, terms.J, overlap=terms.S)
+    st = terms.structure
+    edge = getattr(st, "edge_nm", None)
+    res = NcResult(
+        n_cells=getattr(st, "n_cells", None), edge_nm=None if edge is None else tuple(edge),
+        n_states=terms.n_states, E_e=edges.electron.energy, E_h=edges.hole.energy,
+        transition_energy=edges.electron.energy - edges.hole.energy, g_e=ge, g_h=gh,
+        residual_e=edges.electron.residual, residual_h=edges.hole.residual,
+        seconds=time.perf_counter() - t0, stats=stats, model=terms.model,
+    )
+    return dataclasses.replace(res, observables=evaluate(res))
+
+
+def _solve(terms: Terms, t0: float, extra_stats: dict, *, solver: str, sigma, symmetry: str, warm_start,
+           options: dict) -> tuple[NcResult, BandEdges]:
+    edges = solve_terms(terms, method=solver, sigma=sigma, symmetry=symmetry, warm_start=warm_start, **options)
+    return _result(terms, edges, t0, dict(edges.stats, **extra_stats)), edges
+
+
+def solve(terms: Terms, *, solver: str = "auto", sigma: float | None = None, symmetry: str = "auto",
+          warm_start: BandEdges | None = None, **options) -> NcResult:
+    """Band edges, signed g tensors and observables of a model's Terms (ETB or k·p alike).
+
+    Parameters
+    ----------
+    terms : Terms
+    solver : str, optional
+        ``"auto"`` or a back-end name (:func:`perovskite_tb.eigen.registry.available_backends`).
+    sigma : float, optional
+        Single shift (eV); default: the Terms' edge shifts with its mid-gap as fallback.
+    symmetry : {"auto", "inversion", "none"}, optional
+    warm_start : BandEdges, optional
+        Previous solve of the same structure (iterative back-ends).
+    **options
+        :class:`~perovskite_tb.eigen.backends.SolveOptions` fields (``max_memory_gb``, ``ldl``, …).
+
+    Returns
+    -------
+    NcResult
+
+    Raises
+    ------
+    InputError, SolverError, DegeneracyError
+    """
+    return _solve(terms, time.perf_counter(), {}, solver=solver, sigma=sigma, symmetry=symmetry,
+                  warm_start=warm_start, options=options)[0]
 
 
 def nc_gfactors(
@@ -106,7 +175,7 @@ def nc_gfactors(
     return_terms: bool = False,
     method: str = "auto",
 ):
-    """Signed g tensors of the lowest electron and highest hole doublet of a cuboid NC.
+    """Signed g tensors of the lowest electron and highest hole doublet of an ETB nanocrystal of any registered shape.
 
     Parameters
     ----------
@@ -116,11 +185,11 @@ def nc_gfactors(
     orbital_zeeman : bool, optional
         Include the on-site μB L·B term (default False).
     sigma : float, optional
-        Shift for the eigensolver (eV); default :func:`midgap`.
+        Single shift for the eigensolver (eV); default: bulk edge shifts, :func:`midgap` as fallback.
     return_terms : bool, optional
         Also return the :class:`HamiltonianTerms` and :class:`BandEdges`.
     method : str, optional
-        Eigensolver (:data:`perovskite_tb.eigen.solver.METHODS`); ``"auto"`` picks by size and memory.
+        Solver back-end (:data:`perovskite_tb.eigen.registry.METHODS`); ``"auto"`` picks by size and memory.
 
     Returns
     -------
@@ -133,50 +202,12 @@ def nc_gfactors(
     t0 = time.perf_counter()
     spec = n_cells if isinstance(n_cells, ShapeSpec) else ShapeSpec.from_n_cells(n_cells)
     structure = build(spec, params.a)
-    terms = assemble(structure, params, orbital_zeeman=orbital_zeeman)
-    t1 = time.perf_counter()
-    edges = band_edges(terms.H0, sigma=midgap(params) if sigma is None else sigma,
-                       n_orb=params.n_orb, n_fill=terms.n_fill, positions=structure.positions,
-                       method=method, edge_shifts=None if sigma is not None else edge_shifts(params))
-    ge = g_tensor(edges.electron.vectors, terms.M, terms.J)
-    gh = g_tensor(edges.hole.vectors, terms.M, terms.J)
-    t2 = time.perf_counter()
-    stats = dict(edges.stats, assembly_s=t1 - t0)
-    res = NcResult(
-        n_cells=structure.n_cells, edge_nm=structure.edge_nm, n_states=terms.n_states,
-        E_e=edges.electron.energy, E_h=edges.hole.energy,
-        transition_energy=edges.electron.energy - edges.hole.energy,
-        g_e=ge, g_h=gh, residual_e=edges.electron.residual, residual_h=edges.hole.residual,
-        seconds=t2 - t0, stats=stats, shape_info=size_json(spec, structure),
-    )
-    return (res, terms, edges) if return_terms else res
-
-
-def levels_near(H: sp.csr_array, energy: float, k: int, n_orb: int, *, seed: int = 7):
-    """The ``k`` eigenpairs of H nearest ``energy`` (eV): dense for n ≤ 800, else ND shift-invert.
-
-    Returns
-    -------
-    (ndarray of float64 (k,), ndarray of complex128 (n, k)), sorted by energy.
-    """
-    n = H.shape[0]
-    if n <= 800:
-        E, V = np.linalg.eigh(H.toarray())
-        idx = np.argsort(np.abs(E - energy))[:k]
-    else:
-        perm = nd_ordering(H, n_orb)
-        iperm = np.empty_like(perm)
-        iperm[perm] = np.arange(n)
-        A = (H - energy * sp.eye_array(n, format="csr")).tocsc()[perm][:, perm].tocsc()
-        lu = spla.splu(A, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-        op = spla.LinearOperator((n, n), matvec=lambda x: lu.solve(np.ascontiguousarray(x.reshape(-1)[perm]))[iperm],
-                                 dtype=np.complex128)
-        rng = np.random.default_rng(seed)
-        mu, V = spla.eigsh(op, k=k, which="LM", v0=rng.standard_normal(n) + 0j, tol=1e-13)
-        E = energy + 1.0 / mu
-        idx = np.arange(k)
-    o = idx[np.argsort(E[idx])]
-    return E[o], V[:, o]
+    ht = assemble(structure, params, orbital_zeeman=orbital_zeeman)
+    terms = terms_from_hamiltonian(ht)
+    res, edges = _solve(terms, t0, {"assembly_s": time.perf_counter() - t0}, solver=method, sigma=sigma,
+                        symmetry="auto", warm_start=None, options={})
+    res = dataclasses.replace(res, shape_info=size_json(spec, structure))
+    return (res, ht, edges) if return_terms else res
 
 
 def finite_field_g(terms: HamiltonianTerms, energy: float, direction, *, B_T: float = 0.05) -> float:
@@ -205,7 +236,7 @@ def finite_field_g(terms: HamiltonianTerms, energy: float, direction, *, B_T: fl
         raise InputError(f"field must be > 0 T, got {B_T} T")
     shift = 2e-4  # eV: keeps the shift off the doublet's exact energies, far below level spacings
 
-    def solve(Bvec):
+    def levels(Bvec):
         return levels_near(terms.hamiltonian(Bvec, exact=True), energy + shift, 2, terms.params.n_orb)
 
-    return g_from_splitting(solve, terms.J, np.asarray(direction, dtype=float), B_T=B_T)
+    return g_from_splitting(levels, terms.J, np.asarray(direction, dtype=float), B_T=B_T)

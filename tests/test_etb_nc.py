@@ -104,7 +104,7 @@ def _dense_doublets(T):
 @pytest.mark.parametrize("params", [P, P_SP3], ids=["sp3d5s*", "sp3"])
 @pytest.mark.parametrize("n", [2, 3])
 def test_no_gap_states_and_solver_matches_dense(params, n):
-    """n_fill states below mid-gap (no surface states, brief §3.4); sparse solver == dense eigh."""
+    """n_fill states below mid-gap (no surface states: this package's PbX6 termination, README); sparse solver == dense eigh."""
     T = _terms((n, n, n), params)
     E, U, nf = _dense_doublets(T)
     sig = midgap(params)
@@ -155,7 +155,7 @@ def test_cube_signed_g_matches_finite_field_sign(n):
 
 @pytest.mark.physics
 def test_g_trends_with_confinement():
-    """Nano Lett. 2023 / Meliakov 2025 trend: with growing size g_e rises toward bulk, g_h falls (brief §3)."""
+    """Nano Lett. 2023 / Meliakov 2025 trend: with growing size g_e rises toward bulk, g_h falls (Nestoklon et al., Nano Lett. 23, 8218 (2023))."""
     rs = [nc_gfactors(P, n) for n in (3, 4, 5)]
     E = [r.transition_energy for r in rs]
     assert E[0] > E[1] > E[2] > 1.652

@@ -14,7 +14,7 @@ from perovskite_tb.errors import InputError, ParameterError, PerovskiteTBError
 
 pytestmark = pytest.mark.physics
 
-# Nestoklon et al., Nano Lett. 23, 8218 (2023), SI Table S2 (brief §3.2): (Eg, g_e, g_h)
+# Nestoklon et al., Nano Lett. 23, 8218 (2023), SI Table S2: (Eg, g_e, g_h)
 TABLE_S2 = {"CsPbI3": (1.652, 3.23, -0.33), "CsPbBr3": (2.352, 1.77, 0.66),
             "CsPbCl3": (3.090, 0.95, 1.14)}
 
@@ -41,7 +41,7 @@ def test_universal_constants():
 @given(Eg=st.floats(0.5, 4.0), Ep=st.floats(0.0, 25.0), Delta=st.floats(0.2, 2.0),
        dge=st.floats(-2.0, 2.0))
 def test_eight_band_equals_closed_forms(Eg, Ep, Delta, dge):
-    """Brief §2.1: spin-only Zeeman 8-band model gives the Kirstein forms exactly (g0 -> CODATA)."""
+    """Kirstein et al. (2022): spin-only Zeeman 8-band model gives the Kirstein forms exactly (g0 -> CODATA)."""
     p = KpParameters(material="x", parameter_set="t", Eg=Eg, P=math.sqrt(Ep * 0.0380998212),
                      Delta_so=Delta, delta_g_e=dge)
     r = bulk_properties(p)
@@ -50,7 +50,7 @@ def test_eight_band_equals_closed_forms(Eg, Ep, Delta, dge):
     # cubic doublets: isotropic tensors
     assert np.allclose(r.g_e_tensor, r.g_e * np.eye(3), atol=1e-9)
     assert np.allclose(r.g_h_tensor, r.g_h * np.eye(3), atol=1e-9)
-    # masses, brief §2.1
+    # masses (Kirstein et al. 2022)
     assert 1 / r.m_e == pytest.approx(1 + p.Ep / (3 * Eg), rel=1e-9)
     assert 1 / r.m_h == pytest.approx(p.Ep / 3 * (1 / Eg + 2 / (Eg + Delta)) - 1, rel=1e-9,
                                       abs=1e-12)

@@ -174,7 +174,7 @@ def test_cli_kp_bulk(capsys):
     assert _run(["kp-bulk", "--material", "CsPbI3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= {"Eg_eV", "Delta_so_eV", "Ep_eV", "m_e", "m_h", "g_e", "g_h"}
-    assert out["g_e"] > 0 > out["g_h"]  # CsPbI3 signs, brief §0
+    assert out["g_e"] > 0 > out["g_h"]  # CsPbI3 signs (Kirstein et al., Nat. Commun. 13, 3062 (2022))
 
 
 def test_cli_kp_nc(capsys):

@@ -1,0 +1,182 @@
+"""A corpus of bad inputs (issue 13): each case is an argv for ``perovskite-tb`` plus files it needs.
+
+Every case must end in exit code 2 with ONE line ``perovskite-tb: error: ...`` on stderr that names the
+offending value, no traceback and nothing on stdout. Cases are generated, not listed one by one, so the
+corpus grows with the parameter tables.
+
+Classes (issue 13): ``param`` physically meaningless parameter files; ``edges`` wrong band edges;
+``memory`` runs that must be refused before any large allocation; ``files`` result-file abuse;
+``args`` bad command-line values; ``mismatch`` contradictory options.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from perovskite_tb.model.materials import (ONSITE_NAMES, SPIN_ORBIT_NAMES, TWO_CENTRE_NAMES, parameters_dir)
+
+SHIPPED = "CsPbI3.nestoklon2023.etb.toml"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: ``argv`` with ``{dir}`` standing for the case's scratch directory."""
+
+    cls: str
+    name: str
+    argv: tuple
+    files: dict = field(default_factory=dict)  # file name -> text or bytes
+    must_mention: tuple = ()  # substrings the error line must contain
+    subprocess: bool = False  # run in a child with an address-space limit (memory cases)
+
+
+def _shipped_text() -> str:
+    return (parameters_dir() / SHIPPED).read_text()
+
+
+def _refs() -> dict:
+    return {p.name: p.read_text() for p in parameters_dir().glob("references*.toml")}
+
+
+def _param_case(name: str, text: str, mention=()) -> Case:
+    files = {"p.etb.toml": text, **_refs()}
+    return Case("param", name, ("bulk", "--parameter-set", "{dir}/p.etb.toml", "--json"), files, tuple(mention))
+
+
+def _entry(text: str, pname: str):
+    m = re.search(rf"^{pname} = \{{ value = ([^,]+), unit = \"([^\"]+)\"", text, re.M)
+    return m
+
+
+def param_cases() -> list[Case]:
+    """Wrong-dimension units, out-of-range values, non-numbers and unknown keys, per parameter."""
+    text = _shipped_text()
+    out = []
+    wrong_unit = {"eV": "nm", "angstrom": "eV", "eV/K": "K", "1/K": "eV", "1": "eV"}
+    for pname in ("a",) + ONSITE_NAMES + TWO_CENTRE_NAMES + SPIN_ORBIT_NAMES + ("dEg_dT", "thermal_expansion"):
+        m = _entry(text, pname)
+        if m is None:
+            continue
+        val, unit = m.group(1), m.group(2)
+        head = m.group(0)
+        bad_unit = head.replace(f'unit = "{unit}"', f'unit = "{wrong_unit[unit]}"')
+        out.append(_param_case(f"unit-{pname}", text.replace(head, bad_unit, 1), (pname,)))
+        big = head.replace(f"value = {val}", "value = 1e7")
+        out.append(_param_case(f"range-{pname}", text.replace(head, big, 1), (pname,)))
+    for pname in ("E_s_Pb", "V_pp_sigma", "lambda_so_X"):
+        head = _entry(text, pname).group(0)
+        val = _entry(text, pname).group(1)
+        for tag, rep in (("nan", "nan"), ("inf", "-inf"), ("bool", "true"), ("string", '"1.0"'), ("array", "[1.0]")):
+            out.append(_param_case(f"{tag}-{pname}", text.replace(head, head.replace(f"value = {val}", f"value = {rep}"), 1),
+                                   (pname,)))
+    out += [
+        _param_case("lattice-extra-key", text.replace("[lattice]\n", '[lattice]\nc = { value = 6.0, unit = "angstrom", source = "nestoklon2021" }\n'), ("c",)),
+        _param_case("meta-extra-key", text.replace('model = "etb"', 'model = "etb"\nspin = 3'), ("spin",)),
+        _param_case("section-typo", text.replace("[spin_orbit]", "[spin_orbit]\n[spinorbit]\nx = 1"), ("spinorbit",)),
+        _param_case("entry-extra-key", text.replace('E_s_X = { value', 'E_s_X = { factor = 2, value', 1), ("factor",)),
+        _param_case("tref-unit", text.replace('unit = "K", source = "nestoklon2021", note', 'unit = "eV", source = "nestoklon2021", note'), ("reference_temperature_K",)),
+        _param_case("tref-huge", text.replace('reference_temperature_K = { value = 0.0', 'reference_temperature_K = { value = 1e9'), ("reference_temperature_K",)),
+        _param_case("source-number", text.replace('source = "nestoklon2023-rec"', "source = 7", 1), ("source",)),
+        _param_case("basis-int", text.replace('basis = "sp3d5s*"', "basis = 3"), ("basis",)),
+        _param_case("not-utf8", text.encode("utf-16"), ()),
+        _param_case("empty", "", ()),
+    ]
+    return out
+
+
+def edge_cases() -> list[Case]:
+    """Parameter sets whose band edges are wrong: inverted bands, a vanishing gap."""
+    text = _shipped_text()
+    head = _entry(text, "E_p_Pb").group(0)
+    inv = text.replace(head, head.replace("value = 4.456", "value = 2.0"), 1)
+    zero = text.replace(head, head.replace("value = 4.456", "value = 2.63"), 1)
+    return [
+        _param_case("inverted-bands", inv, ("gap",)),
+        _param_case("near-zero-gap", zero, ("gap",)),
+        Case("edges", "inverted-nc", ("nc", "--parameter-set", "{dir}/p.etb.toml", "--n-cells", "2", "2", "2", "--json"),
+             {"p.etb.toml": inv, **_refs()}, ("gap",)),
+    ]
+
+
+def memory_cases() -> list[Case]:
+    """Runs that need far more memory than the machine: refused before allocating."""
+    argvs = [
+        ("nc", "--n-cells", "200", "200", "200"),
+        ("nc", "--n-cells", "40", "40", "40"),
+        ("nc", "--n-cells", "1000", "1", "1"),
+        ("kp-nc", "--material", "CsPbI3", "--edge-nm", "10", "10", "10", "--n-basis", "200"),
+        ("kp-nc", "--material", "CsPbI3", "--edge-nm", "1000", "1000", "1000"),
+        ("curve", "--n-cells", "60", "--plot", "none", "-o", "{dir}/c.h5", "--no-progress"),
+    ]
+    return [Case("memory", " ".join(a[:4]), a, {}, ("GB",), subprocess=True) for a in argvs]
+
+
+def arg_cases() -> list[Case]:
+    """Bad command-line values of every sub-command."""
+    bad_T = ["nan", "-3", "1e300", "inf", "abc", "-0.0001"]
+    out = [Case("args", f"bulk-T-{t}", ("bulk", "--temperature-K", t)) for t in bad_T]
+    out += [Case("args", f"nc-T-{t}", ("nc", "--n-cells", "2", "2", "2", "--temperature-K", t)) for t in bad_T]
+    for cells in (("0", "2", "2"), ("-1", "2", "2"), ("2.5", "2", "2"), ("x", "2", "2"), ("2", "2"), ("1e9", "1", "1"),
+                  ("nan", "2", "2"), ("2", "2", "2", "2")):
+        out.append(Case("args", f"nc-cells-{'-'.join(cells)}", ("nc", "--n-cells", *cells)))
+    for edge in (("0", "5", "5"), ("-5", "5", "5"), ("nan", "5", "5"), ("inf", "5", "5"), ("5", "5"), ("x", "5", "5")):
+        out.append(Case("args", f"kpnc-edge-{'-'.join(edge)}", ("kp-nc", "--material", "CsPbI3", "--edge-nm", *edge)))
+    for nb in ("0", "1", "2", "-4", "x", "3.5"):
+        out.append(Case("args", f"kpnc-nbasis-{nb}", ("kp-nc", "--material", "CsPbI3", "--edge-nm", "5", "5", "5", "--n-basis", nb)))
+    out += [
+        Case("args", "bulk-material", ("bulk", "--material", "CsPbXX")),
+        Case("args", "bulk-set", ("bulk", "--parameter-set", "nosuch")),
+        Case("args", "bulk-set-missing-file", ("bulk", "--parameter-set", "{dir}/none.toml")),
+        Case("args", "kpbulk-material", ("kp-bulk", "--material", "CsSnI3")),
+        Case("args", "kpbulk-set", ("kp-bulk", "--material", "CsPbI3", "--parameter-set", "nosuch")),
+        Case("args", "curve-model", ("curve", "--model", "dft", "--plot", "none", "-o", "{dir}/c.h5")),
+        Case("args", "curve-cells0", ("curve", "--n-cells", "0", "--plot", "none", "-o", "{dir}/c.h5")),
+        Case("args", "curve-T-inf", ("curve", "--temperature-K", "inf", "--plot", "none", "-o", "{dir}/c.h5")),
+        Case("args", "curve-rule", ("curve", "--temperature-rule", "c", "--plot", "none", "-o", "{dir}/c.h5")),
+        Case("args", "curve-plot-dir", ("curve", "--n-cells", "2", "-o", "{dir}/c.h5", "--plot", "{dir}/no/such/dir/x.png")),
+        Case("args", "curve-out-dir", ("curve", "--n-cells", "2", "-o", "{dir}/no/such/dir/c.h5", "--plot", "none")),
+        Case("args", "sweep-missing", ("sweep", "{dir}/none.toml")),
+        Case("args", "export-missing", ("export", "{dir}/none.h5", "--csv")),
+        Case("args", "unknown-command", ("frobnicate",)),
+        Case("args", "no-command", ()),
+    ]
+    return out
+
+
+def mismatch_cases() -> list[Case]:
+    """Contradictory options."""
+    i3 = str(parameters_dir() / SHIPPED)
+    return [
+        Case("mismatch", "material-vs-file", ("bulk", "--material", "CsPbBr3", "--parameter-set", i3), {}, ("CsPbBr3",)),
+        Case("mismatch", "nc-material-vs-file", ("nc", "--material", "CsPbCl3", "--parameter-set", i3, "--n-cells", "2", "2", "2"),
+             {}, ("CsPbCl3",)),
+    ]
+
+
+def file_cases() -> list[Case]:
+    """Result files that are not ours, not HDF5, or damaged."""
+    return [
+        Case("files", "export-not-hdf5", ("export", "{dir}/x.h5", "--csv"), {"x.h5": b"not an hdf5 file at all" * 10}),
+        Case("files", "export-txt", ("export", "{dir}/x.txt", "--csv"), {"x.txt": "a,b\n1,2\n"}),
+        Case("files", "curve-to-foreign-text", ("curve", "--n-cells", "2", "--plot", "none", "-o", "{dir}/x.h5"),
+             {"x.h5": b"\x89HDF\r\n\x1a\n" + b"\0" * 200}),
+        Case("files", "curve-txt-output", ("curve", "--n-cells", "2", "--plot", "none", "-o", "{dir}/out.txt")),
+    ]
+
+
+def all_cases() -> list[Case]:
+    """Every case of the corpus."""
+    return param_cases() + edge_cases() + memory_cases() + arg_cases() + mismatch_cases() + file_cases()
+
+
+def materialise(case: Case, directory: Path) -> list[str]:
+    """Write the case's files into ``directory`` and return its argv with ``{dir}`` filled in."""
+    for name, content in case.files.items():
+        p = directory / name
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+    return [a.replace("{dir}", str(directory)) for a in case.argv]
