@@ -25,8 +25,8 @@ from perovskite_tb.observables import REGISTRY, evaluate
 
 __all__ = [
     "Column", "COLUMNS", "ID_COLUMNS", "BULK_COLUMNS", "NC_JSON", "KP_NC_JSON", "BULK_JSON",
-    "KP_BULK_JSON", "REFERENCE_COLUMNS",
-    "default_row", "row_from_result", "failed_row", "bulk_row", "to_json", "flat_names",
+    "KP_BULK_JSON", "STUDY_JSON", "REFERENCE_COLUMNS",
+    "default_row", "row_from_result", "row_from_columns", "failed_row", "bulk_row", "to_json", "flat_names",
     "units", "check_row",
 ]
 
@@ -165,6 +165,10 @@ NC_JSON = ("n_cells", "edges_nm", "n_states", "E_e", "E_h", "transition_energy",
 KP_NC_JSON = ("n_states", "E_e", "E_h", "transition_energy", "g_e", "g_h", "g_e_tensor",
               "g_h_tensor", "residual_e", "residual_h", "parameter_set", "kp_basis", "kp_n_basis",
               "seconds", "edges_nm", "shape", *REGISTRY, "solver")
+#: Columns of a k·p study record (``python -m perovskite_tb.app.kp_study``; scalar ``edge_nm``).
+STUDY_JSON = ("model", "n_cells", "edge_nm", "n_states", "E_e", "E_h", "transition_energy", "g_e",
+              "g_h", "residual_e", "residual_h", "parameter_set", "kp_basis", "kp_resolution",
+              "kp_n_basis", *REGISTRY, "solver", "seconds", "peak_rss_GB")
 #: Columns of ``perovskite-tb bulk --json``.
 BULK_JSON = ("Eg", "gap_M", "gap_X", "Delta_so", "m_e", "m_h", "g_e", "g_h")
 #: Columns of ``perovskite-tb kp-bulk --json``.
@@ -282,6 +286,14 @@ def row_from_result(result, **columns) -> dict:
     row = default_row()
     row.update(_result_columns(result))
     row.update(evaluate(result))
+    row.update(columns)
+    return check_row(row)
+
+
+def row_from_columns(**columns) -> dict:
+    """A row from column values alone (e.g. a point read from another program's output); the
+    others keep their defaults."""
+    row = default_row()
     row.update(columns)
     return check_row(row)
 
