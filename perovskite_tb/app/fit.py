@@ -17,38 +17,29 @@ The spec schema and its reader: :mod:`perovskite_tb.app.fitspec`.
 
 References
 ----------
-nestoklon2023 (targets: Nano Lett. 23, 8218 (2023) SI Table S2); physics brief §3.2–3.3.
+Nestoklon et al., Nano Lett. 23, 8218 (2023), SI Tables S1 (start values) and S2 (targets); the
+sp3d5s* model of Nestoklon, Comput. Mater. Sci. 196, 110535 (2021) and Jancu et al., PRB 57, 6493
+(1998).
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import tomli_w
+from scipy.optimize import least_squares
 
+from perovskite_tb._system import blas_threads
+from perovskite_tb.app.fitspec import (DEFAULT_SCALES, FITTABLE_NAMES, TARGET_NAMES, FitSpec,
+                                       Target, read_fit_spec)
 from perovskite_tb.errors import DegeneracyError, InputError, ParameterError, SolverError
-from perovskite_tb.model.materials import (
-    ONSITE_NAMES,
-    SPIN_ORBIT_NAMES,
-    TWO_CENTRE_NAMES,
-    _SP3_UNUSED,
-    EtbParameters,
-)
-
-from perovskite_tb.app.fitspec import (  # noqa: F401  (re-exported: part of the fit API)
-    _UNITS,
-    DEFAULT_SCALES,
-    FITTABLE_NAMES,
-    TARGET_NAMES,
-    FitSpec,
-    Target,
-    _num,
-    _resolve_parent,
-    read_fit_spec,
-)
+from perovskite_tb.model.bulk import bulk_properties
+from perovskite_tb.model.materials import (_SP3_UNUSED, ONSITE_NAMES, SPIN_ORBIT_NAMES,
+                                           TWO_CENTRE_NAMES, EtbParameters)
 
 __all__ = [
     "TARGET_NAMES",
@@ -112,18 +103,6 @@ class FitResult:
 # fitting
 
 
-@contextlib.contextmanager
-def _single_thread_blas():
-    """Limit BLAS to one thread: the 80×80 bulk matrices are far too small to profit from threads."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def evaluate_targets(params: EtbParameters, names, *, orbital_zeeman: bool = False) -> dict[str, float]:
     """Bulk quantities ``names`` (subset of :data:`TARGET_NAMES`) of one parameter set.
 
@@ -146,37 +125,12 @@ def evaluate_targets(params: EtbParameters, names, *, orbital_zeeman: bool = Fal
     DegeneracyError
         If the band-edge structure at R is not the expected one.
     """
-    from perovskite_tb.model.bulk import N_FILLED, _mass, bloch_hamiltonian, bulk_g, high_symmetry_point
-
     names = list(names)
     bad = [n for n in names if n not in TARGET_NAMES]
     if bad:
         raise InputError(f"unknown target(s) {', '.join(bad)} (known: {', '.join(TARGET_NAMES)})")
-    # Same quantities and checks as perovskite_tb.model.bulk.bulk_properties, computing only what is asked.
-    a = params.a
-    kR = high_symmetry_point("R", a)
-    ER = np.linalg.eigvalsh(bloch_hamiltonian(params, kR))
-    v, c = N_FILLED - 1, N_FILLED
-    if not (abs(ER[v] - ER[v - 1]) < 1e-8 and abs(ER[c + 1] - ER[c]) < 1e-8 and np.ptp(ER[c + 2 : c + 6]) < 1e-6):
-        raise DegeneracyError(f"unexpected level structure at R for {params.parameter_set}: {ER[v - 1 : c + 6]} eV")
-    out: dict[str, float] = {}
-    for n in names:
-        if n == "Eg":
-            out[n] = float(ER[c] - ER[v])
-        elif n == "Delta_so":
-            out[n] = float(np.mean(ER[c + 2 : c + 6]) - ER[c])
-        elif n in ("gap_M", "gap_X"):
-            Ek = np.linalg.eigvalsh(bloch_hamiltonian(params, high_symmetry_point(n[-1], a)))
-            out[n] = float(Ek[c] - Ek[v])
-        elif n == "m_e":
-            out[n] = _mass(params, c, kR)
-        elif n == "m_h":
-            out[n] = _mass(params, v - 1, kR)
-        elif n == "g_e":
-            out[n] = float(bulk_g(params, c, k=kR, orbital_zeeman=orbital_zeeman).g)
-        elif n == "g_h":
-            out[n] = float(bulk_g(params, v - 1, k=kR, orbital_zeeman=orbital_zeeman).g)
-    return out
+    b = asdict(bulk_properties(params, orbital_zeeman=orbital_zeeman))
+    return {n: float(b[n]) for n in names}
 
 
 def fit_parameters(spec: FitSpec | str | Path | dict, *, xtol: float = 1e-10, ftol: float = 1e-12,
@@ -208,8 +162,6 @@ def fit_parameters(spec: FitSpec | str | Path | dict, *, xtol: float = 1e-10, ft
     forward difference with relative step 1e-7; parameter points where the R-point level structure is
     lost (band inversion) get the constant residual 1e3 so the trust region shrinks back.
     """
-    from scipy.optimize import least_squares
-
     if not isinstance(spec, FitSpec):
         spec = read_fit_spec(spec)
     p0 = spec.start_parameters()
@@ -235,7 +187,7 @@ def fit_parameters(spec: FitSpec | str | Path | dict, *, xtol: float = 1e-10, ft
             return np.full(len(tnames), _PENALTY)
         return wsc * (np.array([y[n] for n in tnames]) - tval)
 
-    with _single_thread_blas():
+    with blas_threads(1):  # the 80×80 bulk matrices gain nothing from BLAS threads
         sol = least_squares(
             resid, x0, bounds=(lo, hi), method="trf", x_scale=1.0, diff_step=1e-7,
             xtol=xtol, ftol=ftol, gtol=gtol, max_nfev=spec.max_nfev,
@@ -270,25 +222,21 @@ def fit_parameters(spec: FitSpec | str | Path | dict, *, xtol: float = 1e-10, ft
 
 
 def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise InputError(f"cannot write non-finite value {v} to TOML")
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    """One TOML value written by ``tomli_w`` (dicts as inline tables, the parameter-file style)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise InputError(f"cannot write non-finite value {v} to TOML")
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise InputError(f"cannot write {type(v).__name__} to TOML")
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    try:
+        return tomli_w.dumps({"v": v}).split("=", 1)[1].strip()
+    except TypeError:
+        raise InputError(f"cannot write {type(v).__name__} to TOML") from None
 
 
 def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else _toml_value(k)
+    return tomli_w.dumps({k: 0}).rsplit("=", 1)[0].strip()
 
 
 def _round(x: float, nd: int = 6) -> float:
@@ -459,16 +407,14 @@ def format_report(result: FitResult) -> str:
 def add_subcommand(sub) -> None:
     """Register ``perovskite-tb fit SPEC.toml [-o OUT]`` on an argparse sub-parser collection."""
     f = sub.add_parser("fit", help="least-squares fit of ETB parameters to bulk targets → parameter TOML")
-    f.add_argument("spec", help="fit spec TOML (see parameters/fits/*.toml)")
+    f.add_argument("spec", help="fit spec TOML path (see parameters/fits/*.toml; values in eV, m0)")
     f.add_argument("-o", "--output", default=None,
-                   help="output parameter file (default ./<material>.<parameter_set>.etb.toml)")
+                   help="output parameter file path (default ./<material>.<parameter_set>.etb.toml)")
     f.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     f.set_defaults(func=_cmd_fit)
 
 
 def _cmd_fit(args) -> int:
-    import json
-
     result, out = run_fit_file(args.spec, args.output)
     if args.json:
         print(json.dumps({

@@ -23,7 +23,7 @@ Fit spec schema
 
 References
 ----------
-nestoklon2023 (targets: Nano Lett. 23, 8218 (2023) SI Table S2); physics brief §3.2–3.3.
+Nestoklon et al., Nano Lett. 23, 8218 (2023), SI Tables S1 (start values) and S2 (targets).
 """
 
 from __future__ import annotations
