@@ -247,6 +247,8 @@ def _result_columns(result) -> dict:
         v = _first(result, name)
         if v is not None:
             cols[name] = getattr(v, "kind", v)
+    if "shape" not in cols and "n_cells" in cols:
+        cols["shape"] = "cube" if len(set(cols["n_cells"])) == 1 else "cuboid"
     edges = _first(result, "edge_nm")
     if edges is not None:
         cols["edges_nm"] = tuple(edges)

@@ -8,7 +8,6 @@ study) build the same document in code and go through :func:`parse_run` too.
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -17,6 +16,8 @@ from typing import Callable
 
 import tomli_w
 
+from perovskite_tb.app.validate import Check
+from perovskite_tb.app.validate import show
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.temperature import RULES
 from kp.envelope import BASIS_KINDS
@@ -156,83 +157,8 @@ class RunSpec:
 
 
 # ------------------------------------------------------------------------------------------------
-# Validation (every error names the key path)
+# Validation (every error names the key path; checks in perovskite_tb.app.validate)
 # ------------------------------------------------------------------------------------------------
-
-
-class _Check:
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, path: str, msg: str):
-        raise InputError(f"{self.source}: {path}: {msg}")
-
-    def table(self, doc, path: str, known) -> dict:
-        if not isinstance(doc, dict):
-            self.fail(path, f"must be a table, got {_show(doc)}")
-        for k in doc:
-            if k not in known:
-                self.fail(path, f"unknown key {k!r} (known: {', '.join(known)})")
-        return doc
-
-    def string(self, v, path: str) -> str:
-        if not isinstance(v, str):
-            self.fail(path, f"must be a string, got {_show(v)}")
-        if not v.strip():
-            self.fail(path, "must be a non-empty string")
-        if "\x00" in v:
-            self.fail(path, "must not contain NUL characters")
-        return v
-
-    def choice(self, v, path: str, known, what: str) -> str:
-        s = self.string(v, path)
-        if s not in known:
-            self.fail(path, f"unknown {what} {s!r} (known: {', '.join(known)})")
-        return s
-
-    def pos_int(self, v, path: str, what: str = "a positive integer", lo: int = 1,
-                hi: int | None = None) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
-            self.fail(path, f"must be {what}, got {_show(v)}")
-        return int(v)
-
-    def number(self, v, path: str, *, lo: float = 0.0, strict: bool = False, unit: str = "",
-               hi: float | None = None) -> float:
-        ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-        ok = ok and (v > lo if strict else v >= lo)
-        if not ok:
-            rel = ">" if strict else ">="
-            self.fail(path, f"must be a finite number {rel} {lo:g}{' ' + unit if unit else ''}, "
-                            f"got {_show(v)}")
-        if hi is not None and v > hi:
-            self.fail(path, f"must be <= {hi:g} {unit}, got {v:g}")
-        return float(v)
-
-    def boolean(self, v, path: str) -> bool:
-        if not isinstance(v, bool):
-            self.fail(path, f"must be true or false, got {_show(v)}")
-        return v
-
-    def axis(self, v, path: str, item: Callable, *, allow_empty: bool = False) -> tuple:
-        items = v if isinstance(v, list) else [v]
-        if not items and not allow_empty:
-            self.fail(path, "must not be empty")
-        out = []
-        for i, x in enumerate(items):
-            xp = f"{path}[{i}]" if isinstance(v, list) else path
-            val = item(x, xp)
-            if val in out:
-                self.fail(xp, f"duplicate value {_show(x)}")
-            out.append(val)
-        return tuple(out)
-
-
-def _show(v) -> str:
-    """Short repr of a TOML value for messages (type name for tables)."""
-    if isinstance(v, dict):
-        return "a table"
-    r = repr(v)
-    return r if len(r) <= 60 else r[:57] + "..."
 
 
 _TOP = ("schema", "output", "plot", "axes", "options", "execution", "cluster")
@@ -241,7 +167,7 @@ _OPTIONS = tuple(f.name for f in fields(Options)) + ("kp_resolution",)
 _EXECUTION = ("workers", "max_memory_gb", "threads_per_worker", "isolate", "point_timeout_s")
 
 
-def _sizes(c: _Check, ax: dict) -> dict:
+def _sizes(c: Check, ax: dict) -> dict:
     """The size axes: n_cells, edge_nm, diameter_nm, semi_axes_nm."""
     def cells(x, p):
         if isinstance(x, list):
@@ -256,7 +182,7 @@ def _sizes(c: _Check, ax: dict) -> dict:
 
     def triple(x, p):
         if not isinstance(x, list) or len(x) != 3:
-            c.fail(p, f"must be a list [A, B, C] of semi-axes in nm, got {_show(x)}")
+            c.fail(p, f"must be a list [A, B, C] of semi-axes in nm, got {show(x)}")
         return tuple(length(v, f"{p}[{i}]") for i, v in enumerate(x))
 
     return {
@@ -269,7 +195,7 @@ def _sizes(c: _Check, ax: dict) -> dict:
     }
 
 
-def _shapes(c: _Check, ax: dict, sz: dict, models: tuple) -> tuple:
+def _shapes(c: Check, ax: dict, sz: dict, models: tuple) -> tuple:
     """The shape axis: given, or every shape whose size axis is present; checked against the sizes."""
     kinds = {"cube" if len(set(n)) == 1 else "cuboid" for n in sz["n_cells"]}
     if sz["edge_nm"]:
@@ -279,22 +205,23 @@ def _shapes(c: _Check, ax: dict, sz: dict, models: tuple) -> tuple:
     if sz["semi_axes_nm"]:
         kinds.add("spheroid")
     if "shape" not in ax:
-        return tuple(k for k in SIZE_AXES if k in kinds)
-    shapes = c.axis(ax["shape"], "[axes].shape", lambda x, p: c.choice(x, p, SIZE_AXES, "shape"))
-    for i, s in enumerate(shapes):
-        if s not in kinds:
-            c.fail(f"[axes].shape[{i}]", f"shape {s!r} has no sizes (give [axes].{SIZE_AXES[s]}"
-                   + (" with unequal [NX, NY, NZ]" if s == "cuboid" else "") + ")")
-    for k in sorted(kinds - set(shapes)):
-        c.fail("[axes].shape", f"sizes of shape {k!r} are given ([axes].{SIZE_AXES[k]}) but "
-               f"{k!r} is not in the shape axis")
+        shapes = tuple(k for k in SIZE_AXES if k in kinds)
+    else:
+        shapes = c.axis(ax["shape"], "[axes].shape", lambda x, p: c.choice(x, p, SIZE_AXES, "shape"))
+        for i, s in enumerate(shapes):
+            if s not in kinds:
+                c.fail(f"[axes].shape[{i}]", f"shape {s!r} has no sizes (give [axes].{SIZE_AXES[s]}"
+                       + (" with unequal [NX, NY, NZ]" if s == "cuboid" else "") + ")")
+        for k in sorted(kinds - set(shapes)):
+            c.fail("[axes].shape", f"sizes of shape {k!r} are given ([axes].{SIZE_AXES[k]}) but "
+                   f"{k!r} is not in the shape axis")
     if "kp" in models and set(shapes) - {"cube", "cuboid"}:
         c.fail("[axes].shape", "model 'kp' takes cubes and cuboids only (its envelope basis is a "
                "box); run spheres and spheroids with model 'etb'")
     return shapes
 
 
-def _parse_axes(c: _Check, doc: dict, path_of: Callable) -> Axes:
+def _parse_axes(c: Check, doc: dict, path_of: Callable) -> Axes:
     ax = c.table(doc.get("axes", {}), "[axes]", _AXES)
     material = c.axis(ax.get("material", "CsPbI3"), "[axes].material", c.string)
 
@@ -328,7 +255,7 @@ def _parse_axes(c: _Check, doc: dict, path_of: Callable) -> Axes:
                 temperature_K=temps, orbital_zeeman=oz, kp_basis=bases, kp_resolution=res, **sz)
 
 
-def _parse_options(c: _Check, doc: dict) -> tuple[Options, tuple]:
+def _parse_options(c: Check, doc: dict) -> tuple[Options, tuple]:
     """Options, and ``[options].kp_resolution`` (older spelling of a one-value axis) as a tuple."""
     op = c.table(doc.get("options", {}), "[options]", _OPTIONS)
     rule = c.choice(op.get("temperature_rule", "a"), "[options].temperature_rule", RULES, "rule")
@@ -347,7 +274,7 @@ def _parse_options(c: _Check, doc: dict) -> tuple[Options, tuple]:
                    kp_edge_temperature_K=t_edge), res
 
 
-def _parse_execution(c: _Check, doc: dict) -> Execution:
+def _parse_execution(c: Check, doc: dict) -> Execution:
     ex = c.table(doc.get("execution", {}), "[execution]", _EXECUTION)
     out = {}
     for key in ("workers", "threads_per_worker"):
@@ -392,10 +319,10 @@ def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None =
         Any schema violation; the message is ``"<source>: <key path>: <problem>"``, e.g.
         ``run.toml: [axes].n_cells[2]: must be a positive integer, got -3``.
     """
-    c = _Check(source)
+    c = Check(source)
     c.table(doc, "top level", _TOP)
     if "schema" in doc and doc["schema"] != RUN_SCHEMA:
-        c.fail("schema", f"must be {RUN_SCHEMA!r}, got {_show(doc['schema'])}")
+        c.fail("schema", f"must be {RUN_SCHEMA!r}, got {show(doc['schema'])}")
     base = Path(base_dir) if base_dir is not None else None
 
     def path_of(v: str) -> str:
