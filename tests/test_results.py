@@ -23,8 +23,9 @@ from perovskite_tb.app.points import expand_points
 from perovskite_tb.app.runfile import parse_run
 from perovskite_tb.app.io import (KINDS, LEGACY_SCHEMAS, SCHEMA, ResultWriter, read_curve,
                                   read_table)
-from perovskite_tb.app.results import (BULK_COLUMNS, BULK_JSON, COLUMNS, KP_NC_JSON, NC_JSON,
-                                       bulk_row, check_row, default_row, row_from_result, to_json)
+from perovskite_tb.app.results import (BULK_COLUMNS, BULK_JSON, COLUMNS, JSON_KEYS, KP_NC_JSON,
+                                       NC_JSON, bulk_row, check_row, default_row, nc_json,
+                                       row_from_result, to_json)
 from perovskite_tb.errors import InputError, PerovskiteTBError
 from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.model.materials import load_parameters
@@ -87,6 +88,13 @@ def test_nc_row_reproduces_the_pipeline_json(cube1):
         assert new[k] == old[k], k
     assert new["shape"] == "cube" and "diameter_nm" not in new
     assert new["g_X"] == pytest.approx(old["g_e"] + old["g_h"], abs=1e-15)  # g_X = g_e + g_h
+
+
+def test_nc_json_adds_shape_atoms_and_observables(cube1):
+    d = nc_json(cube1, SP3)
+    assert list(d)[: len(NC_KEYS_BEFORE)] == NC_KEYS_BEFORE
+    assert d["shape"] == "cube" and d["n_atoms"] == 44 and d["solver"]
+    assert JSON_KEYS["E_e"] == "E_e_eV" and JSON_KEYS["g_X"] == "g_X"
 
 
 def test_bulk_row_reproduces_as_json():

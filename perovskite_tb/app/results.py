@@ -25,7 +25,7 @@ from perovskite_tb.observables import REGISTRY, evaluate
 
 __all__ = [
     "Column", "COLUMNS", "ID_COLUMNS", "BULK_COLUMNS", "NC_JSON", "KP_NC_JSON", "BULK_JSON",
-    "KP_BULK_JSON", "STUDY_JSON", "REFERENCE_COLUMNS",
+    "KP_BULK_JSON", "STUDY_JSON", "REFERENCE_COLUMNS", "JSON_KEYS", "nc_json",
     "default_row", "row_from_result", "row_from_columns", "failed_row", "bulk_row", "to_json", "flat_names",
     "units", "check_row",
 ]
@@ -173,6 +173,8 @@ STUDY_JSON = ("model", "n_cells", "edge_nm", "n_states", "E_e", "E_h", "transiti
 BULK_JSON = ("Eg", "gap_M", "gap_X", "Delta_so", "m_e", "m_h", "g_e", "g_h")
 #: Columns of ``perovskite-tb kp-bulk --json``.
 KP_BULK_JSON = ("material", "parameter_set", "Eg", "Delta_so", "Ep", "m_e", "m_h", "g_e", "g_h")
+#: Column name → CLI JSON key (``E_e`` → ``E_e_eV`` …), for every column.
+JSON_KEYS: dict[str, str] = {n: c.key for n, c in COLUMNS.items()}
 #: Size columns left out of the JSON when not applicable (NaN).
 _OPTIONAL_SIZES = ("edges_nm", "edge_nm", "diameter_nm", "semi_axes_nm")
 
@@ -336,6 +338,17 @@ def to_json(row: dict, names, columns: dict = COLUMNS) -> dict:
             continue
         out[columns[name].key] = _plain(v)
     return out
+
+
+def nc_json(result, params=None, **columns) -> dict:
+    """``perovskite-tb nc --json`` object of a solved NC (:data:`NC_JSON` keys).
+
+    ``params`` (the ETB set) supplies ``n_atoms`` = n_states / orbitals per atom when the result
+    does not carry it; ``columns`` as in :func:`row_from_result`.
+    """
+    if params is not None and getattr(result, "n_atoms", None) is None and "n_atoms" not in columns:
+        columns["n_atoms"] = result.n_states // params.n_orb
+    return to_json(row_from_result(result, **columns), NC_JSON)
 
 
 def units(columns: dict = COLUMNS) -> dict:

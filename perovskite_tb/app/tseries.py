@@ -312,21 +312,31 @@ def run_tseries(cfg: TSeriesConfig) -> str:
 def add_subcommand(sub, finite_float, positive_int) -> None:
     """Register ``perovskite-tb tseries`` on the CLI's sub-parser collection (used by :mod:`perovskite_tb.app.cli`)."""
     t = sub.add_parser("tseries", help="g_e, g_h vs temperature at the size matched to sample #1 → HDF5 + PNG")
-    t.add_argument("--material", default="CsPbI3")
-    t.add_argument("--parameter-set", default=None, help="ETB set (also supplies the temperature coefficients)")
-    t.add_argument("--kp-parameter-set", default=None)
-    t.add_argument("--temperature-K", nargs="+", type=finite_float("K"), default=list(TSeriesConfig.temperatures_K))
+    t.add_argument("--material", default="CsPbI3", help="compound (default CsPbI3)")
+    t.add_argument("--parameter-set", default=None,
+                   help="ETB set (also supplies the temperature coefficients; default: material's)")
+    t.add_argument("--kp-parameter-set", default=None,
+                   help="k·p set (default: the confined model's set, e.g. etb-nestoklon2023)")
+    t.add_argument("--temperature-K", nargs="+", type=finite_float("K"),
+                   default=list(TSeriesConfig.temperatures_K),
+                   help="temperatures (K); default 6 30 65 90 120")
     t.add_argument("--target-energy-eV", type=finite_float("eV"), default=TSeriesConfig.target_energy_eV,
-                   help="transition energy the size is matched to (default 1.703 eV, sample #1)")
-    t.add_argument("--match-temperature-K", type=finite_float("K"), default=TSeriesConfig.match_temperature_K)
+                   help="transition energy the size is matched to (eV; default 1.703 eV, sample #1)")
+    t.add_argument("--match-temperature-K", type=finite_float("K"),
+                   default=TSeriesConfig.match_temperature_K,
+                   help="temperature of the size match (K; default 6 K)")
     t.add_argument("--model", default="kp,etb", help="comma-separated models: kp, etb (default kp,etb)")
     t.add_argument("--etb-n-cells", type=positive_int, default=TSeriesConfig.etb_n_cells,
-                   help="ETB cube size (cells per edge); the ETB cannot reach 1.703 eV (needs N ≳ 20)")
-    t.add_argument("--kp-edge-nm", type=finite_float("nm"), default=None, help="skip the k·p size match")
-    t.add_argument("--temperature-rule", choices=RULES, default=DEFAULT_RULE)
-    t.add_argument("--no-kp-kane-scaling", action="store_true", help="keep the k·p E_p fixed in T")
-    t.add_argument("--orbital-zeeman", action="store_true")
-    t.add_argument("-o", "--output", default="tseries.h5")
+                   help="ETB cube size (Pb sites per edge, edge N·a nm); the ETB cannot reach 1.703 eV "
+                        "(needs N ≳ 20)")
+    t.add_argument("--kp-edge-nm", type=finite_float("nm"), default=None,
+                   help="k·p cube edge (nm, at the match temperature): skip the k·p size match")
+    t.add_argument("--temperature-rule", choices=RULES, default=DEFAULT_RULE,
+                   help="ETB temperature rule (perovskite_tb.model.temperature; default a)")
+    t.add_argument("--no-kp-kane-scaling", action="store_true", help="keep the k·p E_p (eV) fixed in T")
+    t.add_argument("--orbital-zeeman", action="store_true",
+                   help="include the on-site μB L·B term in the ETB (default off)")
+    t.add_argument("-o", "--output", default="tseries.h5", help="HDF5 output path (resumed if it exists)")
     t.add_argument("--plot", default="tseries.png", help="PNG path, or 'none'")
     t.set_defaults(func=_cmd_tseries)
 
