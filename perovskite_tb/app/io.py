@@ -98,8 +98,8 @@ def _schema_of(f, path) -> str:
     if schema == SCHEMA or schema in LEGACY_SCHEMAS:
         return schema
     if isinstance(schema, str) and "halides/1" in schema:
-        raise InputError(f"{path}: old halides file ({schema}); re-run `perovskite-tb halides` to "
-                         f"write the {SCHEMA} layout")
+        raise InputError(f"{path}: old halides file ({schema}), not readable by this version; "
+                         f"write a new output file (layout {SCHEMA})")
     raise InputError(f"{path} is not a perovskite_tb result file of a known version "
                      f"(schema {schema!r}; this version reads {SCHEMA} and {LEGACY_SCHEMAS[0]})")
 
