@@ -103,3 +103,27 @@ def test_console_script_module_entry_point():
     r = subprocess.run([sys.executable, "-m", "perovskite_tb", "bulk", "--material", "nope"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "nope" in r.stderr
+
+
+#: Options whose parser block belongs to another branch of issue 11 (the `nc` sub-command gains
+#: --shape there); drop the entry once that block carries help texts.
+_HELP_PENDING = {("nc", "--n-cells")}
+
+
+def test_every_option_has_a_help_text():
+    """Every option of every sub-command says what it is (with its unit where it has one)."""
+    import argparse
+
+    from perovskite_tb.app.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [(name, a.option_strings[0] if a.option_strings else a.dest)
+               for name, p in sub.choices.items() for a in p._actions
+               if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert set(missing) <= _HELP_PENDING, missing
+    units = {("curve", "--temperature-K"): "K", ("curve", "--n-cells"): "nm",
+             ("kp-nc", "--edge-nm"): "nm", ("tseries", "--target-energy-eV"): "eV",
+             ("tseries", "--kp-edge-nm"): "nm", ("halides", "--n-cells"): "nm"}
+    for (name, opt), unit in units.items():
+        act = next(a for a in sub.choices[name]._actions if opt in a.option_strings)
+        assert unit in act.help, (name, opt, act.help)

@@ -9,7 +9,11 @@ Sub-commands and their JSON keys are a stable contract used by regression checks
 * ``curve`` → the main job (see :mod:`perovskite_tb.app.curve`)
 * ``sweep RUN.toml [--scheduler tcp://HOST:PORT] [--dry-run]``, ``export FILE.h5 --csv [-o F.csv]`` →
   :mod:`perovskite_tb.app.sweep` (run-file schema: ``docs/run-file.md``)
+* ``tseries``, ``halides``, ``fit`` → the other jobs
 * ``kp-bulk``, ``kp-nc`` → the k·p model (:mod:`perovskite_tb.app.kp_cli`)
+
+The JSON keys come from the result schema (:mod:`perovskite_tb.app.results`: ``BULK_JSON``,
+``NC_JSON``, ``KP_NC_JSON``).
 
 Errors in the input produce one line ``perovskite-tb: error: ...`` on stderr and exit code 2.
 """
@@ -21,7 +25,14 @@ import json
 import math
 import sys
 
+from perovskite_tb import __version__
+from perovskite_tb.app import fit, halides, kp_cli, sweep_cli, tseries
+from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
+from perovskite_tb.app.results import BULK_COLUMNS, BULK_JSON, bulk_row, to_json
 from perovskite_tb.errors import PerovskiteTBError
+from perovskite_tb.model.bulk import bulk_properties
+from perovskite_tb.model.materials import available_sets, default_set, load_parameters
+from perovskite_tb.model.temperature import RULES, parameters_at
 
 __all__ = ["main", "build_parser"]
 
@@ -54,18 +65,24 @@ def _positive_int(s: str) -> int:
     return int(v)
 
 
+def _material_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--material", default="CsPbI3",
+                   help="compound: CsPbI3 (default), CsPbBr3, CsPbCl3 (sets: `perovskite-tb params`)")
+    p.add_argument("--parameter-set", default=None,
+                   help="ETB set name or path to a .toml parameter file (default: the material's default)")
+    p.add_argument("--orbital-zeeman", action="store_true",
+                   help="include the on-site μB L·B Zeeman term (dimensionless switch; default off)")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--material", default="CsPbI3", help="CsPbI3 (sets: see `perovskite-tb params`)")
-    p.add_argument("--parameter-set", default=None, help="set name or path to a .toml file (default: material default)")
-    p.add_argument("--orbital-zeeman", action="store_true", help="include the on-site μB L·B term (default off)")
-    p.add_argument("--temperature-K", type=_finite_float("K"), default=None, help="temperature (K); default: set's reference")
+    _material_options(p)
+    p.add_argument("--temperature-K", type=_finite_float("K"), default=None,
+                   help="temperature (K); default: the set's reference temperature")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``perovskite-tb``."""
     ap = _Parser(prog="perovskite-tb", description="ETB and k·p g-factors of CsPbX3 nanocrystals (units eV, nm, T, K)")
-    from perovskite_tb import __version__
-
     ap.add_argument("--version", action="version", version=f"perovskite-tb {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -90,51 +107,32 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=_cmd_nc)
 
     c = sub.add_parser("curve", help="main job: g_e, g_h vs size / transition energy → HDF5 + PNG")
-    c.add_argument("--material", default="CsPbI3")
-    c.add_argument("--parameter-set", default=None)
-    c.add_argument("--orbital-zeeman", action="store_true")
-    c.add_argument("--temperature-K", nargs="+", type=_finite_float("K"), default=[6.0])
-    c.add_argument("--temperature-rule", choices=("a", "b"), default="a",
+    _material_options(c)
+    c.add_argument("--temperature-K", nargs="+", type=_finite_float("K"), default=[6.0],
+                   help="temperatures (K), one curve each (default 6 K)")
+    c.add_argument("--temperature-rule", choices=RULES, default="a",
                    help="ETB temperature model (perovskite_tb.model.temperature): a = a(T) with E_pc re-tuned "
                         "(default), b = Harrison d^-2 hoppings")
     c.add_argument("--n-cells", nargs="+", type=_positive_int, default=None,
-                   help="cube sizes (cells per edge); default 3..20 (1.9–12.6 nm)")
+                   help="cube sizes (Pb sites per edge, edge N·a nm); default 3..20 (1.9–12.6 nm)")
     c.add_argument("--model", default="etb", help="comma-separated models: etb, kp (default etb)")
-    c.add_argument("-o", "--output", default="curve.h5")
+    c.add_argument("-o", "--output", default="curve.h5", help="HDF5 output path (resumed if it exists)")
     c.add_argument("--plot", default="curve.png", help="PNG path, or 'none'")
-    c.add_argument("--no-progress", action="store_true")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     c.set_defaults(func=_cmd_curve)
 
     pr = sub.add_parser("params", help="list shipped parameter sets")
     pr.set_defaults(func=_cmd_params)
 
-    from perovskite_tb.app.fit import add_subcommand as _add_fit  # `fit SPEC.toml` (issue 5)
-    from perovskite_tb.app.halides import add_subcommand as _add_halides  # `halides` (issue 5)
-
-    _add_fit(sub)
-    _add_halides(sub)
-
-    from perovskite_tb.app.tseries import add_subcommand as _add_tseries  # `tseries` (issue 4)
-
-    _add_tseries(sub, _finite_float, _positive_int)
-
-    from perovskite_tb.app.sweep_cli import add_subcommands as _add_sweep  # `sweep RUN.toml`, `export FILE --csv` (issue 6)
-
-    _add_sweep(sub)
-
-    try:
-        from perovskite_tb.app.kp_cli import add_subcommands
-    except ImportError:  # kp not installed: the ETB commands still work
-        pass
-    else:
-        add_subcommands(sub)
+    fit.add_subcommand(sub)
+    halides.add_subcommand(sub)
+    tseries.add_subcommand(sub, _finite_float, _positive_int)
+    sweep_cli.add_subcommands(sub)
+    kp_cli.add_subcommands(sub)
     return ap
 
 
 def _params(args):
-    from perovskite_tb.model.materials import load_parameters
-    from perovskite_tb.model.temperature import parameters_at
-
     p = load_parameters(args.material, args.parameter_set)
     if args.temperature_K is not None:
         p = parameters_at(p, args.temperature_K)
@@ -150,9 +148,8 @@ def _print(obj: dict, as_json: bool) -> None:
 
 
 def _cmd_bulk(args) -> int:
-    from perovskite_tb.model.bulk import bulk_properties
-
-    _print(bulk_properties(_params(args), orbital_zeeman=args.orbital_zeeman).as_json(), args.json)
+    b = bulk_properties(_params(args), orbital_zeeman=args.orbital_zeeman)
+    _print(to_json(bulk_row(b), BULK_JSON, BULK_COLUMNS), args.json)
     return 0
 
 
@@ -189,8 +186,6 @@ def _cmd_nc(args) -> int:
 
 
 def _cmd_curve(args) -> int:
-    from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
-
     models = tuple(m.strip() for m in args.model.split(",") if m.strip())
     cfg = CurveConfig(
         material=args.material, parameter_set=args.parameter_set,
@@ -204,8 +199,6 @@ def _cmd_curve(args) -> int:
 
 
 def _cmd_params(args) -> int:
-    from perovskite_tb.model.materials import available_sets, default_set
-
     for mat, sets in available_sets().items():
         try:
             d = default_set(mat)

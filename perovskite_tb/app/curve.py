@@ -5,21 +5,27 @@ Embedded default (``perovskite-tb curve`` with no options): CsPbI3, the material
 README), output ``curve.h5`` and ``curve.png``. Finished points are flushed after each size; re-running
 with the same output file skips them.
 
-A thin front end over :mod:`perovskite_tb.app.sweep` (the same points, resume keys and atomic rows as
-``perovskite-tb sweep``), run in this process; the file also carries the curve's ``config_json`` and
-refuses to resume with another material, set, Zeeman variant or temperature rule.
+A job of the sweep engine (:mod:`perovskite_tb.app.sweep`): :func:`curve_run` is the run-file
+template (one material, set and Zeeman variant; cubes; run in this process), so the points, resume
+keys and atomic rows are those of ``perovskite-tb sweep``; the file (``kind = "curve"``) also carries
+the curve's ``config_json`` and refuses to resume with another material, set, Zeeman variant or
+temperature rule.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from perovskite_tb import nc
+from perovskite_tb.app.plot import plot_curve
+from perovskite_tb.app.runfile import RunSpec, parse_run
+from perovskite_tb.app.sweep import run_sweep
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import load_parameters
 from perovskite_tb.model.temperature import check_temperature
 
-__all__ = ["CurveConfig", "run_curve", "DEFAULT_N_CELLS"]
+__all__ = ["CurveConfig", "curve_run", "run_curve", "DEFAULT_N_CELLS"]
 
 #: Default ETB cube sizes (cells per edge).
 DEFAULT_N_CELLS = tuple(range(3, 21))
@@ -43,9 +49,40 @@ class CurveConfig:
 
 
 def _etb_point(params, N, orbital_zeeman=False):
-    from perovskite_tb.nc import nc_gfactors
+    """ETB solve of an N×N×N cube (the hook through which tests observe the curve's solves)."""
+    return nc.nc_gfactors(params, (N, N, N), orbital_zeeman=orbital_zeeman)
 
-    return nc_gfactors(params, (N, N, N), orbital_zeeman=orbital_zeeman)
+
+def _validate(cfg: CurveConfig) -> tuple:
+    if not cfg.n_cells_list:
+        raise InputError("no sizes given")
+    for N in cfg.n_cells_list:
+        if isinstance(N, bool) or int(N) != N or N < 1:
+            raise InputError(f"cells per edge must be a positive integer, got {N}")
+    for m in cfg.models:
+        if m not in ("etb", "kp"):
+            raise InputError(f"unknown model {m!r} (known: etb, kp)")
+    return tuple(dict.fromkeys(check_temperature(T) for T in cfg.temperatures_K))
+
+
+def curve_run(cfg: CurveConfig) -> RunSpec:
+    """The curve's run file: ``cfg`` as a :class:`RunSpec` of the sweep engine (in-process, no plot).
+
+    Raises
+    ------
+    PerovskiteTBError
+        Bad sizes, models or temperatures.
+    """
+    temps = _validate(cfg)
+    spec = parse_run({
+        "axes": {"material": [cfg.material], "parameter_set": [cfg.parameter_set or "default"],
+                 "model": list(dict.fromkeys(cfg.models)),
+                 "n_cells": list(dict.fromkeys(int(N) for N in cfg.n_cells_list)),
+                 "temperature_K": list(temps), "orbital_zeeman": [bool(cfg.orbital_zeeman)]},
+        "options": {"temperature_rule": cfg.temperature_rule},
+        "execution": {"workers": 1},
+    }, source="curve")
+    return replace(spec, output=str(cfg.output), plot=None)
 
 
 def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
@@ -62,20 +99,8 @@ def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
     PerovskiteTBError
         Bad inputs (material, set, sizes, temperatures) or solver failures.
     """
-    from dataclasses import replace
-
-    from perovskite_tb.app.sweep import parse_run, run_sweep
-
-    if not cfg.n_cells_list:
-        raise InputError("no sizes given")
-    for N in cfg.n_cells_list:
-        if isinstance(N, bool) or int(N) != N or N < 1:
-            raise InputError(f"cells per edge must be a positive integer, got {N}")
-    for m in cfg.models:
-        if m not in ("etb", "kp"):
-            raise InputError(f"unknown model {m!r} (known: etb, kp)")
+    spec = curve_run(cfg)
     base = load_parameters(cfg.material, cfg.parameter_set)
-    temps = tuple(dict.fromkeys(check_temperature(T) for T in cfg.temperatures_K))
     cfg_doc = {
         "material": cfg.material, "parameter_set": base.parameter_set,
         "orbital_zeeman": cfg.orbital_zeeman, "n_cells_list": list(cfg.n_cells_list),
@@ -88,23 +113,10 @@ def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
         "config_json": config_json, "material": cfg.material, "parameter_set": base.parameter_set,
         "parameter_file_sha256": base.file_sha256, "parameter_file": base.path,
         "parameter_citations": json.dumps(dict(base.sources)),
-        "orbital_zeeman": cfg.orbital_zeeman, "kind": "curve",
+        "orbital_zeeman": cfg.orbital_zeeman,
     }
-    # the same machinery as `perovskite-tb sweep`: one material, set and Zeeman variant; run in this
-    # process (workers = 1), cubes through _etb_point (looked up at call time)
-    spec = parse_run({
-        "axes": {"material": [cfg.material], "parameter_set": [cfg.parameter_set or "default"],
-                 "model": list(dict.fromkeys(cfg.models)),
-                 "n_cells": list(dict.fromkeys(int(N) for N in cfg.n_cells_list)),
-                 "temperature_K": list(temps), "orbital_zeeman": [bool(cfg.orbital_zeeman)]},
-        "options": {"temperature_rule": cfg.temperature_rule},
-        "execution": {"workers": 1},
-    }, source="curve")
-    spec = replace(spec, output=str(cfg.output), plot=None)
-    run_sweep(spec, progress=progress, attrs=attrs, params_attrs=base.values(),
+    run_sweep(spec, progress=progress, kind="curve", attrs=attrs, params_attrs=base.values(),
               etb_solver=lambda params, N, oz: _etb_point(params, N, oz))
     if cfg.plot:
-        from perovskite_tb.app.plot import plot_curve
-
         plot_curve(cfg.output, cfg.plot, models=cfg.models)
     return cfg.output

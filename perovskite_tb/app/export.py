@@ -11,27 +11,23 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 
-from perovskite_tb.errors import InputError, PerovskiteTBError
+from perovskite_tb.app.io import open_results, read_rows
+from perovskite_tb.app.points import row_key
+from perovskite_tb.app.results import COLUMNS, flat_names
+from perovskite_tb.errors import InputError
 
 __all__ = ["COORDS", "ResultTable", "load_results", "write_csv"]
 
 #: Identity columns (the coordinates of a point), in sort order. ``n_cells`` is (n, 3) int.
-COORDS = (
-    "model",
-    "material",
-    "parameter_set",
-    "lattice_set",
-    "orbital_zeeman",
-    "temperature_K",
-    "n_cells",
-    "edge_nm",
-)
-_TENSOR_SUFFIX = ("xx", "xy", "xz", "yx", "yy", "yz", "zx", "zy", "zz")
+COORDS = ("model", "material", "parameter_set", "lattice_set", "orbital_zeeman", "temperature_K",
+          "shape", "n_cells", "edge_nm", "diameter_nm", "semi_axes_nm", "kp_basis", "kp_resolution")
 
 
 @dataclass(frozen=True)
@@ -83,35 +79,15 @@ class ResultTable:
         )
 
     def point_keys(self) -> list:
-        """Resume keys (:func:`perovskite_tb.app.sweep.point_key`) of the rows."""
-        from perovskite_tb.app.sweep import point_key
-
-        c = self.columns
-        return [
-            point_key(
-                *(
-                    c[k][i]
-                    for k in (
-                        "model",
-                        "material",
-                        "parameter_set",
-                        "lattice_set",
-                        "n_cells",
-                        "edge_nm",
-                        "temperature_K",
-                        "orbital_zeeman",
-                    )
-                )
-            )
-            for i in range(len(self))
-        ]
+        """Resume keys (:func:`perovskite_tb.app.points.point_key`) of the rows."""
+        return [row_key({k: v[i] for k, v in self.columns.items()}) for i in range(len(self))]
 
 
 def load_results(path) -> ResultTable:
-    """Read every model group of a ``perovskite_tb.app.curve/1`` file (curve, sweep, tseries).
+    """Read every model group of a result file (curve, sweep, tseries, halides, kp-study).
 
-    Identity columns missing in older files are taken from the root attributes (``material``,
-    ``parameter_set``, ``orbital_zeeman``; k·p rows get the default k·p set).
+    Columns missing in older files are filled (:mod:`perovskite_tb.app.io`); units and column order
+    come from :data:`perovskite_tb.app.results.COLUMNS`.
 
     Returns
     -------
@@ -120,83 +96,39 @@ def load_results(path) -> ResultTable:
     Raises
     ------
     InputError
-        Missing file, not HDF5, another schema, or no rows.
+        Missing file, not HDF5, a foreign or unknown schema, or no rows.
     """
-    import h5py
-
-    from perovskite_tb.app.io import SCHEMA, _read_column, n_complete
-
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"result file {str(p)!r} does not exist")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise InputError(f"cannot read {str(p)!r} as HDF5: {exc}") from None
-    with f:
-        if f.attrs.get("schema") != SCHEMA:
-            raise InputError(f"{p} is not a {SCHEMA} file (schema {f.attrs.get('schema')!r})")
+    with open_results(p) as f:
         attrs = dict(f.attrs)
-        parts, units = (
-            [],
-            {
-                "model": "",
-                "material": "",
-                "parameter_set": "",
-                "lattice_set": "",
-                "orbital_zeeman": "",
-            },
-        )
+        parts = []
         for model in sorted(f):
-            g = f[model].get("rows") if isinstance(f[model], h5py.Group) else None
-            if not isinstance(g, h5py.Group) or "n_cells" not in g:
+            if not isinstance(f[model], h5py.Group):
                 continue
-            n = n_complete(g)
-            cols = {k: _read_column(g[k], n) for k in g}
-            units.update({k: str(g[k].attrs.get("units", "")) for k in g})
-            fill = _fill(attrs, model)
-            for k, v in fill.items():
-                if k not in cols:
-                    cols[k] = np.array([v] * n, dtype=bool if k == "orbital_zeeman" else object)
-            cols["model"] = np.array([model] * n, dtype=object)
-            parts.append(cols)
+            cols = read_rows(f, model)
+            if cols:
+                cols["model"] = np.array([model] * len(cols["n_cells"]), dtype=object)
+                parts.append(cols)
     if not parts or not sum(len(c["model"]) for c in parts):
         raise InputError(f"{p} has no result rows")
     names = [k for k in parts[0] if all(k in c for c in parts)]
     table = {k: np.concatenate([c[k] for c in parts]) for k in names}
     table["orbital_zeeman"] = table["orbital_zeeman"].astype(bool)
-    order = sorted(
-        range(len(table["model"])), key=lambda i: tuple(_sort_key(table[k][i]) for k in COORDS)
-    )
-    table = {k: v[order] for k, v in table.items()}
-    from perovskite_tb.app.io import COLUMNS
-
-    front = [k for k in COORDS if k in table]
-    front += [k for k in COLUMNS if k in table and k not in front]
-    table = {k: table[k] for k in front + [k for k in table if k not in front]}
-    return ResultTable(table, {k: units.get(k, "") for k in table}, COORDS, attrs)
+    order = sorted(range(len(table["model"])),
+                   key=lambda i: tuple(_sort_key(table[k][i]) for k in COORDS))
+    front = list(COORDS) + [k for k in COLUMNS if k not in COORDS and k in table]
+    table = {k: table[k][order] for k in front + [k for k in table if k not in front]}
+    units = {k: COLUMNS[k].unit if k in COLUMNS else "" for k in table}
+    return ResultTable(table, units, COORDS, attrs)
 
 
 def _sort_key(v):
-    return tuple(v.tolist()) if isinstance(v, np.ndarray) else v
-
-
-def _fill(attrs: dict, model: str) -> dict:
-    kp_default = ""
-    if model == "kp":
-        from perovskite_tb.app.sweep import _kp_default
-
-        try:
-            kp_default = _kp_default(str(attrs.get("material", "")))
-        except PerovskiteTBError:  # unknown material in an old file: leave the label empty
-            kp_default = ""
-    etb_set = str(attrs.get("parameter_set", ""))
-    return {
-        "material": str(attrs.get("material", "")),
-        "parameter_set": etb_set if model == "etb" else kp_default,
-        "lattice_set": etb_set,
-        "orbital_zeeman": bool(attrs.get("orbital_zeeman", False)) if model == "etb" else False,
-    }
+    """Sort key of one cell: NaN sorts first, arrays element by element."""
+    if isinstance(v, np.ndarray):
+        return tuple(_sort_key(x) for x in v.tolist())
+    if isinstance(v, (float, np.floating)):
+        return (0, 0.0) if math.isnan(v) else (1, float(v))
+    return v
 
 
 def write_csv(table: ResultTable, dest) -> None:
@@ -212,12 +144,7 @@ def write_csv(table: ResultTable, dest) -> None:
     """
     cols, units = [], []
     for k, v in table.columns.items():
-        if k == "n_cells":
-            names = [f"n_cells_{a}" for a in "xyz"]
-        elif v.ndim == 3:
-            names = [f"{k.removesuffix('_tensor')}_{s}" for s in _TENSOR_SUFFIX]
-        else:
-            names = [k]
+        names = flat_names(k, v.shape[1:])
         cols.append((k, names))
         units += [f"{n}={table.units.get(k, '') or '-'}" for n in names]
 

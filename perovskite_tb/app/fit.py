@@ -17,38 +17,27 @@ The spec schema and its reader: :mod:`perovskite_tb.app.fitspec`.
 
 References
 ----------
-nestoklon2023 (targets: Nano Lett. 23, 8218 (2023) SI Table S2); physics brief §3.2–3.3.
+Nestoklon et al., Nano Lett. 23, 8218 (2023), SI Tables S1 (start values) and S2 (targets); the
+sp3d5s* model of Nestoklon, Comput. Mater. Sci. 196, 110535 (2021) and Jancu et al., PRB 57, 6493
+(1998).
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-from dataclasses import dataclass
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import least_squares
 
+from perovskite_tb._system import blas_threads
+from perovskite_tb.app.fitfile import format_report, write_parameter_file
+from perovskite_tb.app.fitspec import (DEFAULT_SCALES, FITTABLE_NAMES, TARGET_NAMES, FitResult,
+                                       FitSpec, Target, read_fit_spec)
 from perovskite_tb.errors import DegeneracyError, InputError, ParameterError, SolverError
-from perovskite_tb.model.materials import (
-    ONSITE_NAMES,
-    SPIN_ORBIT_NAMES,
-    TWO_CENTRE_NAMES,
-    _SP3_UNUSED,
-    EtbParameters,
-)
-
-from perovskite_tb.app.fitspec import (  # noqa: F401  (re-exported: part of the fit API)
-    _UNITS,
-    DEFAULT_SCALES,
-    FITTABLE_NAMES,
-    TARGET_NAMES,
-    FitSpec,
-    Target,
-    _num,
-    _resolve_parent,
-    read_fit_spec,
-)
+from perovskite_tb.model.bulk import bulk_properties
+from perovskite_tb.model.materials import EtbParameters
 
 __all__ = [
     "TARGET_NAMES",
@@ -69,59 +58,8 @@ __all__ = [
 _PENALTY = 1e3
 
 
-@dataclass(frozen=True)
-class FitResult:
-    """Outcome of :func:`fit_parameters`.
-
-    Attributes
-    ----------
-    spec : FitSpec
-    params : EtbParameters
-        The fitted set.
-    initial, fitted : dict of str → float
-        Free parameter values before / after the fit (eV).
-    achieved : dict of str → float
-        Target quantities of the fitted set.
-    residuals : dict of str → float
-        achieved − target (units of the target).
-    met : dict of str → bool or None
-        |residual| ≤ tolerance (None if the target has no tolerance).
-    cost : float
-        ½ χ² at the solution.
-    nfev : int
-        Number of bulk evaluations of the optimiser.
-    status : int
-        ``scipy.optimize.least_squares`` status (> 0 converged).
-    message : str
-    """
-
-    spec: FitSpec
-    params: EtbParameters
-    initial: dict
-    fitted: dict
-    achieved: dict
-    residuals: dict
-    met: dict
-    cost: float
-    nfev: int
-    status: int
-    message: str
-
-
 # --------------------------------------------------------------------------------------------
 # fitting
-
-
-@contextlib.contextmanager
-def _single_thread_blas():
-    """Limit BLAS to one thread: the 80×80 bulk matrices are far too small to profit from threads."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def evaluate_targets(params: EtbParameters, names, *, orbital_zeeman: bool = False) -> dict[str, float]:
@@ -146,37 +84,12 @@ def evaluate_targets(params: EtbParameters, names, *, orbital_zeeman: bool = Fal
     DegeneracyError
         If the band-edge structure at R is not the expected one.
     """
-    from perovskite_tb.model.bulk import N_FILLED, _mass, bloch_hamiltonian, bulk_g, high_symmetry_point
-
     names = list(names)
     bad = [n for n in names if n not in TARGET_NAMES]
     if bad:
         raise InputError(f"unknown target(s) {', '.join(bad)} (known: {', '.join(TARGET_NAMES)})")
-    # Same quantities and checks as perovskite_tb.model.bulk.bulk_properties, computing only what is asked.
-    a = params.a
-    kR = high_symmetry_point("R", a)
-    ER = np.linalg.eigvalsh(bloch_hamiltonian(params, kR))
-    v, c = N_FILLED - 1, N_FILLED
-    if not (abs(ER[v] - ER[v - 1]) < 1e-8 and abs(ER[c + 1] - ER[c]) < 1e-8 and np.ptp(ER[c + 2 : c + 6]) < 1e-6):
-        raise DegeneracyError(f"unexpected level structure at R for {params.parameter_set}: {ER[v - 1 : c + 6]} eV")
-    out: dict[str, float] = {}
-    for n in names:
-        if n == "Eg":
-            out[n] = float(ER[c] - ER[v])
-        elif n == "Delta_so":
-            out[n] = float(np.mean(ER[c + 2 : c + 6]) - ER[c])
-        elif n in ("gap_M", "gap_X"):
-            Ek = np.linalg.eigvalsh(bloch_hamiltonian(params, high_symmetry_point(n[-1], a)))
-            out[n] = float(Ek[c] - Ek[v])
-        elif n == "m_e":
-            out[n] = _mass(params, c, kR)
-        elif n == "m_h":
-            out[n] = _mass(params, v - 1, kR)
-        elif n == "g_e":
-            out[n] = float(bulk_g(params, c, k=kR, orbital_zeeman=orbital_zeeman).g)
-        elif n == "g_h":
-            out[n] = float(bulk_g(params, v - 1, k=kR, orbital_zeeman=orbital_zeeman).g)
-    return out
+    b = asdict(bulk_properties(params, orbital_zeeman=orbital_zeeman))
+    return {n: float(b[n]) for n in names}
 
 
 def fit_parameters(spec: FitSpec | str | Path | dict, *, xtol: float = 1e-10, ftol: float = 1e-12,
@@ -208,8 +121,6 @@ def fit_parameters(spec: FitSpec | str | Path | dict, *, xtol: float = 1e-10, ft
     forward difference with relative step 1e-7; parameter points where the R-point level structure is
     lost (band inversion) get the constant residual 1e3 so the trust region shrinks back.
     """
-    from scipy.optimize import least_squares
-
     if not isinstance(spec, FitSpec):
         spec = read_fit_spec(spec)
     p0 = spec.start_parameters()
@@ -235,7 +146,7 @@ def fit_parameters(spec: FitSpec | str | Path | dict, *, xtol: float = 1e-10, ft
             return np.full(len(tnames), _PENALTY)
         return wsc * (np.array([y[n] for n in tnames]) - tval)
 
-    with _single_thread_blas():
+    with blas_threads(1):  # the 80×80 bulk matrices gain nothing from BLAS threads
         sol = least_squares(
             resid, x0, bounds=(lo, hi), method="trf", x_scale=1.0, diff_step=1e-7,
             xtol=xtol, ftol=ftol, gtol=gtol, max_nfev=spec.max_nfev,
@@ -265,156 +176,6 @@ def fit_parameters(spec: FitSpec | str | Path | dict, *, xtol: float = 1e-10, ft
     )
 
 
-# --------------------------------------------------------------------------------------------
-# output
-
-
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise InputError(f"cannot write non-finite value {v} to TOML")
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise InputError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else _toml_value(k)
-
-
-def _round(x: float, nd: int = 6) -> float:
-    return float(f"{x:.{nd}g}") if x != 0 else 0.0
-
-
-def write_parameter_file(result: FitResult, path: str | Path) -> Path:
-    """Write a fitted set as a parameter TOML (shipped schema + ``[fit]`` table).
-
-    Fitted values are written with 7 significant digits; the file reloads with
-    :func:`perovskite_tb.model.materials.load_parameter_file` to the same bulk properties within
-    1e-6 (eV, m0, 1).
-
-    Parameters
-    ----------
-    result : FitResult
-    path : str or pathlib.Path
-        Output file; its name should be ``<material>.<set>.etb.toml`` to be found by
-        :func:`perovskite_tb.model.materials.load_parameters` when placed in ``parameters/``.
-
-    Returns
-    -------
-    pathlib.Path
-
-    Raises
-    ------
-    InputError
-        If the file cannot be written.
-    """
-    spec, p = result.spec, result.params
-    parent_src = dict(spec.parent.sources)
-    src = {n: parent_src.get(n, spec.source) for n in ("a",) + FITTABLE_NAMES}
-    for n, (_, s) in spec.start.items():
-        src[n] = s
-    for n in spec.free:
-        src[n] = spec.source
-    lines = [
-        f"# ETB parameters of cubic {spec.material}, set '{spec.parameter_set}'. Written by perovskite_tb.app.fit",
-        "# from the fit spec recorded in [fit]; regenerate with `perovskite-tb fit <spec> -o <this file>`.",
-        "# Units are stated per value and converted by the loader; energies relative to the bulk VBM (≈ 0 eV).",
-        "",
-        "[meta]",
-        f"material = {_toml_value(spec.material)}",
-        f"parameter_set = {_toml_value(spec.parameter_set)}",
-        'model = "etb"',
-        f"basis = {_toml_value(p.basis)}",
-        f"description = {_toml_value(spec.description or f'least-squares fit of {spec.parent_name}')}",
-        f"status = {_toml_value(spec.status or 'REC (fitted by perovskite_tb.app.fit)')}",
-        "reference_temperature_K = { value = %r, unit = \"K\", source = %s }"
-        % (float(spec.parent.reference_temperature_K), _toml_value(spec.source)),
-        "",
-        "[lattice]",
-        f"a = {{ value = {_round(p.a * 10, 8)!r}, unit = \"angstrom\", source = {_toml_value(src['a'])} }}",
-    ]
-    sections = (("onsite", ONSITE_NAMES), ("two_centre", TWO_CENTRE_NAMES), ("spin_orbit", SPIN_ORBIT_NAMES))
-    for sec, names in sections:
-        lines += ["", f"[{sec}]"]
-        for n in names:
-            if p.basis == "sp3" and n in _SP3_UNUSED:
-                continue
-            v = _round(getattr(p, n), 7) if n in spec.free else float(getattr(p, n))
-            tag = ", fitted = true" if n in spec.free else ""
-            lines.append(f"{n} = {{ value = {v!r}, unit = \"eV\", source = {_toml_value(src[n])}{tag} }}")
-    # no [temperature] table: fitted sets carry no cited dEg/dT unless the parent's material matches
-    if spec.parent.material == spec.material and (spec.parent.dEg_dT or spec.parent.thermal_expansion):
-        lines += ["", "[temperature]", "# copied from the parent set (same material)"]
-        for n in ("dEg_dT", "thermal_expansion"):
-            unit = "eV/K" if n == "dEg_dT" else "1/K"
-            lines.append(
-                f"{n} = {{ value = {float(getattr(spec.parent, n))!r}, unit = \"{unit}\", source = {_toml_value(parent_src.get(n, spec.source))} }}"
-            )
-    lines += [
-        "",
-        "# Record of the fit (ignored by the parameter loader except for a type check).",
-        "[fit]",
-        f"parent = {_toml_value(spec.parent_name)}",
-        f"parent_sha256 = {_toml_value(spec.parent.file_sha256)}",
-        f"free = {_toml_value(list(spec.free))}",
-        f"orbital_zeeman = {_toml_value(spec.orbital_zeeman)}",
-        f"citations = {_toml_value(list(spec.citations))}",
-        f"cost = {_round(result.cost, 8)!r}",
-        f"nfev = {result.nfev}",
-        f"optimizer = {_toml_value('scipy.optimize.least_squares (trf): ' + result.message)}",
-        "",
-        "[fit.initial]",
-    ]
-    lines += [f"{n} = {_round(v, 8)!r}" for n, v in result.initial.items()]
-    lines += ["", "[fit.targets]"]
-    for t in spec.targets:
-        d = {"value": t.value, "weight": t.weight, "unit": TARGET_NAMES[t.name]}
-        if t.tolerance is not None:
-            d["tolerance"] = t.tolerance
-        if t.source:
-            d["source"] = t.source
-        lines.append(f"{t.name} = {_toml_value(d)}")
-    lines += ["", "[fit.achieved]", "# all bulk quantities of the fitted set (eV, m0, 1)"]
-    lines += [f"{n} = {_round(v, 6)!r}" for n, v in result.achieved.items()]
-    lines += ["", "[fit.residuals]", "# achieved − target"]
-    lines += [f"{n} = {_round(v, 4)!r}" for n, v in result.residuals.items()]
-    lines += ["", "[fit.met]", "# |residual| ≤ tolerance (targets with a tolerance only)"]
-    lines += [f"{n} = {_toml_value(m)}" for n, m in result.met.items() if m is not None]
-    lines += ["", "[fit.spec]", "# the fit spec as read"]
-    lines += _spec_lines(spec.raw, "fit.spec")
-    text = "\n".join(lines) + "\n"
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write parameter file {str(path)!r}: {exc.strerror}") from None
-    return path
-
-
-def _spec_lines(doc: dict, prefix: str) -> list[str]:
-    """Spec document as TOML lines: one sub-table per top-level table, inline values inside."""
-    out: list[str] = []
-    for k, v in doc.items():
-        if not isinstance(v, dict):
-            out.append(f"{_key(k)} = {_toml_value(v)}")
-    for k, v in doc.items():
-        if isinstance(v, dict):
-            out += ["", f"[{prefix}.{_key(k)}]"]
-            out += [f"{_key(kk)} = {_toml_value(vv)}" for kk, vv in v.items()]
-    return out
-
-
 def run_fit_file(spec_path: str | Path, output: str | Path | None = None) -> tuple[FitResult, Path]:
     """Read a spec, fit, and write ``<material>.<set>.etb.toml`` (CLI back end).
 
@@ -439,36 +200,17 @@ def run_fit_file(spec_path: str | Path, output: str | Path | None = None) -> tup
     return result, write_parameter_file(result, out)
 
 
-def format_report(result: FitResult) -> str:
-    """Human-readable table: free parameters (initial → fitted) and targets (target, achieved, residual)."""
-    s = result.spec
-    rows = [f"fit {s.material}.{s.parameter_set} (parent {s.parent_name}): ½χ² = {result.cost:.4g}, "
-            f"{result.nfev} evaluations, {result.message}"]
-    rows.append(f"{'parameter':>16s} {'start':>10s} {'fitted':>10s}  (eV)")
-    for n in s.free:
-        rows.append(f"{n:>16s} {result.initial[n]:10.4f} {result.fitted[n]:10.4f}")
-    rows.append(f"{'target':>16s} {'value':>10s} {'achieved':>10s} {'residual':>10s} {'tol':>8s} met")
-    for t in s.targets:
-        tol = "" if t.tolerance is None else f"{t.tolerance:g}"
-        met = {None: "-", True: "yes", False: "NO"}[result.met[t.name]]
-        rows.append(f"{t.name:>16s} {t.value:10.4f} {result.achieved[t.name]:10.4f} "
-                    f"{result.residuals[t.name]:+10.4f} {tol:>8s} {met}")
-    return "\n".join(rows)
-
-
 def add_subcommand(sub) -> None:
     """Register ``perovskite-tb fit SPEC.toml [-o OUT]`` on an argparse sub-parser collection."""
     f = sub.add_parser("fit", help="least-squares fit of ETB parameters to bulk targets → parameter TOML")
-    f.add_argument("spec", help="fit spec TOML (see parameters/fits/*.toml)")
+    f.add_argument("spec", help="fit spec TOML path (see parameters/fits/*.toml; values in eV, m0)")
     f.add_argument("-o", "--output", default=None,
-                   help="output parameter file (default ./<material>.<parameter_set>.etb.toml)")
+                   help="output parameter file path (default ./<material>.<parameter_set>.etb.toml)")
     f.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     f.set_defaults(func=_cmd_fit)
 
 
 def _cmd_fit(args) -> int:
-    import json
-
     result, out = run_fit_file(args.spec, args.output)
     if args.json:
         print(json.dumps({

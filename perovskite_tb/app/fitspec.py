@@ -23,7 +23,7 @@ Fit spec schema
 
 References
 ----------
-nestoklon2023 (targets: Nano Lett. 23, 8218 (2023) SI Table S2); physics brief §3.2–3.3.
+Nestoklon et al., Nano Lett. 23, 8218 (2023), SI Tables S1 (start values) and S2 (targets).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from perovskite_tb.model.materials import (
     parameters_dir,
 )
 
-__all__ = ["TARGET_NAMES", "FITTABLE_NAMES", "DEFAULT_SCALES", "Target", "FitSpec", "read_fit_spec"]
+__all__ = ["TARGET_NAMES", "FITTABLE_NAMES", "DEFAULT_SCALES", "Target", "FitSpec", "FitResult",
+           "read_fit_spec"]
 
 #: Bulk targets that can be fitted, with their units (attributes of :class:`~perovskite_tb.model.bulk.BulkProperties`).
 TARGET_NAMES = {
@@ -145,6 +146,45 @@ class FitSpec:
         return self.parent.replace(material=self.material, parameter_set=self.parameter_set, path="", **ch)
 
 
+@dataclass(frozen=True)
+class FitResult:
+    """Outcome of :func:`perovskite_tb.app.fit.fit_parameters`.
+
+    Attributes
+    ----------
+    spec : FitSpec
+    params : EtbParameters
+        The fitted set.
+    initial, fitted : dict of str → float
+        Free parameter values before / after the fit (eV).
+    achieved : dict of str → float
+        Target quantities of the fitted set.
+    residuals : dict of str → float
+        achieved − target (units of the target).
+    met : dict of str → bool or None
+        |residual| ≤ tolerance (None if the target has no tolerance).
+    cost : float
+        ½ χ² at the solution.
+    nfev : int
+        Number of bulk evaluations of the optimiser.
+    status : int
+        ``scipy.optimize.least_squares`` status (> 0 converged).
+    message : str
+    """
+
+    spec: FitSpec
+    params: EtbParameters
+    initial: dict
+    fitted: dict
+    achieved: dict
+    residuals: dict
+    met: dict
+    cost: float
+    nfev: int
+    status: int
+    message: str
+
+
 # --------------------------------------------------------------------------------------------
 # spec parsing
 
@@ -170,40 +210,25 @@ def _resolve_parent(parent: str, base: Path) -> tuple[EtbParameters, str]:
     return load_parameters(mat, name), parent
 
 
-def read_fit_spec(spec: str | Path | dict, *, base_dir: str | Path | None = None) -> FitSpec:
-    """Read and validate a fit spec.
-
-    Parameters
-    ----------
-    spec : str, pathlib.Path or dict
-        Path to a TOML file, or the already-parsed document.
-    base_dir : str or pathlib.Path, optional
-        Directory against which a relative ``parent`` path is resolved (default: the spec's directory).
-
-    Returns
-    -------
-    FitSpec
-
-    Raises
-    ------
-    InputError
-        Malformed spec: missing tables/keys, non-numeric values, unknown target names, empty free set,
-        bad weights, tolerances or bounds.
-    ParameterError
-        Unknown parameter names, unknown parent set, unknown citation keys.
-    """
+def _load_doc(spec, base_dir) -> tuple[dict, Path]:
+    """The spec document and the directory relative parent paths are resolved against."""
     if isinstance(spec, dict):
-        doc = copy.deepcopy(spec)
-        base = Path(base_dir) if base_dir is not None else Path.cwd()
-    else:
-        path = Path(spec)
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"cannot read fit spec {str(path)!r}: {exc.strerror}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"malformed fit spec {path.name}: {exc}") from None
-        base = Path(base_dir) if base_dir is not None else path.parent
+        return copy.deepcopy(spec), Path(base_dir) if base_dir is not None else Path.cwd()
+    path = Path(spec)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read fit spec {str(path)!r}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"malformed fit spec {path.name}: {exc}") from None
+    return doc, Path(base_dir) if base_dir is not None else path.parent
+
+
+_KNOWN_FIT = {"material", "parameter_set", "parent", "source", "description", "status",
+              "orbital_zeeman", "citations", "max_nfev", "strict"}
+
+
+def _read_fit_table(doc: dict) -> dict:
     unknown = set(doc) - {"fit", "start", "free", "targets"}
     if unknown:
         raise InputError(f"fit spec: unknown table(s) {', '.join(sorted(unknown))} (known: fit, start, free, targets)")
@@ -213,27 +238,34 @@ def read_fit_spec(spec: str | Path | dict, *, base_dir: str | Path | None = None
     for key in ("material", "parameter_set", "parent", "source"):
         if not isinstance(fit.get(key), str) or not fit.get(key):
             raise InputError(f"fit spec: [fit] {key} must be a non-empty string, got {fit.get(key)!r}")
-    known_fit = {"material", "parameter_set", "parent", "source", "description", "status", "orbital_zeeman",
-                 "citations", "max_nfev", "strict"}
-    if set(fit) - known_fit:
-        raise InputError(f"fit spec: unknown key(s) in [fit]: {', '.join(sorted(set(fit) - known_fit))}")
+    if set(fit) - _KNOWN_FIT:
+        raise InputError(f"fit spec: unknown key(s) in [fit]: {', '.join(sorted(set(fit) - _KNOWN_FIT))}")
     if "." in fit["parameter_set"] or "/" in fit["parameter_set"]:
         raise InputError(f"fit spec: [fit] parameter_set must not contain '.' or '/', got {fit['parameter_set']!r}")
-    parent, parent_name = _resolve_parent(fit["parent"], base)
-
-    refs = _references(parameters_dir())
     cites = fit.get("citations", [])
     if not isinstance(cites, list) or not all(isinstance(c, str) for c in cites):
         raise InputError(f"fit spec: [fit] citations must be a list of strings, got {cites!r}")
+    max_nfev = fit.get("max_nfev", 400)
+    if isinstance(max_nfev, bool) or not isinstance(max_nfev, int) or max_nfev < 1:
+        raise InputError(f"fit spec: [fit] max_nfev must be a positive integer, got {max_nfev!r}")
+    for key in ("orbital_zeeman", "strict"):
+        if not isinstance(fit.get(key, False), bool):
+            raise InputError(f"fit spec: [fit] {key} must be true or false, got {fit.get(key)!r}")
+    return fit
 
-    def _check_ref(key: str, where: str) -> None:
-        if refs is not None and key not in refs:
+
+class _Refs:
+    """Citation-key check against parameters/references.toml (no check if the file is absent)."""
+
+    def __init__(self):
+        self.keys = _references(parameters_dir())
+
+    def check(self, key: str, where: str) -> None:
+        if self.keys is not None and key not in self.keys:
             raise ParameterError(f"fit spec: {where} cites unknown reference key {key!r}")
 
-    _check_ref(fit["source"], "[fit] source")
-    for c in cites:
-        _check_ref(c, "[fit] citations")
 
+def _read_start(doc: dict, refs: _Refs) -> dict:
     start: dict = {}
     for name, entry in (doc.get("start") or {}).items():
         if name != "a" and name not in FITTABLE_NAMES:
@@ -243,9 +275,12 @@ def read_fit_spec(spec: str | Path | dict, *, base_dir: str | Path | None = None
         unit = entry["unit"]
         if unit not in _UNITS or (name == "a") != (unit in ("angstrom", "Å", "nm")):
             raise InputError(f"fit spec: [start] {name} has unit {unit!r} (energies: eV/meV, a: angstrom/nm)")
-        _check_ref(str(entry["source"]), f"[start] {name}")
+        refs.check(str(entry["source"]), f"[start] {name}")
         start[name] = (_num(entry["value"], f"[start] {name} value") * _UNITS[unit], str(entry["source"]))
+    return start
 
+
+def _read_free(doc: dict) -> tuple[list, dict]:
     free_tab = doc.get("free")
     if not isinstance(free_tab, dict) or "names" not in free_tab:
         raise InputError("fit spec: missing [free] names")
@@ -273,44 +308,72 @@ def read_fit_spec(spec: str | Path | dict, *, base_dir: str | Path | None = None
         bounds[name] = (lo, hi)
     if set(free_tab) - {"names", "bounds"}:
         raise InputError(f"fit spec: unknown key(s) in [free]: {', '.join(sorted(set(free_tab) - {'names', 'bounds'}))}")
+    return names, bounds
 
+
+def _read_target(name: str, entry, refs: _Refs) -> Target:
+    if name not in TARGET_NAMES:
+        raise InputError(f"fit spec: unknown target {name!r} (known: {', '.join(TARGET_NAMES)})")
+    if not isinstance(entry, dict) or "value" not in entry:
+        raise InputError(f"fit spec: target {name} must be a table {{ value, weight, tolerance, source }}")
+    extra = set(entry) - {"value", "weight", "tolerance", "source", "unit"}
+    if extra:
+        raise InputError(f"fit spec: target {name} has unknown key(s) {', '.join(sorted(extra))}")
+    w = _num(entry.get("weight", 1.0), f"target {name} weight")
+    if w < 0:
+        raise InputError(f"fit spec: target {name} weight must be ≥ 0, got {w}")
+    tol = entry.get("tolerance")
+    if tol is not None:
+        tol = _num(tol, f"target {name} tolerance")
+        if tol <= 0:
+            raise InputError(f"fit spec: target {name} tolerance must be > 0 {TARGET_NAMES[name]}, got {tol}")
+    src = str(entry.get("source", ""))
+    if src:
+        refs.check(src, f"target {name}")
+    return Target(name, _num(entry["value"], f"target {name} value"), w, tol, src)
+
+
+def read_fit_spec(spec: str | Path | dict, *, base_dir: str | Path | None = None) -> FitSpec:
+    """Read and validate a fit spec.
+
+    Parameters
+    ----------
+    spec : str, pathlib.Path or dict
+        Path to a TOML file, or the already-parsed document.
+    base_dir : str or pathlib.Path, optional
+        Directory against which a relative ``parent`` path is resolved (default: the spec's directory).
+
+    Returns
+    -------
+    FitSpec
+
+    Raises
+    ------
+    InputError
+        Malformed spec: missing tables/keys, non-numeric values, unknown target names, empty free set,
+        bad weights, tolerances or bounds.
+    ParameterError
+        Unknown parameter names, unknown parent set, unknown citation keys.
+    """
+    doc, base = _load_doc(spec, base_dir)
+    fit = _read_fit_table(doc)
+    parent, parent_name = _resolve_parent(fit["parent"], base)
+    refs = _Refs()
+    refs.check(fit["source"], "[fit] source")
+    for c in fit.get("citations", []):
+        refs.check(c, "[fit] citations")
+    start = _read_start(doc, refs)
+    names, bounds = _read_free(doc)
     ttab = doc.get("targets")
     if not isinstance(ttab, dict) or not ttab:
         raise InputError("fit spec: missing or empty [targets]")
-    targets = []
-    for name, entry in ttab.items():
-        if name not in TARGET_NAMES:
-            raise InputError(f"fit spec: unknown target {name!r} (known: {', '.join(TARGET_NAMES)})")
-        if not isinstance(entry, dict) or "value" not in entry:
-            raise InputError(f"fit spec: target {name} must be a table {{ value, weight, tolerance, source }}")
-        extra = set(entry) - {"value", "weight", "tolerance", "source", "unit"}
-        if extra:
-            raise InputError(f"fit spec: target {name} has unknown key(s) {', '.join(sorted(extra))}")
-        w = _num(entry.get("weight", 1.0), f"target {name} weight")
-        if w < 0:
-            raise InputError(f"fit spec: target {name} weight must be ≥ 0, got {w}")
-        tol = entry.get("tolerance")
-        if tol is not None:
-            tol = _num(tol, f"target {name} tolerance")
-            if tol <= 0:
-                raise InputError(f"fit spec: target {name} tolerance must be > 0 {TARGET_NAMES[name]}, got {tol}")
-        src = str(entry.get("source", ""))
-        if src:
-            _check_ref(src, f"target {name}")
-        targets.append(Target(name, _num(entry["value"], f"target {name} value"), w, tol, src))
+    targets = [_read_target(name, entry, refs) for name, entry in ttab.items()]
     if not any(t.weight > 0 for t in targets):
         raise InputError("fit spec: all target weights are zero")
-
-    max_nfev = fit.get("max_nfev", 400)
-    if isinstance(max_nfev, bool) or not isinstance(max_nfev, int) or max_nfev < 1:
-        raise InputError(f"fit spec: [fit] max_nfev must be a positive integer, got {max_nfev!r}")
-    for key in ("orbital_zeeman", "strict"):
-        if not isinstance(fit.get(key, False), bool):
-            raise InputError(f"fit spec: [fit] {key} must be true or false, got {fit.get(key)!r}")
     return FitSpec(
         material=fit["material"], parameter_set=fit["parameter_set"], parent=parent, parent_name=parent_name,
         start=start, free=tuple(names), bounds=bounds, targets=tuple(targets), source=fit["source"],
-        orbital_zeeman=fit.get("orbital_zeeman", False), max_nfev=max_nfev, strict=fit.get("strict", False),
-        description=str(fit.get("description", "")), status=str(fit.get("status", "")),
-        citations=tuple(cites), raw=doc,
+        orbital_zeeman=fit.get("orbital_zeeman", False), max_nfev=fit.get("max_nfev", 400),
+        strict=fit.get("strict", False), description=str(fit.get("description", "")),
+        status=str(fit.get("status", "")), citations=tuple(fit.get("citations", [])), raw=doc,
     )

@@ -1,75 +1,66 @@
-"""HDF5 results (schema ``perovskite_tb.app.curve/1``) and the shipped measured-data table.
+"""HDF5 result files (schema ``perovskite_tb.results/2``): one writer and one reader for every job.
 
-Layout of a curve file::
+Layout::
 
-    /                attrs: schema, package_version, git_describe, created, config_json,
-                            material, parameter_set, parameter_file_sha256, parameter_citations,
-                            numpy/scipy/numba/h5py versions, units note
-    /params          attrs: every ETB parameter value (eV, nm)
-    /<model>/rows/<column>   one resizable dataset per column, one row per finished point,
-                             attr ``units``; rows are appended and flushed as each point finishes,
-                             so an interrupted run keeps everything finished.
-
-Columns: n_cells (3), edge_nm, temperature_K, n_states, E_e, E_h, transition_energy, g_e, g_h,
-g_e_tensor (3×3), g_h_tensor (3×3), residual_e, residual_h, seconds, peak_rss_GB.
-Sweeps (:mod:`perovskite_tb.app.sweep`) add the identity columns of :data:`ID_COLUMNS` (material,
-parameter_set, lattice_set, orbital_zeeman); files without them take the values from the root
-attributes (:func:`perovskite_tb.app.export.load_results`).
+    /                    attrs: schema, kind (curve | sweep | tseries | halides | kp-study), provenance
+                                (package_version, git_describe, created, numpy/scipy/numba/h5py
+                                versions), parameter_files_json (path, SHA-256 and citations of every
+                                parameter set used), run_toml / run_file_text / config_json (the job's
+                                inputs), units, n_points_computed, job-specific attributes
+    /params              attrs: ETB parameter values of a one-set job (eV, nm)
+    /<model>/rows/<col>  one resizable dataset per column of :data:`perovskite_tb.app.results.COLUMNS`
+                         (attrs ``units``, ``description``); one row per finished point
+    /tables/<name>/<col> whole tables (the halides job's bulk properties, universal curve, measured
+                         bulk values), attrs ``units``
 
 Atomic rows: every ``/<model>/rows`` group carries ``n_complete``, raised only after all columns of
 a row are written and flushed. A writer killed mid-row leaves longer datasets; readers use the first
-``n_complete`` rows and :class:`CurveWriter` truncates the partial row when it reopens the file.
+``n_complete`` rows and :class:`ResultWriter` truncates the partial row when it reopens the file.
+
+Older files: files of the first row layout (schema ``perovskite_tb.curve/1``, also spelled
+``perovskite_tb.app.curve/1``: curve, sweep and tseries files) are **read** — their missing columns
+are filled from the root attributes (material, sets, Zeeman variant, k·p resolution) or left at the
+column default — but not extended: appending to one is refused with a one-line error (use a new
+output file). Files of the old halides layout (``perovskite_tb.halides/1``) and unknown schemas are
+refused with a one-line error.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import json
 import subprocess
-from importlib import resources
 from pathlib import Path
 
+import h5py
+import numba
 import numpy as np
+import scipy
 
-from perovskite_tb.errors import InputError
+from perovskite_tb import __version__
+from perovskite_tb.app.measured import load_measured  # noqa: F401  (public name of this module)
+from perovskite_tb.app.results import BULK_COLUMNS, check_row, default_row
+from perovskite_tb.app.results import COLUMNS as ROW_COLUMNS
+from perovskite_tb.errors import InputError, PerovskiteTBError
+from kp.confinement import nc_default_set
 
-__all__ = ["SCHEMA", "COLUMNS", "ID_COLUMNS", "CurveWriter", "read_curve", "load_measured",
-           "provenance", "load_results", "n_complete"]
+__all__ = ["SCHEMA", "LEGACY_SCHEMAS", "KINDS", "COLUMNS", "ResultWriter", "CurveWriter",
+           "open_results", "read_rows", "read_curve", "read_table", "update_attrs", "provenance", "n_complete",
+           "load_results", "load_measured"]
 
-SCHEMA = "perovskite_tb.app.curve/1"
+SCHEMA = "perovskite_tb.results/2"
+#: Older row layouts that are read (not extended).
+LEGACY_SCHEMAS = ("perovskite_tb.curve/1", "perovskite_tb.app.curve/1")
+#: Values of the root ``kind`` attribute.
+KINDS = ("curve", "sweep", "tseries", "halides", "kp-study")
+_UNITS_NOTE = "energies eV, lengths nm, temperatures K, fields T, time s, memory GB (1e9 bytes)"
 
-#: column name -> (shape of one row, dtype, unit)
-COLUMNS = {
-    "n_cells": ((3,), "i8", "1"),
-    "edge_nm": ((), "f8", "nm"),
-    "temperature_K": ((), "f8", "K"),
-    "n_states": ((), "i8", "1"),
-    "E_e": ((), "f8", "eV"),
-    "E_h": ((), "f8", "eV"),
-    "transition_energy": ((), "f8", "eV"),
-    "g_e": ((), "f8", "1"),
-    "g_h": ((), "f8", "1"),
-    "g_e_tensor": ((3, 3), "f8", "1"),
-    "g_h_tensor": ((3, 3), "f8", "1"),
-    "residual_e": ((), "f8", "eV"),
-    "residual_h": ((), "f8", "eV"),
-    "seconds": ((), "f8", "s"),
-    "peak_rss_GB": ((), "f8", "GB"),
-}
-
-#: Optional identity columns (written by sweeps): name -> (shape, dtype, unit). ``"str"`` is UTF-8.
-ID_COLUMNS = {
-    "material": ((), "str", ""),
-    "parameter_set": ((), "str", ""),
-    "lattice_set": ((), "str", ""),
-    "orbital_zeeman": ((), "bool", ""),
-}
+_STORED = {n: c for n, c in ROW_COLUMNS.items() if c.stored}
+#: Stored row columns as name → (shape of one row, dtype, unit) (compact view of the schema).
+COLUMNS = {n: (c.shape, c.dtype, c.unit) for n, c in _STORED.items()}
 
 
-def _h5_dtype(dtype):
-    import h5py
-
+def _h5_dtype(dtype: str):
     return h5py.string_dtype() if dtype == "str" else np.dtype(dtype)
 
 
@@ -82,71 +73,174 @@ def n_complete(grp) -> int:
     return n
 
 
-def provenance() -> dict:
-    """Package version, git describe and library versions (strings)."""
-    import h5py
-    import numba
-    import scipy
-
-    from perovskite_tb import __version__
-
+def _git_describe() -> str:
     try:
-        gd = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent, timeout=5).stdout.strip()
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        gd = ""
+        out = ""
+    return out or "unknown"
+
+
+def provenance() -> dict:
+    """Package version, git describe, library versions and creation time (strings)."""
     return {
-        "package_version": __version__, "git_describe": gd or "unknown",
+        "package_version": __version__, "git_describe": _git_describe(),
         "numpy_version": np.__version__, "scipy_version": scipy.__version__,
         "numba_version": numba.__version__, "h5py_version": h5py.__version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
 
-class CurveWriter:
-    """Append-as-you-go writer of curve rows (one group per model).
+def _schema_of(f, path) -> str:
+    """Schema of an open file: SCHEMA or a legacy row layout; raises InputError otherwise."""
+    schema = f.attrs.get("schema")
+    if schema == SCHEMA or schema in LEGACY_SCHEMAS:
+        return schema
+    if isinstance(schema, str) and "halides/1" in schema:
+        raise InputError(f"{path}: old halides file ({schema}), not readable by this version; "
+                         f"write a new output file (layout {SCHEMA})")
+    raise InputError(f"{path} is not a perovskite_tb result file of a known version "
+                     f"(schema {schema!r}; this version reads {SCHEMA} and {LEGACY_SCHEMAS[0]})")
+
+
+def open_results(path):
+    """Open a result file for reading (h5py.File); one-line InputError if missing, not HDF5 or foreign."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"result file {str(p)!r} does not exist")
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise InputError(f"cannot read {str(p)!r} as HDF5: {exc}") from None
+    try:
+        _schema_of(f, p)
+    except InputError:
+        f.close()
+        raise
+    return f
+
+
+def _read_column(ds, n: int) -> np.ndarray:
+    if h5py.check_string_dtype(ds.dtype) is not None:
+        return np.array(ds.asstr()[:n], dtype=object)
+    return ds[:n]
+
+
+def _legacy_fill(attrs: dict, model: str, cols: dict) -> dict:
+    """Values of columns missing in a file of the first layout, from its root attributes."""
+    material = str(attrs.get("material", ""))
+    etb_set = str(attrs.get("parameter_set", ""))
+    kp_set = ""
+    if model == "kp" and material:
+        try:
+            kp_set = nc_default_set(material)
+        except PerovskiteTBError:  # unknown material in an old file: leave the label empty
+            kp_set = ""
+    opts = json.loads(attrs.get("options_json", "{}") or "{}")
+    n_cells = cols.get("n_cells")
+    return {
+        "material": material,
+        "parameter_set": etb_set if model == "etb" else kp_set,
+        "lattice_set": etb_set,
+        "orbital_zeeman": bool(attrs.get("orbital_zeeman", False)) if model == "etb" else False,
+        "kp_basis": "legendre" if model == "kp" else "",
+        "kp_resolution": int(opts.get("kp_resolution") or 0) if model == "kp" else 0,
+        "shape": None if n_cells is None else np.array(
+            ["cube" if len(set(r)) == 1 or not any(r) else "cuboid" for r in np.asarray(n_cells)],
+            dtype=object),
+    }
+
+
+def _complete_columns(cols: dict, n: int, fill: dict) -> dict:
+    """Add every schema column missing from ``cols`` (values from ``fill`` or the column default)."""
+    out = dict(cols)
+    for name, c in _STORED.items():
+        if name in out:
+            continue
+        v = fill.get(name)
+        if isinstance(v, np.ndarray) and v.shape[:1] == (n,):
+            out[name] = v
+        else:
+            v = c.default if v is None else v
+            out[name] = (np.array([v] * n, dtype=object) if c.dtype == "str"
+                         else np.repeat(np.asarray(v, dtype=c.dtype)[None], n, axis=0))
+    return out
+
+
+def read_rows(f, model: str) -> dict:
+    """Complete rows of ``model`` in an open result file as column name → ndarray (all columns).
+
+    Columns missing in the file (older files) are filled (module docstring); unknown extra columns
+    are kept.
+    """
+    grp = f.get(f"{model}/rows")
+    if not isinstance(grp, h5py.Group) or "n_cells" not in grp:
+        return {}
+    n = n_complete(grp)
+    cols = {k: _read_column(grp[k], n) for k in grp}
+    fill = _legacy_fill(dict(f.attrs), model, cols) if f.attrs.get("schema") != SCHEMA else {}
+    return _complete_columns(cols, n, fill)
+
+
+class ResultWriter:
+    """Append-as-you-go writer of result rows (one group per model) with atomic rows.
 
     Parameters
     ----------
     path : str or Path
-        HDF5 file; an existing file with the same schema and inputs is resumed.
+        HDF5 file; an existing file of this schema is resumed (rows kept, attributes updated).
     attrs : dict
-        Root attributes (config, parameter provenance). On resume, ``config_json`` must match.
+        Root attributes; ``kind`` (one of :data:`KINDS`, default ``"sweep"``) and the job's inputs.
+        On resume a differing ``config_json`` refuses (other material, set, options).
     params : dict, optional
         Parameter values written to ``/params`` attributes.
 
     Raises
     ------
     InputError
-        If an existing file has another schema or was made with a different configuration.
+        Unwritable file, another or an older schema, a different job configuration, unknown kind.
     """
 
     def __init__(self, path, attrs: dict, params: dict | None = None):
-        import h5py
-
         self.path = Path(path)
         exists = self.path.exists()
+        kind = attrs.get("kind", "sweep")
+        if kind not in KINDS:
+            raise InputError(f"unknown result kind {kind!r} (known: {', '.join(KINDS)})")
         try:
             self._f = h5py.File(self.path, "a")
         except OSError as exc:
             raise InputError(f"cannot open result file {str(self.path)!r}: {exc}") from None
+        try:
+            if exists and len(self._f.attrs):
+                self._check_resume(attrs)
+            self._init(attrs, kind, params)
+        except BaseException:
+            self._f.close()
+            raise
+
+    def _check_resume(self, attrs: dict) -> None:
         f = self._f
-        if exists and "schema" in f.attrs:
-            if f.attrs["schema"] != SCHEMA:
-                self._f.close()
-                raise InputError(f"{self.path} has schema {f.attrs['schema']!r}, expected {SCHEMA!r}")
-            if "config_json" in attrs and f.attrs.get("config_json") not in (None, attrs["config_json"]):
-                old = json.loads(f.attrs["config_json"])
-                new = json.loads(attrs["config_json"])
-                diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in ("n_cells_list", "temperatures_K", "models"))
-                if diff:
-                    self._f.close()
-                    raise InputError(f"{self.path} was made with different inputs ({', '.join(diff)}); use another output file")
+        schema = _schema_of(f, self.path)
+        if schema != SCHEMA:
+            raise InputError(f"{self.path} was written by an older version ({schema}); it can be "
+                             "read and exported but not extended — use a new output file")
+        old_cfg = f.attrs.get("config_json")
+        if "config_json" in attrs and old_cfg not in (None, attrs["config_json"]):
+            old, new = json.loads(old_cfg), json.loads(attrs["config_json"])
+            free = ("n_cells_list", "temperatures_K", "models")
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in free)
+            if diff:
+                raise InputError(f"{self.path} was made with different inputs ({', '.join(diff)}); "
+                                 "use another output file")
+
+    def _init(self, attrs: dict, kind: str, params: dict | None) -> None:
+        f = self._f
         f.attrs["schema"] = SCHEMA
         self._repair()
-        for k, v in {**provenance(), **attrs}.items():
+        for k, v in {**provenance(), **attrs, "kind": kind, "units": _UNITS_NOTE}.items():
             f.attrs[k] = v
-        f.attrs["units"] = "energies eV, lengths nm, temperatures K, fields T, time s"
         if params:
             g = f.require_group("params")
             for k, v in params.items():
@@ -155,9 +249,9 @@ class CurveWriter:
 
     def _repair(self) -> None:
         """Drop a partially written trailing row (writer killed mid-row) and set ``n_complete``."""
-        for name, obj in self._f.items():
-            grp = obj.get("rows") if hasattr(obj, "get") else None
-            if grp is None or not hasattr(grp, "attrs"):
+        for obj in self._f.values():
+            grp = obj.get("rows") if isinstance(obj, h5py.Group) else None
+            if not isinstance(grp, h5py.Group):
                 continue
             n = n_complete(grp)
             for k in grp:
@@ -167,59 +261,67 @@ class CurveWriter:
 
     @property
     def file(self):
-        """The open :class:`h5py.File` (for extra root attributes; rows go through :meth:`append`)."""
+        """The open :class:`h5py.File` (for job attributes; rows go through :meth:`append`)."""
         return self._f
 
     def rows(self, model: str) -> dict:
         """Complete rows of ``model`` as column name → ndarray (strings decoded); empty if none."""
-        grp = self._f.get(f"{model}/rows")
-        if grp is None:
-            return {}
-        n = n_complete(grp)
-        return {k: _read_column(grp[k], n) for k in grp}
+        return read_rows(self._f, model)
 
     def done(self, model: str) -> set:
         """Set of (n_cells tuple, temperature_K) already in the file for ``model``."""
-        grp = self._f.get(f"{model}/rows")
-        if grp is None or "n_cells" not in grp:
+        r = self.rows(model)
+        if not r:
             return set()
-        nc = grp["n_cells"][...]
-        T = grp["temperature_K"][...]
-        return {(tuple(int(x) for x in nc[i]), float(T[i])) for i in range(len(T))}
+        return {(tuple(int(x) for x in nc), float(T)) for nc, T in zip(r["n_cells"], r["temperature_K"])}
 
-    def append(self, model: str, row: dict, *, fill: dict | None = None) -> None:
-        """Append one finished point and flush to disk (atomically: ``n_complete`` is raised last).
+    def append(self, model: str, row: dict) -> None:
+        """Append one finished point and flush (atomically: ``n_complete`` is raised last).
 
         Parameters
         ----------
         model : str
             Group name (``"etb"``, ``"kp"``).
         row : dict
-            Every column of :data:`COLUMNS`, optionally columns of :data:`ID_COLUMNS`.
-        fill : dict, optional
-            Values of :data:`ID_COLUMNS` for the rows already in the group when such a column is
-            created now (files written before the column existed); default "" / False.
+            Columns of :data:`perovskite_tb.app.results.COLUMNS` (missing ones take their default;
+            ``model`` and ``error`` are not stored).
         """
         grp = self._f.require_group(f"{model}/rows")
         n = n_complete(grp) if len(grp) else 0
-        cols = dict(COLUMNS)
-        cols.update({k: v for k, v in ID_COLUMNS.items() if k in row or k in grp})
-        for name, (shape, dtype, unit) in cols.items():
+        full = check_row({**default_row(), **row})
+        for name, c in _STORED.items():
             if name not in grp:
-                ds = grp.create_dataset(name, shape=(n, *shape), maxshape=(None, *shape),
-                                        dtype=_h5_dtype(dtype), chunks=(64, *shape) if shape else (64,))
-                ds.attrs["units"] = unit
+                ds = grp.create_dataset(name, shape=(n, *c.shape), maxshape=(None, *c.shape),
+                                        dtype=_h5_dtype(c.dtype), chunks=(64, *c.shape))
+                ds.attrs["units"] = c.unit
+                ds.attrs["description"] = c.description
                 if n:
-                    ds[:] = (fill or {}).get(name, "" if dtype == "str" else False)
+                    ds[:] = c.default
             ds = grp[name]
             ds.resize(n + 1, axis=0)
-            val = row.get(name, (fill or {}).get(name, "" if dtype == "str" else False))
-            ds[n] = val if dtype == "str" else np.asarray(val)
+            ds[n] = full[name]
         self._f.flush()
         # both counters in one final flush: n_points_computed counts rows ever appended (a row
         # computed twice across restarts would make it exceed the number of rows)
         self._f.attrs["n_points_computed"] = int(self._f.attrs.get("n_points_computed", 0)) + 1
         grp.attrs["n_complete"] = n + 1
+        self._f.flush()
+
+    def write_table(self, name: str, rows: list[dict], columns: dict = BULK_COLUMNS,
+                    attrs: dict | None = None) -> None:
+        """Write (replace) ``/tables/<name>``: one dataset per column of ``columns`` (+ ``attrs``)."""
+        g = self._f.require_group("tables")
+        if name in g:
+            del g[name]
+        t = g.create_group(name)
+        t.attrs.update(attrs or {})
+        for cname, c in columns.items():
+            vals = [check_row({cname: r.get(cname, c.default)}, columns)[cname] for r in rows]
+            data = (np.array(vals, dtype=object) if c.dtype == "str"
+                    else np.asarray(vals, dtype=c.dtype).reshape(len(rows), *c.shape))
+            ds = t.create_dataset(cname, data=data, dtype=_h5_dtype(c.dtype))
+            ds.attrs["units"] = c.unit
+            ds.attrs["description"] = c.description
         self._f.flush()
 
     def close(self) -> None:
@@ -233,8 +335,32 @@ class CurveWriter:
         self.close()
 
 
+#: Historical name of :class:`ResultWriter`.
+CurveWriter = ResultWriter
+
+
+def update_attrs(path, **attrs) -> None:
+    """Set root attributes of an existing result file of this schema (a job's derived facts)."""
+    with h5py.File(path, "a") as f:
+        if f.attrs.get("schema") != SCHEMA:
+            raise InputError(f"{path}: not a {SCHEMA} file")
+        for k, v in attrs.items():
+            f.attrs[k] = v
+
+
+def read_table(path, name: str) -> dict:
+    """Columns of ``/tables/<name>`` (column → ndarray, plus ``"units"``); InputError if absent."""
+    with open_results(path) as f:
+        t = f.get(f"tables/{name}")
+        if not isinstance(t, h5py.Group):
+            raise InputError(f"{path} has no table {name!r}")
+        out = {k: _read_column(t[k], t[k].shape[0]) for k in t}
+        out["units"] = {k: str(t[k].attrs.get("units", "")) for k in t}
+    return out
+
+
 def read_curve(path, model: str = "etb") -> dict:
-    """Read the rows of ``model`` from a curve file, sorted by (temperature, size).
+    """Read the rows of ``model``, sorted by (temperature, transition energy).
 
     Returns
     -------
@@ -244,69 +370,22 @@ def read_curve(path, model: str = "etb") -> dict:
     Raises
     ------
     InputError
-        Missing file, wrong schema or missing model group.
+        Missing file, foreign or unknown schema, or no rows of ``model``.
     """
-    import h5py
-
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"result file {str(p)!r} does not exist")
-    with h5py.File(p, "r") as f:
-        if f.attrs.get("schema") != SCHEMA:
-            raise InputError(f"{p} is not a {SCHEMA} file (schema {f.attrs.get('schema')!r})")
-        if f"{model}/rows" not in f:
-            raise InputError(f"{p} has no results for model {model!r}")
-        g = f[f"{model}/rows"]
-        n = n_complete(g)
-        out = {k: _read_column(g[k], n) for k in g}
-        units = {k: g[k].attrs.get("units", "") for k in g}
+    with open_results(path) as f:
+        out = read_rows(f, model)
+        if not out:
+            raise InputError(f"{path} has no results for model {model!r}")
         attrs = dict(f.attrs)
     order = np.lexsort((out["transition_energy"], out["temperature_K"]))
     out = {k: v[order] for k, v in out.items()}
     out["attrs"] = attrs
-    out["units"] = units
+    out["units"] = {k: (_STORED[k].unit if k in _STORED else "") for k in out if k != "attrs"}
     return out
 
 
-def _read_column(ds, n: int) -> np.ndarray:
-    import h5py
-
-    if h5py.check_string_dtype(ds.dtype) is not None:
-        return np.array(ds.asstr()[:n], dtype=object)
-    return ds[:n]
-
-
 def load_results(path):
-    """All rows of a result file (curve, sweep, tseries) as one labelled table.
-
-    See :func:`perovskite_tb.app.export.load_results` (coordinates, units, sorting).
-    """
-    from perovskite_tb.app.export import load_results as _load
+    """All rows of a result file as one labelled table (:func:`perovskite_tb.app.export.load_results`)."""
+    from perovskite_tb.app.export import load_results as _load  # export imports io: a cycle
 
     return _load(path)
-
-
-def load_measured(path=None) -> list[dict]:
-    """Measured CsPbI3 NC g-factors (Meliakov et al. 2024, 2025) shipped in ``perovskite_tb/data``.
-
-    Returns
-    -------
-    list of dict
-        Keys: source_doi, sample, temperature_K (float), energy_eV (float or nan), carrier, g (float),
-        abs_only (bool), method, note.
-    """
-    if path is None:
-        text = resources.files("perovskite_tb").joinpath("data/measured_g_factors_CsPbI3_NC.csv").read_text()
-    else:
-        text = Path(path).read_text()
-    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
-    rows = []
-    for r in csv.DictReader(lines):
-        rows.append({
-            **r,
-            "temperature_K": float(r["temperature_K"]),
-            "energy_eV": float(r["energy_eV"]) if r["energy_eV"] else float("nan"),
-            "g": float(r["g"]),
-            "abs_only": r["abs_only"] == "1",
-        })
-    return rows

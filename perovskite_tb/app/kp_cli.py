@@ -1,8 +1,8 @@
 """Sub-commands ``kp-bulk`` and ``kp-nc`` for the ``perovskite-tb`` command line.
 
-The lead's :mod:`perovskite_tb.app.cli` calls :func:`add_subcommands` and turns
-:class:`perovskite_tb.errors.PerovskiteTBError` into one-line messages. Each sub-parser stores its
-handler in ``func``; a handler takes the parsed namespace, prints one JSON object (``--json``) or a
+:mod:`perovskite_tb.app.cli` calls :func:`add_subcommands` and turns
+:class:`perovskite_tb.errors.PerovskiteTBError` into one-line messages. Each handler prints one JSON
+object (``--json``; keys from :mod:`perovskite_tb.app.results`: ``KP_BULK_JSON``, ``KP_NC_JSON``) or a
 short text summary, and returns 0.
 """
 
@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
+from perovskite_tb.app.results import (BULK_COLUMNS, KP_BULK_JSON, KP_NC_JSON, bulk_row,
+                                       row_from_result, to_json)
 from perovskite_tb.errors import InputError
-
 from kp.bulk import bulk_properties
-from kp.confinement import nc_gfactors
+from kp.confinement import nc_default_set, solve_nc
 from kp.envelope import BASIS_KINDS
 from kp.parameters import load_kp_parameters
 
-__all__ = ["add_subcommands", "run_kp_bulk", "run_kp_nc"]
+__all__ = ["add_subcommands", "run_kp_bulk", "run_kp_nc", "kp_nc_row"]
 
 
 def run_kp_bulk(args) -> int:
@@ -40,24 +42,53 @@ def run_kp_bulk(args) -> int:
         Unknown material or parameter set.
     """
     p = load_kp_parameters(args.material, args.parameter_set)
-    r = bulk_properties(p)
-    out = {
-        "material": p.material,
-        "parameter_set": p.parameter_set,
-        "Eg_eV": r.Eg,
-        "Delta_so_eV": r.Delta_so,
-        "Ep_eV": r.Ep,
-        "m_e": r.m_e,
-        "m_h": r.m_h,
-        "g_e": r.g_e,
-        "g_h": r.g_h,
-    }
+    row = bulk_row(bulk_properties(p), material=p.material, parameter_set=p.parameter_set)
+    out = to_json(row, KP_BULK_JSON, BULK_COLUMNS)
     if args.json:
         print(json.dumps(out))
     else:
         print(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                        for k, v in out.items()))
     return 0
+
+
+def kp_nc_row(material: str, edge_nm, *, parameter_set: str | None = None,
+              temperature_K: float | None = None, n_basis: int | None = None,
+              basis: str = "legendre") -> dict:
+    """Result row of one confined k·p cuboid (:func:`kp.confinement.solve_nc`).
+
+    Parameters
+    ----------
+    material : str
+    edge_nm : sequence of 3 float
+        (Lx, Ly, Lz) [nm], finite and > 0.
+    parameter_set : str, optional
+        k·p set (default :func:`kp.confinement.nc_default_set`).
+    temperature_K : float, optional
+        Eg shifted by the set's dEg_dT (:meth:`kp.parameters.KpParameters.at_temperature`) [K].
+    n_basis : int, optional
+        Envelope functions per direction (default: kp's size-dependent choice).
+    basis : {"legendre", "sine"}
+
+    Raises
+    ------
+    InputError
+        Non-positive or non-finite edge or temperature.
+    ParameterError
+        Unknown material or set, or no temperature model in the set.
+    """
+    t0 = time.perf_counter()
+    edge = tuple(float(v) for v in edge_nm)
+    name = parameter_set if parameter_set is not None else nc_default_set(material)
+    params = load_kp_parameters(material, name)
+    if temperature_K is not None:
+        params = params.at_temperature(temperature_K)
+    r = solve_nc(params, edge, basis=basis, n_basis=n_basis)
+    return row_from_result(
+        r, model="kp", material=material, parameter_set=name, edges_nm=edge, edge_nm=edge[0],
+        shape="cube" if len(set(edge)) == 1 else "cuboid", kp_basis=basis,
+        temperature_K=math.nan if temperature_K is None else temperature_K,
+        kp_resolution=n_basis or 0, seconds=time.perf_counter() - t0)
 
 
 def run_kp_nc(args) -> int:
@@ -84,8 +115,9 @@ def run_kp_nc(args) -> int:
     edge = tuple(args.edge_nm)
     if len(edge) != 3 or not all(math.isfinite(v) and v > 0 for v in edge):
         raise InputError(f"--edge-nm needs three finite lengths > 0 nm, got {edge}")
-    out = nc_gfactors(args.material, edge, parameter_set=args.parameter_set,
-                      n_basis=args.n_basis, temperature_K=args.temperature_K, basis=args.basis)
+    row = kp_nc_row(args.material, edge, parameter_set=args.parameter_set,
+                    temperature_K=args.temperature_K, n_basis=args.n_basis, basis=args.basis)
+    out = to_json(row, KP_NC_JSON)
     if args.json:
         print(json.dumps(out))
     else:
@@ -103,19 +135,23 @@ def add_subcommands(subparsers) -> None:
         Result of ``parser.add_subparsers()``.
     """
     pb = subparsers.add_parser("kp-bulk", help="bulk 8-band k·p g factors and masses at R")
-    pb.add_argument("--material", required=True)
-    pb.add_argument("--parameter-set", default=None)
-    pb.add_argument("--json", action="store_true")
+    pb.add_argument("--material", required=True, help="compound: CsPbI3, CsPbBr3 or CsPbCl3")
+    pb.add_argument("--parameter-set", default=None,
+                    help="k·p set in parameters/CsPbX3.kp.toml (default: the material's default)")
+    pb.add_argument("--json", action="store_true", help="print one JSON object")
     pb.set_defaults(func=run_kp_bulk)
 
     pn = subparsers.add_parser("kp-nc", help="confined 8-band k·p of a hard-wall cuboid NC")
-    pn.add_argument("--material", required=True)
-    pn.add_argument("--parameter-set", default=None)
-    pn.add_argument("--edge-nm", nargs=3, type=float, required=True, metavar=("LX", "LY", "LZ"))
-    pn.add_argument("--temperature-K", type=float, default=None)
+    pn.add_argument("--material", required=True, help="compound: CsPbI3, CsPbBr3 or CsPbCl3")
+    pn.add_argument("--parameter-set", default=None,
+                    help="k·p set (default: the confined model's set, kp.confinement.nc_default_set)")
+    pn.add_argument("--edge-nm", nargs=3, type=float, required=True, metavar=("LX", "LY", "LZ"),
+                    help="cuboid edges (nm)")
+    pn.add_argument("--temperature-K", type=float, default=None,
+                    help="temperature (K): Eg shifted by the set's dEg/dT (default: no shift)")
     pn.add_argument("--n-basis", type=int, default=None,
-                    help="envelope functions per direction (default: grows as sqrt(L), kp/README.md)")
+                    help="envelope functions per direction (default: grows as sqrt(L/nm), kp/README.md)")
     pn.add_argument("--basis", choices=BASIS_KINDS, default="legendre",
                     help="envelope basis: integrated Legendre polynomials (default) or sines")
-    pn.add_argument("--json", action="store_true")
+    pn.add_argument("--json", action="store_true", help="print one JSON object")
     pn.set_defaults(func=run_kp_nc)

@@ -1,10 +1,10 @@
 """Basis-convergence study of the confined k·p model and its cross-check against the ETB (issue 3).
 
-``python -m perovskite_tb.app.kp_study convergence --out benchmarks/results/kp_convergence.json``
+``python -m perovskite_tb.app.kp_study convergence --out benchmarks/results/kp_convergence.h5``
     E_e, E_h, g_e, g_h of CsPbI3 cubes (set ``etb-nestoklon2023``) for edges 3–30 nm and a range
-    of basis sizes N per direction, both envelope bases; each point in its own subprocess so that
+    of basis sizes N per direction, both envelope bases; each point in its own process so that
     the peak RSS is per point.
-``python -m perovskite_tb.app.kp_study crosscheck --out benchmarks/results/kp_vs_etb.json``
+``python -m perovskite_tb.app.kp_study crosscheck --out benchmarks/results/kp_vs_etb.h5``
     ETB (``nestoklon2023``, reference temperature, no shift) and k·p (``etb-nestoklon2023``,
     default basis) for the same cubes of N_cells × a; the k·p g's are also interpolated to the ETB
     transition energies (comparison at equal E).
@@ -17,8 +17,13 @@
 ``python -m perovskite_tb.app.kp_study table FILE``
     Markdown table of a result file.
 
-Results are written after every point (a killed run keeps what it finished); ``benchmarks/results/``
-is not tracked, the tables in
+``convergence`` and ``crosscheck`` are jobs of the sweep engine (:mod:`perovskite_tb.app.sweep`): their
+run files are built by :func:`convergence_runs` and :func:`crosscheck_run` (``[execution] isolate =
+true``: one fresh process per point, stopped after ``--timeout`` seconds), the rows go to a result
+file of ``kind = "kp-study"`` (attribute ``study``) as soon as each point finishes (a killed run keeps
+what it finished and resumes). An ``--out`` path ending in ``.json`` writes the HDF5 file next to it
+(``.h5``) and the records in the JSON layout of earlier versions (``{"meta", "records"}``) at the
+path; ``figure`` and ``table`` read both. ``benchmarks/results/`` is not tracked; the tables in
 kp/README.md come from these files.
 """
 
@@ -26,13 +31,31 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+from perovskite_tb.app.export import load_results
+from perovskite_tb.app.measured import load_measured
+from perovskite_tb.app.points import expand_points
+from perovskite_tb.app.results import STUDY_JSON, row_from_columns, to_json
+from perovskite_tb.app.runfile import RunSpec, parse_run
+from perovskite_tb.app.sweep import run_sweep
+from perovskite_tb.errors import InputError
+from perovskite_tb.model.bulk import N_FILLED, high_symmetry_point
+from perovskite_tb.model.bulk import bloch_hamiltonian as etb_h
+from perovskite_tb.model.materials import load_parameters
+from kp.bulk import bloch_hamiltonian as kp_h
+from kp.bulk import bloch_terms
+from kp.confinement import solve_nc
+from kp.envelope import EnvelopeOperators
+from kp.parameters import load_kp_parameters
+
+__all__ = ["convergence_runs", "crosscheck_run", "convergence", "crosscheck", "mixing", "figure",
+           "table", "load_records", "main"]
 
 MATERIAL = "CsPbI3"
 ETB_SET = "nestoklon2023"
@@ -50,66 +73,94 @@ CONVERGENCE = [
 ]
 
 
-def _kp_point(edge: float, basis: str, n: int | None) -> dict:
-    from kp.confinement import nc_gfactors
-
-    d = nc_gfactors(MATERIAL, (edge,) * 3, parameter_set=KP_SET, basis=basis, n_basis=n)
-    d["edge_nm"] = edge
-    d["peak_rss_GB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    return d
+def _doc(axes: dict, timeout: float) -> dict:
+    """Run-file document of the study: CsPbI3, the two sets, reference temperature, isolated points."""
+    return {"axes": {"material": MATERIAL, "parameter_set": ETB_SET, "temperature_K": 0.0, **axes},
+            "options": {"kp_parameter_set": KP_SET},
+            "execution": {"workers": 1, "isolate": True, "point_timeout_s": float(timeout)}}
 
 
-def _etb_point(n_cells: int) -> dict:
-    from perovskite_tb.model.materials import load_parameters
-    from perovskite_tb.nc import nc_gfactors
-
-    p = load_parameters(MATERIAL, ETB_SET)
-    r = nc_gfactors(p, n_cells)
-    return {"n_cells": n_cells, "edge_nm": n_cells * p.a, "n_states": r.n_states,
-            "E_e_eV": r.E_e, "E_h_eV": r.E_h, "transition_energy_eV": r.transition_energy,
-            "g_e": r.g_e.g, "g_h": r.g_h.g, "seconds": r.seconds,
-            "peak_rss_GB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+def convergence_runs(output: str, timeout: float = 3600.0) -> list[RunSpec]:
+    """Run files of the convergence study: one per line of :data:`CONVERGENCE`."""
+    return [replace(parse_run(_doc({"model": "kp", "edge_nm": edge, "kp_basis": basis,
+                                    "kp_resolution": list(ns)}, timeout), source="kp_study"),
+                    output=str(output))
+            for edge, basis, ns in CONVERGENCE]
 
 
-def _in_child(spec: dict, timeout: float) -> dict:
-    """Run one point in a fresh interpreter (own peak RSS); errors become an ``error`` entry."""
-    cmd = [sys.executable, "-m", "perovskite_tb.app.kp_study", "child", json.dumps(spec)]
+def crosscheck_run(cells, output: str, timeout: float = 3600.0, kp_only: bool = False) -> RunSpec:
+    """Run file of the cross-check: ETB and k·p (default basis) cubes of ``cells`` × a."""
+    models = ["kp"] if kp_only else ["etb", "kp"]
+    return replace(parse_run(_doc({"model": models, "n_cells": [int(n) for n in cells]}, timeout),
+                             source="kp_study"), output=str(output))
+
+
+def _paths(out) -> tuple[Path, Path | None]:
+    """(HDF5 path, JSON path or None) of ``--out`` (a temporary HDF5 file if None)."""
+    if out is None:
+        return Path(tempfile.mkdtemp(prefix="perovskite_tb_kp_study_")) / "study.h5", None
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return (out.with_suffix(".h5"), out) if out.suffix == ".json" else (out, None)
+
+
+def _run(study: str, specs, h5: Path, js: Path | None, on_row, prefilled=None) -> list:
+    meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "study": study, "etb_set": ETB_SET,
+            "kp_set": KP_SET}
+    failed = []
+    for spec in specs:
+        rep = run_sweep(spec, progress=False, kind="kp-study", raise_failures=False, on_row=on_row,
+                        attrs={"study": study, "config_json": json.dumps({"study": study})},
+                        prefilled=prefilled)
+        for row in rep.failed_rows:
+            failed.append(to_json(row, STUDY_JSON + ("error",)))
+            on_row(row)
+    _, recs = load_records(h5) if h5.exists() and _has_rows(h5) else (study, [])
+    recs = recs + failed if study == "convergence" else recs
+    if js is not None:
+        js.write_text(json.dumps({"meta": meta, "records": recs}, indent=1, default=float))
+    return recs
+
+
+def _has_rows(h5: Path) -> bool:
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, json.JSONDecodeError, IndexError) as exc:
-        return dict(spec, error=f"{type(exc).__name__}: {str(exc)[-300:]}")
+        load_results(h5)
+    except InputError:
+        return False
+    return True
 
 
-def _save(path, recs, meta):
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps({"meta": meta, "records": recs}, indent=1, default=float))
+def _print_row(row: dict) -> None:
+    keys = ("model", "n_cells", "edge_nm", "kp_basis", "kp_n_basis", "n_states", "transition_energy",
+            "g_e", "g_h", "seconds")
+    d = to_json(row, keys)
+    if row.get("error"):
+        d["error"] = row["error"]
+    print(json.dumps(d, default=float), flush=True)
 
 
 def convergence(out=None, timeout=3600.0) -> list:
     """Run the basis-convergence study (module docstring); returns the records."""
-    recs, meta = [], {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "set": KP_SET}
-    for edge, basis, ns in CONVERGENCE:
-        for n in ns:
-            recs.append(_in_child({"kind": "kp", "edge": edge, "basis": basis, "n": n}, timeout))
-            _save(out, recs, meta)
-            print(json.dumps({k: recs[-1].get(k) for k in ("edge_nm", "basis", "n_basis", "n_states",
-                                                            "g_e", "g_h", "seconds", "error")}),
-                  flush=True)
-    return recs
+    h5, js = _paths(out)
+    return _run("convergence", convergence_runs(h5, timeout), h5, js, _print_row)
 
 
-def _etb_from_benchmark(path, n_cells):
-    """ETB record of ``n_cells`` from a ``python -m benchmarks nc`` result file (None if absent)."""
+def _etb_from_benchmark(path, cells) -> dict:
+    """ETB rows of ``cells`` from a ``python -m benchmarks nc`` result file (point key → row)."""
     if not path:
-        return None
+        return {}
+    p = load_parameters(MATERIAL, ETB_SET)
+    rows = {}
     for r in json.loads(Path(path).read_text())["records"]:
-        if r.get("kind") == "nc" and r.get("n_cells") == n_cells and "g_h" in r:
-            return {"n_cells": n_cells, "edge_nm": r["edge_nm"], "n_states": r["n_states"],
-                    "E_e_eV": r["E_e"], "E_h_eV": r["E_h"], "transition_energy_eV": r["E_e"] - r["E_h"],
-                    "g_e": r["g_e"], "g_h": r["g_h"], "seconds": r["total_s"], "source": str(path)}
-    return None
+        n = r.get("n_cells")
+        if r.get("kind") == "nc" and n in cells and "g_h" in r:
+            rows[n] = row_from_columns(
+                model="etb", n_cells=(n, n, n), edge_nm=r["edge_nm"], edges_nm=(r["edge_nm"],) * 3,
+                n_states=r["n_states"], n_atoms=r["n_states"] // p.n_orb, E_e=r["E_e"], E_h=r["E_h"],
+                transition_energy=r["E_e"] - r["E_h"], g_e=r["g_e"], g_h=r["g_h"],
+                seconds=r["total_s"], peak_rss_GB=r.get("peak_rss_GB", float("nan")),
+                solver=str(r.get("method", "")))
+    return rows
 
 
 def crosscheck(cells=range(3, 21), out=None, timeout=3600.0, etb_json=None, append=False,
@@ -117,31 +168,45 @@ def crosscheck(cells=range(3, 21), out=None, timeout=3600.0, etb_json=None, appe
     """ETB and k·p side by side for cubes of ``cells`` (module docstring); returns the records.
 
     ``etb_json``: take the ETB point from this benchmark result file when it has the size (same set
-    and reference temperature; e.g. the 21–26-cell PRIMME runs); ``append``: add to ``out``;
-    ``kp_only``: no ETB point (k·p points that only extend the interpolation range).
+    and reference temperature; e.g. the 21–26-cell PRIMME runs); ``append``: add to ``out`` (else an
+    existing ``out`` is replaced); ``kp_only``: no ETB point (k·p points that only extend the
+    interpolation range).
     """
-    recs, meta = [], {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "etb_set": ETB_SET,
-                      "kp_set": KP_SET}
-    if append and out and Path(out).exists():
-        old = json.loads(Path(out).read_text())
-        recs, meta = old["records"], old["meta"]
-    from perovskite_tb.model.materials import load_parameters
+    cells = [int(n) for n in cells]
+    h5, js = _paths(out)
+    if not append:
+        h5.unlink(missing_ok=True)
+    spec = crosscheck_run(cells, h5, timeout, kp_only)
+    bench = _etb_from_benchmark(etb_json, cells)
+    prefilled = {}
+    if bench:
+        prefilled = {p.key: bench[p.n_cells[0]] for p in expand_points(spec).points
+                     if p.model == "etb" and p.n_cells[0] in bench}
+    return _run("crosscheck", [spec], h5, js, _print_row, prefilled)
 
-    a = load_parameters(MATERIAL, ETB_SET).a
-    for n in cells:
-        if kp_only:
-            etb = {"n_cells": n, "error": "not computed (k·p only)"}
-        else:
-            etb = _etb_from_benchmark(etb_json, n) or _in_child({"kind": "etb", "n_cells": n}, timeout)
-        kp = _in_child({"kind": "kp", "edge": etb.get("edge_nm", n * a), "basis": "legendre",
-                        "n": None}, timeout)
-        recs.append({"n_cells": n, "etb": etb, "kp": kp})
-        _save(out, recs, meta)
-        print(json.dumps({"n_cells": n, "E": [etb.get("transition_energy_eV"),
-                                              kp.get("transition_energy_eV")],
-                          "g_e": [etb.get("g_e"), kp.get("g_e")], "g_h": [etb.get("g_h"), kp.get("g_h")]}),
-              flush=True)
-    return recs
+
+def load_records(path) -> tuple[str, list]:
+    """(study, records) of a study file: HDF5 (this version) or JSON (earlier versions).
+
+    Records are dicts with the keys of :data:`perovskite_tb.app.results.STUDY_JSON` (``E_e_eV`` …);
+    cross-check records are ``{"n_cells", "etb", "kp"}`` pairs.
+    """
+    p = Path(path)
+    if p.suffix == ".json":
+        recs = json.loads(p.read_text())["records"]
+        return ("crosscheck" if recs and "etb" in recs[0] else "convergence"), recs
+    t = load_results(p)
+    study = str(t.attrs.get("study", "convergence"))
+    rows = [to_json({k: v[i] for k, v in t.columns.items()}, STUDY_JSON) for i in range(len(t))]
+    if study != "crosscheck":
+        return study, rows
+    pairs = {}
+    for r in rows:
+        n = r["n_cells"][0]
+        r["n_cells"] = n
+        pairs.setdefault(n, {"n_cells": n, "etb": {"error": "not computed"},
+                             "kp": {"error": "not computed"}})[r.pop("model")] = r
+    return study, [pairs[n] for n in sorted(pairs)]
 
 
 def mixing(cells=range(3, 11)) -> str:
@@ -152,16 +217,6 @@ def mixing(cells=range(3, 11)) -> str:
     (non-parabolicity: the 8-band k·p bands keep rising where the ETB bands flatten); the weights of
     the k·p electron on the J = 3/2 CB and on the VB, and of the hole on the CB (J = ½ and J = 3/2).
     """
-    from perovskite_tb.model.bulk import N_FILLED, high_symmetry_point
-    from perovskite_tb.model.bulk import bloch_hamiltonian as etb_h
-    from perovskite_tb.model.materials import load_parameters
-
-    from kp.bulk import bloch_hamiltonian as kp_h
-    from kp.bulk import bloch_terms
-    from kp.confinement import solve_nc
-    from kp.envelope import EnvelopeOperators
-    from kp.parameters import load_kp_parameters
-
     pe = load_parameters(MATERIAL, ETB_SET)
     pk = load_kp_parameters(MATERIAL, KP_SET)
     kR = high_symmetry_point("R", pe.a)
@@ -198,20 +253,19 @@ def mixing(cells=range(3, 11)) -> str:
 
 
 def figure(path, png) -> str:
-    """g_e, g_h vs transition energy: ETB and k·p of :func:`crosscheck` with the measured points.
+    """g_e, g_h vs transition energy: ETB and k·p of :func:`crosscheck` (HDF5 or JSON file) with the
+    measured points.
 
     The models are at the sets' reference temperature (Eg 1.9 meV below its 6 K value); measured
-    points of 6–15 K with a transition energy (``perovskite_tb.app.io.load_measured``, |g|-only points
+    points of 6–15 K with a transition energy (:func:`perovskite_tb.app.measured.load_measured`, |g|-only points
     skipped). Returns the PNG path.
     """
-    import matplotlib
+    import matplotlib  # imported here: the Agg backend must not be chosen at import time
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from perovskite_tb.app.io import load_measured
-
-    recs = json.loads(Path(path).read_text())["records"]
+    _, recs = load_records(path)
     etb = sorted((r["etb"] for r in recs if "error" not in r["etb"]), key=lambda d: d["transition_energy_eV"])
     kp = sorted((r["kp"] for r in recs if "error" not in r["kp"]), key=lambda d: d["transition_energy_eV"])
     meas = [m for m in load_measured() if m["temperature_K"] <= 15 and np.isfinite(m["energy_eV"])
@@ -242,10 +296,9 @@ def _f(x, fmt):
 
 
 def table(path) -> str:
-    """Markdown table of a result file of :func:`convergence` or :func:`crosscheck`."""
-    doc = json.loads(Path(path).read_text())
-    recs = doc["records"]
-    if recs and "etb" in recs[0]:
+    """Markdown table of a result file (HDF5 or JSON) of :func:`convergence` or :func:`crosscheck`."""
+    study, recs = load_records(path)
+    if study == "crosscheck":
         kp_ok = [r["kp"] for r in recs if "error" not in r["kp"]]
         ok = [r for r in recs if "error" not in r["etb"] and "error" not in r["kp"]]
         E_kp = np.array([k["transition_energy_eV"] for k in kp_ok])
@@ -282,7 +335,8 @@ def table(path) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
         if "error" in r:
-            lines.append(f"| {r.get('edge')} | {r.get('basis')} | {r.get('n')} | error: {r['error'][:60]} |")
+            lines.append(f"| {r.get('edge_nm', r.get('edge'))} | {r.get('basis')} | "
+                         f"{r.get('kp_resolution', r.get('n'))} | error: {r['error'][:60]} |")
             continue
         lines.append(f"| {r['edge_nm']:g} | {r['basis']} | {r['n_basis'][0]} | {r['n_states']} | "
                      f"{r['E_e_eV']:.5f} | {r['E_h_eV']:.5f} | {r['g_e']:.4f} | {r['g_h']:.4f} | "
@@ -294,21 +348,21 @@ def main(argv=None) -> int:
     """Command line of ``python -m perovskite_tb.app.kp_study`` (module docstring)."""
     ap = argparse.ArgumentParser(prog="python -m perovskite_tb.app.kp_study", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["convergence", "crosscheck", "mixing", "table", "figure", "child"])
-    ap.add_argument("args", nargs="*")
-    ap.add_argument("--cells", type=int, nargs="+", default=None)
-    ap.add_argument("--out", default=None)
-    ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("what", choices=["convergence", "crosscheck", "mixing", "table", "figure"],
+                    help="study to run, or a reader of its result file")
+    ap.add_argument("args", nargs="*", help="figure: FILE [PNG]; table: FILE (HDF5 or JSON)")
+    ap.add_argument("--cells", type=int, nargs="+", default=None,
+                    help="cube sizes (Pb sites per edge; edge N·a nm); default 3..20 (crosscheck), "
+                         "3..10 (mixing)")
+    ap.add_argument("--out", default=None,
+                    help="result file (.h5; .json also writes the JSON records of earlier versions)")
+    ap.add_argument("--timeout", type=float, default=3600.0,
+                    help="seconds (s) after which a point is stopped and reported as failed")
     ap.add_argument("--etb-json", default=None, help="crosscheck: ETB points from a benchmark file")
     ap.add_argument("--append", action="store_true", help="crosscheck: add to --out")
     ap.add_argument("--kp-only", action="store_true", help="crosscheck: k·p points only")
     a = ap.parse_args(argv)
-    if a.what == "child":
-        spec = json.loads(a.args[0])
-        rec = _kp_point(spec["edge"], spec["basis"], spec["n"]) if spec["kind"] == "kp" \
-            else _etb_point(spec["n_cells"])
-        print(json.dumps(rec, default=float))
-    elif a.what == "convergence":
+    if a.what == "convergence":
         convergence(a.out, a.timeout)
     elif a.what == "mixing":
         print(mixing(a.cells or range(3, 11)))

@@ -1,15 +1,27 @@
-"""Figures: g_e, g_h vs transition energy against the measured CsPbI3 NC data (matplotlib, Agg)."""
+"""Figures (matplotlib, Agg backend): g vs transition energy (curve, sweep), g vs temperature (tseries),
+the halides comparison (NC curves, bulk), each against the shipped measured data.
+
+matplotlib is imported inside the functions: choosing the Agg backend at import time would take the
+inline backend away from notebooks that import the package.
+"""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 
-from perovskite_tb.app.io import load_measured, read_curve
+from perovskite_tb.app.io import read_curve
+from perovskite_tb.app.measured import load_measured, load_measured_bulk, measured_series
+from perovskite_tb.errors import InputError
+from perovskite_tb.model.temperature import DEFAULT_RULE
 from perovskite_tb.model.universal import universal_g_e, universal_g_h
 
-__all__ = ["plot_curve"]
+__all__ = ["plot_curve", "plot_temperature_series", "plot_nc", "plot_bulk"]
 
 _MARK = {"etb": "o-", "kp": "s--"}
+_COLORS = {"CsPbI3": "tab:red", "CsPbBr3": "tab:green", "CsPbCl3": "tab:blue"}
 
 
 def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> None:
@@ -31,14 +43,13 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> N
     -----
     Measured points: Meliakov et al., Nanoscale 16, 21496 (2024) and 17, 6522 (2025) (shipped table);
     only rows with a stated energy and a signed g, at the temperatures of the curve (± ``t_tol_K``).
-    Reference lines: Kirstein et al. 2022 universal bulk formulas with Eg → E (brief §2.1).
+    Reference lines: universal bulk formulas of Kirstein et al., Nat. Commun. 13, 3062 (2022), with
+    Eg → E.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from perovskite_tb.errors import InputError
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True)
     e_all = []
@@ -84,3 +95,162 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> N
     fig.tight_layout()
     fig.savefig(png_path, dpi=120)
     plt.close(fig)
+
+
+def plot_temperature_series(h5_path, png_path, *, sample: str = "1") -> None:
+    """Plot g_e(T), g_h(T) and E(T) from a tseries file against the measured series of ``sample``.
+
+    Parameters
+    ----------
+    h5_path : str, Path or sequence of them
+        File(s) written by :func:`run_tseries` (e.g. one k·p and one ETB run); the first file that
+        holds a model is used for it.
+    png_path : str or Path
+        Output PNG.
+    sample : str
+        Sample label of the temperature paper (default "1": 1.703 eV at 6 K).
+
+    Raises
+    ------
+    InputError
+        Missing or foreign file, or no model rows in it.
+
+    References
+    ----------
+    Meliakov et al., Nanoscale 16, 21496 (2024) (measured series, doi:10.1039/d4nr03132f).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = [h5_path] if isinstance(h5_path, (str, Path)) else list(h5_path)
+    data = {}
+    for model in ("kp", "etb"):
+        for path in paths:
+            try:
+                data[model] = read_curve(path, model)
+                break
+            except InputError:
+                continue
+    if not data:
+        raise InputError(f"{h5_path} has no temperature-series rows (models kp, etb)")
+    attrs = next(iter(data.values()))["attrs"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.3), sharex=True)
+    style = {"kp": ("s-", "C0"), "etb": ("o--", "C1")}
+    for model, d in data.items():
+        mk, c = style[model]
+        a = d["attrs"]
+        if model == "kp":
+            lab = f"k·p, L = {float(a.get('kp_edge_nm_matched', d['edge_nm'][0])):.2f} nm"
+            miss = a.get("kp_E_match_mismatch_eV")
+        else:
+            lab = f"ETB, N = {int(d['n_cells'][0, 0])} ({d['edge_nm'][0]:.2f} nm)"
+            miss = a.get("etb_E_match_mismatch_eV")
+        if miss is not None:
+            lab += f", E(6 K) − target = {1e3 * float(miss):+.0f} meV"
+        o = np.argsort(d["temperature_K"])
+        for ax, key in zip(axes, ("g_e", "g_h", "transition_energy")):
+            ax.plot(d["temperature_K"][o], d[key][o], mk, color=c, ms=5, label=lab)
+    meas = measured_series(sample)
+    for ax, carrier in zip(axes[:2], ("e", "h")):
+        pts = [r for r in meas if r["carrier"] == carrier]
+        ax.plot([r["temperature_K"] for r in pts], [r["g"] for r in pts], "k*", ms=12, ls="none",
+                label=f"measured, sample {sample} (Meliakov 2024)")
+    Em = {r["temperature_K"]: r["energy_eV"] for r in meas}
+    axes[2].plot(list(Em), list(Em.values()), "k*", ms=12, ls="none", label="measured laser energy (TRFE max)")
+    for ax, name in zip(axes, ("electron $g_e$", "hole $g_h$", "transition energy (eV)")):
+        ax.set_xlabel("temperature (K)")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[1].axhline(0, color="k", lw=0.5)
+    fig.suptitle(f"{attrs.get('material', 'CsPbI3')} NC, size matched to {float(attrs.get('target_energy_eV', np.nan)):.3f} eV "
+                 f"at {float(attrs.get('match_temperature_K', np.nan)):g} K; temperature rule "
+                 f"{attrs.get('temperature_rule', DEFAULT_RULE)}")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+
+
+def _universal(ax, Emin, Emax):
+    E = np.linspace(Emin, Emax, 200)
+    ax.plot(E, universal_g_e(E), "k-", lw=1, label="universal $g_e$ (Kirstein 2022)")
+    ax.plot(E, universal_g_h(E), "k--", lw=1, label="universal $g_h$")
+
+
+def plot_nc(curves, png: str | Path) -> Path:
+    """g_e (filled) and g_h (open) vs transition energy for all halides and models on one figure.
+
+    ``curves`` is a :class:`perovskite_tb.app.halides.HalideCurves`; returns the PNG path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    Es = [b["Eg_eV"] for b in curves.bulk.values()]
+    for model in ("etb", "kp"):
+        for mat, c in getattr(curves, model).items():
+            Es += [x for x in c["transition_energy"] if math.isfinite(x)]
+    _universal(ax, min(Es) - 0.1, max(Es) + 0.1)
+    style = {"etb": ("o", "-"), "kp": ("s", ":")}
+    for model in ("etb", "kp"):
+        mk, ls = style[model]
+        for mat, c in getattr(curves, model).items():
+            col = _COLORS.get(mat, None)
+            ax.plot(c["transition_energy"], c["g_e"], mk + ls, color=col, ms=5,
+                    label=f"{mat} {model.upper()} $g_e$")
+            ax.plot(c["transition_energy"], c["g_h"], mk + ls, color=col, mfc="none", ms=5,
+                    label=f"{mat} {model.upper()} $g_h$")
+    for mat, b in curves.bulk.items():
+        col = _COLORS.get(mat, None)
+        ax.plot([b["Eg_eV"]], [b["g_e"]], "*", color=col, ms=12, mec="k")
+        ax.plot([b["Eg_eV"]], [b["g_h"]], "*", color=col, ms=12, mec="k", mfc="w")
+    ax.axhline(0, color="0.7", lw=0.5)
+    ax.set_xlabel("transition energy $E_e - E_h$ (eV)")
+    ax.set_ylabel("g-factor")
+    ax.set_title(f"CsPbX$_3$ cubes N×N×N, ETB set {curves.parameter_set} (★ bulk)", fontsize=10)
+    ax.legend(fontsize=6.5, ncol=2, loc="best")
+    return _save_figure(fig, png)
+
+
+def _save_figure(fig, png: str | Path) -> Path:
+    """Lay out, write (dpi 150, parent folders created) and close a figure; returns the path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=150)
+    plt.close(fig)
+    return png
+
+
+def plot_bulk(bulk: dict, png: str | Path, *, parameter_set: str = "nestoklon2023-fit") -> Path:
+    """Bulk g_e, g_h vs Eg: fitted ETB sets, universal formula, measured ranges (Kirstein 2022)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.6))
+    _universal(ax, 1.4, 3.4)
+    for mat, b in bulk.items():
+        col = _COLORS.get(mat, None)
+        ax.plot([b["Eg_eV"]], [b["g_e"]], "o", color=col, ms=8, label=f"{mat} ETB {parameter_set} $g_e$")
+        ax.plot([b["Eg_eV"]], [b["g_h"]], "o", color=col, mfc="none", ms=8, label=f"{mat} ETB $g_h$")
+    seen = set()
+    for r in load_measured_bulk():
+        mk = "^" if r["carrier"] == "e" else "v"
+        lab = f"measured {r['material']}" if r["material"] not in seen else None
+        seen.add(r["material"])
+        mid, half = 0.5 * (r["g_min"] + r["g_max"]), 0.5 * (r["g_max"] - r["g_min"])
+        ax.errorbar([r["Eg_eV"]], [mid], yerr=[half], fmt=mk, color="0.3", ms=6, capsize=3, label=lab)
+    ax.axhline(0, color="0.7", lw=0.5)
+    ax.set_xlabel("band gap $E_g$ (eV)")
+    ax.set_ylabel("bulk g-factor")
+    ax.set_title("bulk g vs Eg (▲ e, ▼ h: measured ranges, Kirstein 2022)", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    return _save_figure(fig, png)

@@ -1,24 +1,31 @@
-"""Sweep points: the expansion of a run file's axes into :class:`Point` s (split out of
-:mod:`perovskite_tb.app.sweep`, which re-exports everything here).
+"""Sweep points: the expansion of a run file's axes into :class:`Point` s.
 
-A point is one (model, material, parameter set, temperature, size, Zeeman variant); its ``key`` names
-its HDF5 row, so a resumed sweep recognises finished points. Memory estimates per point feed the
+A point is one (model, material, parameter set, temperature, shape and size, Zeeman variant, k·p
+basis); its ``key`` names its HDF5 row, so a resumed sweep recognises finished points. Points carry
+their parameter set already taken to their temperature (ETB: :func:`parameters_at`; k·p: ``Eg(T)``
+and, optionally, the Kane-energy scaling of the ETB rule), and a peak-memory estimate that feeds the
 runner's memory guard (:func:`perovskite_tb.eigen.solver.estimate_memory_gb`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 
-from perovskite_tb.errors import InputError, ParameterError, PerovskiteTBError
-from perovskite_tb.app.runfile import RunSpec
+from perovskite_tb.app.runfile import SIZE_AXES, RunSpec
+from perovskite_tb.eigen.solver import estimate_memory_gb
+from perovskite_tb.errors import ParameterError, PerovskiteTBError
+from perovskite_tb.model.materials import available_sets, load_parameters
+from perovskite_tb.model.shapes import ShapeSpec
+from perovskite_tb.model.temperature import kane_energy_scale, lattice_scale, parameters_at
+from kp.confinement import nc_default_set
+from kp.envelope import default_n_basis
+from kp.parameters import load_kp_parameters
 
-__all__ = ["Point", "point_key", "expand_points"]
+__all__ = ["Point", "point_key", "row_key", "expand_points"]
 
-
-# ------------------------------------------------------------------------------------------------
-# Points
-# ------------------------------------------------------------------------------------------------
+_NAN3 = (math.nan, math.nan, math.nan)
 
 
 @dataclass(frozen=True)
@@ -31,46 +38,100 @@ class Point:
     parameter_set : str
         ETB set name (etb) or k·p set name (kp).
     lattice_set : str
-        ETB set fixing the edge N·a(T) of a k·p point given by ``n_cells``; "" otherwise for k·p.
-    n_cells : tuple of 3 int
-        (0, 0, 0) for k·p points given by ``edge_nm``.
-    edge_nm : float
-        [nm]; for ETB and cell-sized k·p points N·a(T).
+        ETB set fixing the edge of a k·p point (cells N·a(T), or a lattice-scaled explicit edge);
+        "" for fixed explicit k·p edges.
+    shape : ShapeSpec
+        Shape and size (``n_cells`` for cubes and cuboids; (0, 0, 0) for explicit k·p edges).
     temperature_K : float
     orbital_zeeman : bool
+        ETB only.
+    kp_basis : str
+        k·p envelope basis ("" for ETB).
+    kp_resolution : int
+        k·p functions per direction, 0 = kp's default.
+    edges_nm : tuple of 3 float
+        Box edges [nm] (ETB cuboids: N·a(T); k·p: the solved box); NaN for spheres and spheroids.
     key : str
         :func:`point_key`.
     memory_gb : float
         Estimated peak memory [GB].
-    params : EtbParameters or None
-        ETB set at ``temperature_K`` (etb points only).
-    kp_resolution : int or None
+    params : EtbParameters or KpParameters
+        The model's parameter set at ``temperature_K``.
     """
 
     model: str
     material: str
     parameter_set: str
     lattice_set: str
-    n_cells: tuple
-    edge_nm: float
+    shape: ShapeSpec
     temperature_K: float
-    orbital_zeeman: bool
-    key: str
+    orbital_zeeman: bool = False
+    kp_basis: str = ""
+    kp_resolution: int = 0
+    edges_nm: tuple = _NAN3
+    key: str = ""
     memory_gb: float = 0.0
     params: object = field(default=None, repr=False, compare=False)
-    kp_resolution: int | None = None
+
+    @property
+    def n_cells(self) -> tuple:
+        """Pb sites per edge; (0, 0, 0) for shapes not given by cells."""
+        return tuple(self.shape.n_cells) if self.shape.n_cells is not None else (0, 0, 0)
+
+    @property
+    def edge_nm(self) -> float:
+        """Edge along x [nm] (NaN for spheres and spheroids)."""
+        return float(self.edges_nm[0])
+
+    def columns(self) -> dict:
+        """Identity columns of the point's row (:data:`perovskite_tb.app.results.ID_COLUMNS`)."""
+        s = self.shape
+        return {
+            "model": self.model, "material": self.material, "parameter_set": self.parameter_set,
+            "lattice_set": self.lattice_set, "orbital_zeeman": self.orbital_zeeman,
+            "temperature_K": self.temperature_K, "shape": s.kind, "n_cells": self.n_cells,
+            "edge_nm": self.edge_nm,
+            "diameter_nm": math.nan if s.diameter_nm is None else s.diameter_nm,
+            "semi_axes_nm": _NAN3 if s.semi_axes_nm is None else s.semi_axes_nm,
+            "kp_basis": self.kp_basis, "kp_resolution": self.kp_resolution,
+        }
 
 
-def point_key(
-    model, material, parameter_set, lattice_set, n_cells, edge_nm, temperature_K, orbital_zeeman
-) -> str:
-    """Resume key of a point: one string from its identity columns (as stored in the file)."""
+def point_key(model, material, parameter_set, lattice_set, n_cells, edge_nm, temperature_K,
+              orbital_zeeman, *, shape: str = "", diameter_nm=math.nan, semi_axes_nm=None,
+              kp_basis: str = "", kp_resolution: int = 0) -> str:
+    """Resume key of a point: one string from its identity columns (as stored in the file).
+
+    Cubes, cuboids and explicit k·p edges with the default k·p basis and resolution keep the key
+    of the first file layout, so older files resume.
+    """
     n = tuple(int(x) for x in n_cells)
-    size = "x".join(map(str, n)) if any(n) else f"L={float(edge_nm)!r}"
-    return (
-        f"{model}|{material}|{parameter_set}|{lattice_set}|{size}|T={float(temperature_K)!r}"
-        f"|oz={int(bool(orbital_zeeman))}"
-    )
+    if shape == "sphere":
+        size = f"sphere:d={float(diameter_nm)!r}"
+    elif shape == "spheroid":
+        size = "spheroid:" + "x".join(repr(float(v)) for v in semi_axes_nm)
+    else:
+        size = "x".join(map(str, n)) if any(n) else f"L={float(edge_nm)!r}"
+    key = (f"{model}|{material}|{parameter_set}|{lattice_set}|{size}|T={float(temperature_K)!r}"
+           f"|oz={int(bool(orbital_zeeman))}")
+    if model == "kp" and kp_basis not in ("", "legendre"):
+        key += f"|basis={kp_basis}"
+    if model == "kp" and int(kp_resolution):
+        key += f"|N={int(kp_resolution)}"
+    return key
+
+
+def row_key(row: dict) -> str:
+    """:func:`point_key` of a row (column name → value, including ``model``)."""
+    return point_key(
+        row["model"], row["material"], row["parameter_set"], row["lattice_set"], row["n_cells"],
+        row["edge_nm"], row["temperature_K"], row["orbital_zeeman"], shape=row["shape"],
+        diameter_nm=row["diameter_nm"], semi_axes_nm=row["semi_axes_nm"],
+        kp_basis=row["kp_basis"], kp_resolution=row["kp_resolution"])
+
+
+def _with_key(p: Point) -> Point:
+    return dataclasses.replace(p, key=row_key(p.columns()))
 
 
 def _n_sites(n) -> int:
@@ -78,22 +139,24 @@ def _n_sites(n) -> int:
     return 4 * nx * ny * nz + nx * ny + ny * nz + nx * nz
 
 
-def _memory_etb(n_orb: int, n) -> float:
-    from perovskite_tb.eigen.solver import estimate_memory_gb
+def _box_cells(spec: ShapeSpec, a: float) -> tuple:
+    """Cells of the smallest cuboid holding the shape (memory estimate of spheres and spheroids)."""
+    if spec.n_cells is not None:
+        return tuple(spec.n_cells)
+    half = (spec.diameter_nm / 2,) * 3 if spec.diameter_nm is not None else spec.semi_axes_nm
+    return tuple(2 * math.ceil(h / a) + 1 for h in half)
 
-    n_states = n_orb * _n_sites(n)
+
+def _memory_etb(n_orb: int, spec: ShapeSpec, a: float) -> float:
+    n_states = n_orb * _n_sites(_box_cells(spec, a))
     return float(estimate_memory_gb(n_states, int(7.4 * n_states)))
 
 
-def _memory_kp(resolution: int | None, edge_nm: float) -> float:
+def _memory_kp(resolution: int, edges) -> float:
     """Peak-memory estimate (GB) of one k·p point: 8·N³ states, ≈ 85 nnz per row (Legendre basis),
     two parity blocks, with the ETB shift-invert calibration (within 15 % of the measured 1.36 GB at
     N = 14, kp/README.md)."""
-    from kp.envelope import default_n_basis
-
-    from perovskite_tb.eigen.solver import estimate_memory_gb
-
-    N = default_n_basis(edge_nm) if resolution is None else resolution
+    N = resolution or default_n_basis(max(edges))
     n_states = 8 * N**3
     return float(estimate_memory_gb(n_states, 85 * n_states, n_blocks=2))
 
@@ -108,22 +171,125 @@ class _Resolved:
 
 def _load_etb(material: str, pset: str, path: str):
     """``load_parameters`` with every failure turned into a ParameterError naming ``path``."""
-    from perovskite_tb.model.materials import load_parameters
-
     try:
         return load_parameters(material, None if pset == "default" else pset)
     except PerovskiteTBError as exc:
         raise ParameterError(f"{path}: {exc}") from None
     except (TypeError, ValueError, KeyError, AttributeError, OSError) as exc:  # malformed file
-        raise ParameterError(
-            f"{path}: malformed parameter file ({type(exc).__name__}: {exc})"
-        ) from None
+        raise ParameterError(f"{path}: malformed parameter file ({type(exc).__name__}: {exc})") from None
+
+
+def _etb_sets(spec: RunSpec) -> dict:
+    src, ax = spec.source, spec.axes
+    shipped = available_sets()
+    sets = {}
+    for i, mat in enumerate(ax.material):
+        if mat not in shipped and not all(ps.endswith(".toml") for ps in ax.parameter_set):
+            raise ParameterError(f"{src}: [axes].material[{i}]: unknown material {mat!r} "
+                                 f"(known: {', '.join(sorted(shipped))})")
+        for j, ps in enumerate(ax.parameter_set):
+            p = _load_etb(mat, ps, f"{src}: [axes].parameter_set[{j}] ({mat})")
+            if p.material != mat:
+                raise ParameterError(f"{src}: [axes].parameter_set[{j}]: file {ps!r} is for "
+                                     f"{p.material}, not [axes].material[{i}] = {mat!r}")
+            sets[(mat, ps)] = p
+    return sets
+
+
+def _kp_sets(spec: RunSpec) -> dict:
+    sets = {}
+    if "kp" in spec.axes.model:
+        for mat in spec.axes.material:
+            try:
+                sets[mat] = spec.options.kp_parameter_set or nc_default_set(mat)
+                load_kp_parameters(mat, sets[mat])
+            except PerovskiteTBError as exc:
+                raise ParameterError(f"{spec.source}: [options].kp_parameter_set: {exc}") from None
+    return sets
+
+
+def _shape_specs(spec: RunSpec) -> list[ShapeSpec]:
+    """The ShapeSpecs of the shape axis (cubes and cuboids from n_cells, spheres, spheroids)."""
+    ax, out = spec.axes, []
+    for kind in ax.shape:
+        sizes = getattr(ax, SIZE_AXES[kind])
+        if kind in ("cube", "cuboid"):
+            out += [ShapeSpec.from_n_cells(n) for n in sizes
+                    if ShapeSpec.from_n_cells(n).kind == kind]
+        elif kind == "sphere":
+            out += [ShapeSpec("sphere", diameter_nm=d) for d in sizes]
+        else:
+            out += [ShapeSpec("spheroid", semi_axes_nm=tuple(s)) for s in sizes]
+    return out
+
+
+class _Expander:
+    """Point construction for one run spec (parameter sets at T are cached)."""
+
+    def __init__(self, spec: RunSpec, etb_sets: dict, kp_sets: dict):
+        self.spec, self.etb_sets, self.kp_sets = spec, etb_sets, kp_sets
+        self.shapes = _shape_specs(spec)
+        self._at = {}
+
+    def etb_at(self, mat: str, ps: str, T: float):
+        if (mat, ps, T) not in self._at:
+            try:
+                self._at[(mat, ps, T)] = parameters_at(self.etb_sets[(mat, ps)], T,
+                                                       rule=self.spec.options.temperature_rule)
+            except PerovskiteTBError as exc:
+                raise type(exc)(f"{self.spec.source}: [axes].temperature_K = {T:g} K with set "
+                                f"{ps!r} ({mat}): {exc}") from None
+        return self._at[(mat, ps, T)]
+
+    def kp_at(self, mat: str, ps: str, T: float):
+        """k·p set at T: Eg(T) (the set's T → 0 value at 0 K) and optionally the rule's E_p(T)."""
+        kpp = load_kp_parameters(mat, self.kp_sets[mat])
+        if T != 0.0:
+            try:
+                kpp = kpp.at_temperature(T)
+            except PerovskiteTBError as exc:
+                raise type(exc)(f"{self.spec.source}: [axes].temperature_K = {T:g} K: {exc}") from None
+        if self.spec.options.kp_kane_scaling:
+            base = self.etb_sets[(mat, ps)]
+            rule = self.spec.options.temperature_rule
+            kpp = dataclasses.replace(kpp, P=kpp.P * math.sqrt(kane_energy_scale(base, T, rule=rule)))
+        return kpp
+
+    def etb(self, mat: str, ps: str, set_name: str, T: float) -> list[Point]:
+        pT = self.etb_at(mat, ps, T)
+        out = []
+        for s in self.shapes:
+            edges = _NAN3 if s.n_cells is None else tuple(n * pT.a for n in s.n_cells)
+            for oz in self.spec.axes.orbital_zeeman:
+                out.append(Point("etb", mat, set_name, set_name, s, T, oz, edges_nm=edges,
+                                 memory_gb=_memory_etb(pT.n_orb, s, pT.a), params=pT))
+        return out
+
+    def kp(self, mat: str, ps: str, set_name: str, T: float) -> list[Point]:
+        ax, op = self.spec.axes, self.spec.options
+        pT = self.etb_at(mat, ps, T)
+        boxes = [(s, tuple(n * pT.a for n in s.n_cells), set_name) for s in self.shapes]
+        scaled = op.kp_edge_temperature_K is not None
+        for L in ax.edge_nm:
+            if scaled and T != op.kp_edge_temperature_K:
+                base = self.etb_sets[(mat, ps)]
+                L = L * lattice_scale(base, T) / lattice_scale(base, op.kp_edge_temperature_K)
+            lattice = set_name if scaled or op.kp_kane_scaling else ""
+            boxes.append((ShapeSpec("cube"), (L, L, L), lattice))
+        kpp = self.kp_at(mat, ps, T)
+        out = []
+        for s, edges, lattice in boxes:
+            for basis in ax.kp_basis:
+                for res in ax.kp_resolution or (0,):
+                    out.append(Point("kp", mat, self.kp_sets[mat], lattice, s, T, False, basis, res,
+                                     edges_nm=edges, memory_gb=_memory_kp(res, edges), params=kpp))
+        return out
 
 
 def expand_points(spec: RunSpec) -> _Resolved:
     """Resolve parameter sets and expand the axes into :class:`Point` s (canonical order).
 
-    Order: model, material, parameter_set, temperature, size, Zeeman variant.
+    Order: model, material, parameter_set, temperature, shape and size, Zeeman variant / k·p basis.
 
     Raises
     ------
@@ -131,138 +297,23 @@ def expand_points(spec: RunSpec) -> _Resolved:
         Unknown material or set (message with the key path), malformed parameter file, bad
         temperature for a set without temperature model.
     """
-    from perovskite_tb.model.temperature import parameters_at
-
-    src = spec.source
-    ax, op = spec.axes, spec.options
-    etb_sets = {}
-    from perovskite_tb.model.materials import available_sets
-
-    shipped = available_sets()
-    for i, mat in enumerate(ax.material):
-        if mat not in shipped and not all(ps.endswith(".toml") for ps in ax.parameter_set):
-            raise ParameterError(
-                f"{src}: [axes].material[{i}]: unknown material {mat!r} "
-                f"(known: {', '.join(sorted(shipped))})"
-            )
-        for j, ps in enumerate(ax.parameter_set):
-            p = _load_etb(mat, ps, f"{src}: [axes].parameter_set[{j}] ({mat})")
-            if p.material != mat:
-                raise ParameterError(
-                    f"{src}: [axes].parameter_set[{j}]: file {ps!r} is for {p.material}, "
-                    f"not [axes].material[{i}] = {mat!r}"
-                )
-            etb_sets[(mat, ps)] = p
-    kp_sets = {}
-    if "kp" in ax.model:
-        try:
-            from kp.parameters import load_kp_parameters
-        except ImportError:
-            raise InputError(
-                f"{src}: [axes].model: 'kp' needs the kp package, which is not importable"
-            ) from None
-        for mat in ax.material:
-            try:
-                kp_sets[mat] = op.kp_parameter_set or _kp_default(mat)
-                load_kp_parameters(mat, kp_sets[mat])
-            except PerovskiteTBError as exc:
-                raise ParameterError(f"{src}: [options].kp_parameter_set: {exc}") from None
-    at_T = {}
-
-    def params_at(mat, ps, T):
-        if (mat, ps, T) not in at_T:
-            try:
-                at_T[(mat, ps, T)] = parameters_at(etb_sets[(mat, ps)], T, rule=op.temperature_rule)
-            except PerovskiteTBError as exc:
-                raise type(exc)(
-                    f"{src}: [axes].temperature_K = {T:g} K with set {ps!r} ({mat}): {exc}"
-                ) from None
-        return at_T[(mat, ps, T)]
-
+    ax = spec.axes
+    etb_sets, kp_sets = _etb_sets(spec), _kp_sets(spec)
+    ex = _Expander(spec, etb_sets, kp_sets)
     pts = []
-    kp_nb = op.kp_resolution  # None: kp's size-dependent default
     for model in ax.model:
         for mat in ax.material:
             for ps in ax.parameter_set:
                 base = etb_sets[(mat, ps)]
                 set_name = base.parameter_set if not ps.endswith(".toml") else ps
                 for T in ax.temperature_K:
-                    pT = params_at(mat, ps, T)
-                    if model == "etb":
-                        for n in ax.n_cells:
-                            for oz in ax.orbital_zeeman:
-                                key = point_key("etb", mat, set_name, set_name, n, 0.0, T, oz)
-                                pts.append(
-                                    Point(
-                                        "etb",
-                                        mat,
-                                        set_name,
-                                        set_name,
-                                        n,
-                                        n[0] * pT.a,
-                                        T,
-                                        oz,
-                                        key,
-                                        _memory_etb(pT.n_orb, n),
-                                        pT,
-                                    )
-                                )
-                    else:
-                        for n in ax.n_cells:
-                            key = point_key("kp", mat, kp_sets[mat], set_name, n, 0.0, T, False)
-                            pts.append(
-                                Point(
-                                    "kp",
-                                    mat,
-                                    kp_sets[mat],
-                                    set_name,
-                                    n,
-                                    n[0] * pT.a,
-                                    T,
-                                    False,
-                                    key,
-                                    _memory_kp(kp_nb, max(n) * pT.a),
-                                    None,
-                                    op.kp_resolution,
-                                )
-                            )
-            if model == "kp":  # explicit edges do not depend on the ETB set
-                for T in ax.temperature_K:
-                    for L in ax.edge_nm:
-                        key = point_key("kp", mat, kp_sets[mat], "", (0, 0, 0), L, T, False)
-                        pts.append(
-                            Point(
-                                "kp",
-                                mat,
-                                kp_sets[mat],
-                                "",
-                                (0, 0, 0),
-                                L,
-                                T,
-                                False,
-                                key,
-                                _memory_kp(kp_nb, L),
-                                None,
-                                op.kp_resolution,
-                            )
-                        )
-    invariants = {"temperature_rule": op.temperature_rule, "kp_resolution": op.kp_resolution}
+                    pts += getattr(ex, model)(mat, ps, set_name, T)
     unique = {}
-    for p in pts:  # e.g. "default" and the default set's name
+    for p in map(_with_key, pts):  # e.g. "default" and the default set's name; fixed k·p edges
         unique.setdefault(p.key, p)
-    return _Resolved(
-        points=tuple(unique.values()), etb_sets=etb_sets, kp_sets=kp_sets, invariants=invariants
-    )
+    op = spec.options
+    invariants = {"temperature_rule": op.temperature_rule, "kp_kane_scaling": op.kp_kane_scaling,
+                  "kp_edge_temperature_K": op.kp_edge_temperature_K}
+    return _Resolved(points=tuple(unique.values()), etb_sets=etb_sets, kp_sets=kp_sets,
+                     invariants=invariants)
 
-
-def _kp_default(material: str) -> str:
-    """Default k·p set of the confined model for ``material`` (what ``kp.confinement.nc_gfactors`` uses)."""
-    try:
-        from kp import confinement
-    except ImportError:  # pragma: no cover
-        return ""
-    if hasattr(confinement, "nc_default_set"):
-        return confinement.nc_default_set(material)
-    from kp.parameters import DEFAULT_SET
-
-    return DEFAULT_SET

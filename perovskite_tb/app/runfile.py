@@ -1,37 +1,42 @@
-r"""Run files of :mod:`perovskite_tb.app.sweep`: schema, validation into frozen dataclasses, TOML output.
+r"""Run files of the sweep engine: schema, validation into frozen dataclasses, TOML output.
 
-The schema is documented in ``docs/run-file.md`` and in the :mod:`perovskite_tb.app.sweep` docstring.
-Every mistake raises :class:`~perovskite_tb.errors.InputError` (or ``ParameterError``) naming the
-file and the key path, e.g. ``run.toml: [axes].n_cells[2]: must be a positive integer``.
+The schema is documented in ``docs/run-file.md``. Every mistake raises
+:class:`~perovskite_tb.errors.InputError` naming the file and the key path, e.g.
+``run.toml: [axes].n_cells[2]: must be a positive integer``. Jobs (curve, tseries, halides, the k·p
+study) build the same document in code and go through :func:`parse_run` too.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
-from perovskite_tb.errors import InputError
 
-__all__ = ["RUN_SCHEMA", "MODELS", "Axes", "Options", "Execution", "RunSpec", "parse_run", "load_run_file", "spec_to_toml"]
+import tomli_w
+
+from perovskite_tb.app.validate import Check
+from perovskite_tb.app.validate import show
+from perovskite_tb.errors import InputError
+from perovskite_tb.model.temperature import RULES
+from kp.envelope import BASIS_KINDS
+
+__all__ = ["RUN_SCHEMA", "MODELS", "SIZE_AXES", "Axes", "Options", "Execution", "RunSpec",
+           "parse_run", "load_run_file", "spec_to_toml", "check_scheduler"]
 
 #: Optional ``schema`` key of a run file.
 RUN_SCHEMA = "perovskite_tb.run/1"
-#: Models a sweep knows.
+#: Models a sweep knows (:data:`perovskite_tb.app.models.MODELS` computes them).
 MODELS = ("etb", "kp")
-#: Environment variable naming the trace file (see module docstring).
-
-
-# ------------------------------------------------------------------------------------------------
-# Run-file dataclasses
-# ------------------------------------------------------------------------------------------------
+#: Shape → the ``[axes]`` key giving its sizes (a :class:`perovskite_tb.model.shapes.ShapeSpec` field).
+SIZE_AXES = {"cube": "n_cells", "cuboid": "n_cells", "sphere": "diameter_nm",
+             "spheroid": "semi_axes_nm"}
 
 
 @dataclass(frozen=True)
 class Axes:
-    """Sweep axes (every point of the Cartesian product is computed; see module docstring).
+    """Sweep axes (every point of the product is computed; ``docs/run-file.md``).
 
     Attributes
     ----------
@@ -39,27 +44,43 @@ class Axes:
     parameter_set : tuple of str
         ETB set names or paths to ``.toml`` files; ``"default"`` = the material's default set.
     model : tuple of {"etb", "kp"}
+    shape : tuple of str
+        NC shapes (keys of :data:`SIZE_AXES`); each takes its sizes from its size axis.
     n_cells : tuple of (int, int, int)
-        Cuboid sizes (cells per edge).
+        Cube / cuboid sizes (Pb sites per edge).
     edge_nm : tuple of float
         k·p cube edges [nm].
+    diameter_nm : tuple of float
+        Sphere diameters [nm].
+    semi_axes_nm : tuple of (float, float, float)
+        Spheroid semi-axes along x, y, z [nm].
     temperature_K : tuple of float
         [K], finite, ≥ 0.
     orbital_zeeman : tuple of bool
+        ETB only.
+    kp_basis : tuple of str
+        k·p envelope bases (:data:`kp.envelope.BASIS_KINDS`).
+    kp_resolution : tuple of int
+        k·p envelope functions per direction; empty = kp's size-dependent default.
     """
 
     material: tuple = ("CsPbI3",)
     parameter_set: tuple = ("default",)
     model: tuple = ("etb",)
+    shape: tuple = ()
     n_cells: tuple = ()
     edge_nm: tuple = ()
+    diameter_nm: tuple = ()
+    semi_axes_nm: tuple = ()
     temperature_K: tuple = (6.0,)
     orbital_zeeman: tuple = (False,)
+    kp_basis: tuple = ("legendre",)
+    kp_resolution: tuple = ()
 
 
 @dataclass(frozen=True)
 class Options:
-    """Model options shared by all points (changing them needs a new output file).
+    """Model options shared by all points (a resumed file must have been made with the same).
 
     Attributes
     ----------
@@ -67,15 +88,18 @@ class Options:
         :func:`perovskite_tb.model.temperature.parameters_at` rule (``"a"`` or ``"b"``).
     kp_parameter_set : str or None
         k·p set (None: the confined-model default of each material, ``kp.confinement.nc_default_set``).
-    kp_resolution : int or None
-        Envelope resolution per direction of the k·p model — grid nodes or basis functions,
-        whichever :func:`kp.confinement.nc_gfactors` takes (``n_grid`` / ``n_basis``); None: kp's
-        default.
+    kp_kane_scaling : bool
+        Scale the k·p Kane energy E_p with the ETB rule's E_p(T)/E_p(T_ref)
+        (:func:`perovskite_tb.model.temperature.kane_energy_scale`); default False.
+    kp_edge_temperature_K : float or None
+        If set, ``edge_nm`` values are k·p edges at this temperature [K]; at T the edge is
+        L·a(T)/a(T_edge) of the ETB set (the NC keeps its cell count). None: edges fixed in T.
     """
 
     temperature_rule: str = "a"
     kp_parameter_set: str | None = None
-    kp_resolution: int | None = None
+    kp_kane_scaling: bool = False
+    kp_edge_temperature_K: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,18 +111,24 @@ class Execution:
     workers : int or None
         Local worker processes (None: min(2, usable cores)); 1 runs every point in this process.
     max_memory_gb : float or None
-        Budget [GB] for the sum of :func:`perovskite_tb.eigen.solver.estimate_memory_gb` of the points
-        running at once (None: 80 % of the available memory).
+        Budget [GB] for the sum of the memory estimates of the points running at once (None: 80 %
+        of the available memory).
     threads_per_worker : int or None
         BLAS threads per point (None: cores // workers locally, unlimited in-process and on Dask).
     scheduler : str or None
         Dask scheduler address ``tcp://HOST:PORT`` (the ``[cluster]`` table); None = local.
+    isolate : bool
+        Every point in a fresh process (its ``peak_rss_GB`` is its own; needed for memory studies).
+    point_timeout_s : float or None
+        With ``isolate``: a point running longer [s] is stopped and reported as failed.
     """
 
     workers: int | None = None
     max_memory_gb: float | None = None
     threads_per_worker: int | None = None
     scheduler: str | None = None
+    isolate: bool = False
+    point_timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -127,94 +157,144 @@ class RunSpec:
 
 
 # ------------------------------------------------------------------------------------------------
-# Validation (every error names the key path)
+# Validation (every error names the key path; checks in perovskite_tb.app.validate)
 # ------------------------------------------------------------------------------------------------
 
 
-class _Check:
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, path: str, msg: str):
-        raise InputError(f"{self.source}: {path}: {msg}")
-
-    def table(self, doc, path: str, known: dict) -> dict:
-        if not isinstance(doc, dict):
-            self.fail(path, f"must be a table, got {_show(doc)}")
-        for k in doc:
-            if k not in known:
-                self.fail(path, f"unknown key {k!r} (known: {', '.join(known)})")
-        return doc
-
-    def string(self, v, path: str, *, nonempty: bool = True) -> str:
-        if not isinstance(v, str):
-            self.fail(path, f"must be a string, got {_show(v)}")
-        if nonempty and not v.strip():
-            self.fail(path, "must be a non-empty string")
-        if "\x00" in v:
-            self.fail(path, "must not contain NUL characters")
-        return v
-
-    def pos_int(
-        self, v, path: str, what: str = "a positive integer", lo: int = 1, hi: int | None = None
-    ) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
-            self.fail(path, f"must be {what}, got {_show(v)}")
-        return int(v)
-
-    def number(
-        self, v, path: str, *, lo: float = 0.0, strict: bool = False, unit: str = ""
-    ) -> float:
-        ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-        ok = ok and (v > lo if strict else v >= lo)
-        if not ok:
-            rel = ">" if strict else ">="
-            self.fail(
-                path,
-                f"must be a finite number {rel} {lo:g}{' ' + unit if unit else ''}, got {_show(v)}",
-            )
-        return float(v)
-
-    def boolean(self, v, path: str) -> bool:
-        if not isinstance(v, bool):
-            self.fail(path, f"must be true or false, got {_show(v)}")
-        return v
-
-    def axis(self, v, path: str, item: Callable, *, allow_empty: bool = False) -> tuple:
-        items = v if isinstance(v, list) else [v]
-        if not items and not allow_empty:
-            self.fail(path, "must not be empty")
-        out = []
-        for i, x in enumerate(items):
-            xp = f"{path}[{i}]" if isinstance(v, list) else path
-            val = item(x, xp)
-            if val in out:
-                self.fail(xp, f"duplicate value {_show(x)}")
-            out.append(val)
-        return tuple(out)
+_TOP = ("schema", "output", "plot", "axes", "options", "execution", "cluster")
+_AXES = tuple(f.name for f in fields(Axes))
+_OPTIONS = tuple(f.name for f in fields(Options)) + ("kp_resolution",)
+_EXECUTION = ("workers", "max_memory_gb", "threads_per_worker", "isolate", "point_timeout_s")
 
 
-def _show(v) -> str:
-    """Short repr of a TOML value for messages (type name for tables)."""
-    if isinstance(v, dict):
-        return "a table"
-    r = repr(v)
-    return r if len(r) <= 60 else r[:57] + "..."
+def _sizes(c: Check, ax: dict) -> dict:
+    """The size axes: n_cells, edge_nm, diameter_nm, semi_axes_nm."""
+    def cells(x, p):
+        if isinstance(x, list):
+            if len(x) != 3:
+                c.fail(p, f"must be an integer N or a list [NX, NY, NZ], got a list of {len(x)}")
+            return tuple(c.pos_int(n, f"{p}[{i}]", hi=200) for i, n in enumerate(x))
+        n = c.pos_int(x, p, "a positive integer (cells per edge) or [NX, NY, NZ]", hi=200)
+        return (n, n, n)
+
+    def length(x, p):
+        return c.number(x, p, strict=True, unit="nm", hi=1000.0)
+
+    def triple(x, p):
+        if not isinstance(x, list) or len(x) != 3:
+            c.fail(p, f"must be a list [A, B, C] of semi-axes in nm, got {show(x)}")
+        return tuple(length(v, f"{p}[{i}]") for i, v in enumerate(x))
+
+    return {
+        "n_cells": c.axis(ax.get("n_cells", []), "[axes].n_cells", cells, allow_empty=True),
+        "edge_nm": c.axis(ax.get("edge_nm", []), "[axes].edge_nm", length, allow_empty=True),
+        "diameter_nm": c.axis(ax.get("diameter_nm", []), "[axes].diameter_nm", length,
+                              allow_empty=True),
+        "semi_axes_nm": c.axis(ax.get("semi_axes_nm", []), "[axes].semi_axes_nm", triple,
+                               allow_empty=True),
+    }
 
 
-_TOP = {
-    "schema": None,
-    "output": None,
-    "plot": None,
-    "axes": None,
-    "options": None,
-    "execution": None,
-    "cluster": None,
-}
-_AXES = {f.name: None for f in fields(Axes)}
-_OPTIONS = {f.name: None for f in fields(Options)}
-_EXECUTION = {"workers": None, "max_memory_gb": None, "threads_per_worker": None}
-_CLUSTER = {"scheduler": None}
+def _shapes(c: Check, ax: dict, sz: dict, models: tuple) -> tuple:
+    """The shape axis: given, or every shape whose size axis is present; checked against the sizes."""
+    kinds = {"cube" if len(set(n)) == 1 else "cuboid" for n in sz["n_cells"]}
+    if sz["edge_nm"]:
+        kinds.add("cube")
+    if sz["diameter_nm"]:
+        kinds.add("sphere")
+    if sz["semi_axes_nm"]:
+        kinds.add("spheroid")
+    if "shape" not in ax:
+        shapes = tuple(k for k in SIZE_AXES if k in kinds)
+    else:
+        shapes = c.axis(ax["shape"], "[axes].shape", lambda x, p: c.choice(x, p, SIZE_AXES, "shape"))
+        for i, s in enumerate(shapes):
+            if s not in kinds:
+                c.fail(f"[axes].shape[{i}]", f"shape {s!r} has no sizes (give [axes].{SIZE_AXES[s]}"
+                       + (" with unequal [NX, NY, NZ]" if s == "cuboid" else "") + ")")
+        for k in sorted(kinds - set(shapes)):
+            c.fail("[axes].shape", f"sizes of shape {k!r} are given ([axes].{SIZE_AXES[k]}) but "
+                   f"{k!r} is not in the shape axis")
+    if "kp" in models and set(shapes) - {"cube", "cuboid"}:
+        c.fail("[axes].shape", "model 'kp' takes cubes and cuboids only (its envelope basis is a "
+               "box); run spheres and spheroids with model 'etb'")
+    return shapes
+
+
+def _parse_axes(c: Check, doc: dict, path_of: Callable) -> Axes:
+    ax = c.table(doc.get("axes", {}), "[axes]", _AXES)
+    material = c.axis(ax.get("material", "CsPbI3"), "[axes].material", c.string)
+
+    def pset(x, p):
+        s = c.string(x, p)
+        return path_of(s) if s.endswith(".toml") else s
+
+    psets = c.axis(ax.get("parameter_set", "default"), "[axes].parameter_set", pset)
+    models = c.axis(ax.get("model", "etb"), "[axes].model",
+                    lambda x, p: c.choice(x, p, MODELS, "model"))
+    sz = _sizes(c, ax)
+    temps = c.axis(ax.get("temperature_K", 6.0), "[axes].temperature_K",
+                   lambda x, p: c.number(x, p, unit="K"))
+    oz = c.axis(ax.get("orbital_zeeman", False), "[axes].orbital_zeeman", c.boolean)
+    bases = c.axis(ax.get("kp_basis", "legendre"), "[axes].kp_basis",
+                   lambda x, p: c.choice(x, p, BASIS_KINDS, "k·p basis"))
+    res = c.axis(ax.get("kp_resolution", []), "[axes].kp_resolution",
+                 lambda x, p: c.pos_int(x, p, "an integer in 2..64", lo=2, hi=64), allow_empty=True)
+    if "etb" in models and not (sz["n_cells"] or sz["diameter_nm"] or sz["semi_axes_nm"]):
+        c.fail("[axes].n_cells", "model 'etb' needs at least one size")
+    if "kp" in models and not (sz["n_cells"] or sz["edge_nm"]):
+        c.fail("[axes]", "model 'kp' needs n_cells or edge_nm")
+    if "kp" not in models:
+        for key, given in (("edge_nm", sz["edge_nm"]), ("kp_basis", bases != ("legendre",)),
+                           ("kp_resolution", res)):
+            if given:
+                c.fail(f"[axes].{key}", "applies to model 'kp' only (add it to [axes].model"
+                       + (" or use n_cells)" if key == "edge_nm" else ")"))
+    shapes = _shapes(c, ax, sz, models)
+    return Axes(material=material, parameter_set=psets, model=models, shape=shapes,
+                temperature_K=temps, orbital_zeeman=oz, kp_basis=bases, kp_resolution=res, **sz)
+
+
+def _parse_options(c: Check, doc: dict) -> tuple[Options, tuple]:
+    """Options, and ``[options].kp_resolution`` (older spelling of a one-value axis) as a tuple."""
+    op = c.table(doc.get("options", {}), "[options]", _OPTIONS)
+    rule = c.choice(op.get("temperature_rule", "a"), "[options].temperature_rule", RULES, "rule")
+    kp_set = op.get("kp_parameter_set")
+    if kp_set is not None:
+        kp_set = c.string(kp_set, "[options].kp_parameter_set")
+    kane = c.boolean(op.get("kp_kane_scaling", False), "[options].kp_kane_scaling")
+    t_edge = op.get("kp_edge_temperature_K")
+    if t_edge is not None:
+        t_edge = c.number(t_edge, "[options].kp_edge_temperature_K", unit="K")
+    res = ()
+    if op.get("kp_resolution") is not None:
+        res = (c.pos_int(op["kp_resolution"], "[options].kp_resolution", "an integer in 2..64",
+                         lo=2, hi=64),)
+    return Options(temperature_rule=rule, kp_parameter_set=kp_set, kp_kane_scaling=kane,
+                   kp_edge_temperature_K=t_edge), res
+
+
+def _parse_execution(c: Check, doc: dict) -> Execution:
+    ex = c.table(doc.get("execution", {}), "[execution]", _EXECUTION)
+    out = {}
+    for key in ("workers", "threads_per_worker"):
+        if ex.get(key) is not None:
+            out[key] = c.pos_int(ex[key], f"[execution].{key}", "an integer in 1..1024", hi=1024)
+    if ex.get("max_memory_gb") is not None:
+        out["max_memory_gb"] = c.number(ex["max_memory_gb"], "[execution].max_memory_gb",
+                                        strict=True, unit="GB")
+    out["isolate"] = c.boolean(ex.get("isolate", False), "[execution].isolate")
+    if ex.get("point_timeout_s") is not None:
+        out["point_timeout_s"] = c.number(ex["point_timeout_s"], "[execution].point_timeout_s",
+                                          strict=True, unit="s")
+        if not out["isolate"]:
+            c.fail("[execution].point_timeout_s", "needs isolate = true (a point is stopped by "
+                   "ending its process)")
+    cl = c.table(doc.get("cluster", {}), "[cluster]", ("scheduler",))
+    if cl.get("scheduler") is not None:
+        out["scheduler"] = check_scheduler(c.string(cl["scheduler"], "[cluster].scheduler"),
+                                           lambda m: c.fail("[cluster].scheduler", m))
+    return Execution(**out)
 
 
 def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None = None) -> RunSpec:
@@ -223,7 +303,7 @@ def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None =
     Parameters
     ----------
     doc : dict
-        ``tomllib`` output.
+        ``tomllib`` output (or the same structure built in code).
     source : str
         Name used in error messages.
     base_dir : path, optional
@@ -239,10 +319,10 @@ def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None =
         Any schema violation; the message is ``"<source>: <key path>: <problem>"``, e.g.
         ``run.toml: [axes].n_cells[2]: must be a positive integer, got -3``.
     """
-    c = _Check(source)
+    c = Check(source)
     c.table(doc, "top level", _TOP)
     if "schema" in doc and doc["schema"] != RUN_SCHEMA:
-        c.fail("schema", f"must be {RUN_SCHEMA!r}, got {_show(doc['schema'])}")
+        c.fail("schema", f"must be {RUN_SCHEMA!r}, got {show(doc['schema'])}")
     base = Path(base_dir) if base_dir is not None else None
 
     def path_of(v: str) -> str:
@@ -257,108 +337,18 @@ def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None =
         plot = c.string(plot, "plot")
         if not plot.lower().endswith((".png", ".pdf", ".svg")):
             c.fail("plot", f"must end with .png, .pdf or .svg, got {plot!r}")
-
-    ax = c.table(doc.get("axes", {}), "[axes]", _AXES)
-    material = c.axis(ax.get("material", "CsPbI3"), "[axes].material", c.string)
-
-    def pset(x, p):
-        s = c.string(x, p)
-        return path_of(s) if s.endswith(".toml") else s
-
-    psets = c.axis(ax.get("parameter_set", "default"), "[axes].parameter_set", pset)
-
-    def model(x, p):
-        s = c.string(x, p)
-        if s not in MODELS:
-            c.fail(p, f"unknown model {s!r} (known: {', '.join(MODELS)})")
-        return s
-
-    models = c.axis(ax.get("model", "etb"), "[axes].model", model)
-
-    def size(x, p):
-        if isinstance(x, list):
-            if len(x) != 3:
-                c.fail(p, f"must be an integer N or a list [NX, NY, NZ], got a list of {len(x)}")
-            return tuple(c.pos_int(n, f"{p}[{i}]", hi=200) for i, n in enumerate(x))
-        n = c.pos_int(x, p, "a positive integer (cells per edge) or [NX, NY, NZ]", hi=200)
-        return (n, n, n)
-
-    n_cells = c.axis(ax.get("n_cells", []), "[axes].n_cells", size, allow_empty=True)
-    edge_nm = c.axis(
-        ax.get("edge_nm", []),
-        "[axes].edge_nm",
-        lambda x, p: c.number(x, p, strict=True, unit="nm"),
-        allow_empty=True,
-    )
-    for i, L in enumerate(edge_nm):
-        if L > 1000:
-            c.fail(f"[axes].edge_nm[{i}]", f"must be <= 1000 nm, got {L:g}")
-    temps = c.axis(
-        ax.get("temperature_K", 6.0), "[axes].temperature_K", lambda x, p: c.number(x, p, unit="K")
-    )
-    oz = c.axis(ax.get("orbital_zeeman", False), "[axes].orbital_zeeman", c.boolean)
-    if "etb" in models and not n_cells:
-        c.fail("[axes].n_cells", "model 'etb' needs at least one size")
-    if "kp" in models and not (n_cells or edge_nm):
-        c.fail("[axes]", "model 'kp' needs n_cells or edge_nm")
-    if edge_nm and "kp" not in models:
-        c.fail(
-            "[axes].edge_nm", "applies to model 'kp' only (add it to [axes].model or use n_cells)"
-        )
-
-    op = c.table(doc.get("options", {}), "[options]", _OPTIONS)
-    rule = c.string(op.get("temperature_rule", "a"), "[options].temperature_rule")
-    from perovskite_tb.model.temperature import RULES
-
-    if rule not in RULES:
-        c.fail("[options].temperature_rule", f"unknown rule {rule!r} (known: {', '.join(RULES)})")
-    kp_set = op.get("kp_parameter_set")
-    if kp_set is not None:
-        kp_set = c.string(kp_set, "[options].kp_parameter_set")
-    kp_nb = op.get("kp_resolution")
-    if kp_nb is not None:
-        kp_nb = c.pos_int(kp_nb, "[options].kp_resolution", "an integer in 2..64", lo=2, hi=64)
-
-    ex = c.table(doc.get("execution", {}), "[execution]", _EXECUTION)
-    workers = ex.get("workers")
-    if workers is not None:
-        workers = c.pos_int(workers, "[execution].workers", "an integer in 1..1024", hi=1024)
-    mem = ex.get("max_memory_gb")
-    if mem is not None:
-        mem = c.number(mem, "[execution].max_memory_gb", strict=True, unit="GB")
-    thr = ex.get("threads_per_worker")
-    if thr is not None:
-        thr = c.pos_int(thr, "[execution].threads_per_worker", "an integer in 1..1024", hi=1024)
-    cl = c.table(doc.get("cluster", {}), "[cluster]", _CLUSTER)
-    sched = cl.get("scheduler")
-    if sched is not None:
-        sched = _check_scheduler(
-            c.string(sched, "[cluster].scheduler"), lambda m: c.fail("[cluster].scheduler", m)
-        )
-
-    return RunSpec(
-        axes=Axes(
-            material=material,
-            parameter_set=psets,
-            model=models,
-            n_cells=n_cells,
-            edge_nm=edge_nm,
-            temperature_K=temps,
-            orbital_zeeman=oz,
-        ),
-        options=Options(temperature_rule=rule, kp_parameter_set=kp_set, kp_resolution=kp_nb),
-        execution=Execution(
-            workers=workers, max_memory_gb=mem, threads_per_worker=thr, scheduler=sched
-        ),
-        output=path_of(output),
-        plot=path_of(plot) if plot else None,
-        source=source,
-    )
+    axes = _parse_axes(c, doc, path_of)
+    options, res = _parse_options(c, doc)
+    if res:
+        if axes.kp_resolution:
+            c.fail("[options].kp_resolution", "given twice (also [axes].kp_resolution)")
+        axes = Axes(**{**asdict(axes), "kp_resolution": res})
+    return RunSpec(axes=axes, options=options, execution=_parse_execution(c, doc),
+                   output=path_of(output), plot=path_of(plot) if plot else None, source=source)
 
 
-def _check_scheduler(addr: str, fail: Callable) -> str:
-    import re
-
+def check_scheduler(addr: str, fail: Callable) -> str:
+    """``addr`` if it looks like a Dask scheduler address, else ``fail(message)``."""
     if not re.fullmatch(r"(tcp|tls|inproc|ws|wss)://[^\s/]+(:\d{1,5})?/?", addr):
         fail(f"must look like tcp://HOST:PORT, got {addr!r}")
     return addr
@@ -386,46 +376,20 @@ def load_run_file(path: str | Path) -> RunSpec:
     return parse_run(doc, source=str(p), base_dir=p.resolve().parent)
 
 
-# ------------------------------------------------------------------------------------------------
-# TOML writer for the resolved run file (tiny: strings, numbers, booleans, lists)
-# ------------------------------------------------------------------------------------------------
-
-
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+def _lists(v):
+    """Tuples → lists (recursively), for the TOML writer."""
+    return [_lists(x) for x in v] if isinstance(v, (list, tuple)) else v
 
 
 def spec_to_toml(spec: RunSpec) -> str:
-    """Write ``spec`` as a run file with every default filled in (``parse_run`` gives ``spec`` back)."""
-    lines = [
-        f"# resolved run file ({RUN_SCHEMA})",
-        f"schema = {_toml_value(RUN_SCHEMA)}",
-        f"output = {_toml_value(spec.output)}",
-    ]
+    """``spec`` as a run file with every default filled in (``parse_run`` gives ``spec`` back)."""
+    doc = {"schema": RUN_SCHEMA, "output": spec.output}
     if spec.plot:
-        lines.append(f"plot = {_toml_value(spec.plot)}")
-    ax = asdict(spec.axes)
-    ax["n_cells"] = [list(n) for n in spec.axes.n_cells]
-    for name, d in (
-        ("axes", ax),
-        ("options", asdict(spec.options)),
-        ("execution", asdict(spec.execution)),
-    ):
-        if name == "execution":
-            d.pop("scheduler")
-        lines += ["", f"[{name}]"] + [
-            f"{k} = {_toml_value(v)}" for k, v in d.items() if v is not None
-        ]
-    if spec.execution.scheduler:
-        lines += ["", "[cluster]", f"scheduler = {_toml_value(spec.execution.scheduler)}"]
-    return "\n".join(lines) + "\n"
+        doc["plot"] = spec.plot
+    ex = asdict(spec.execution)
+    sched = ex.pop("scheduler")
+    for name, d in (("axes", asdict(spec.axes)), ("options", asdict(spec.options)), ("execution", ex)):
+        doc[name] = {k: _lists(v) for k, v in d.items() if v is not None}
+    if sched:
+        doc["cluster"] = {"scheduler": sched}
+    return f"# resolved run file ({RUN_SCHEMA})\n" + tomli_w.dumps(doc)

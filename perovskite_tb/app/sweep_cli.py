@@ -7,12 +7,14 @@ entry point prints them as one line and exits with status 2.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
+from perovskite_tb.app.export import load_results, write_csv
+from perovskite_tb.app.runfile import check_scheduler, load_run_file
+from perovskite_tb.app.sweep import check_output, expand_points, run_sweep
 from perovskite_tb.errors import InputError
-from perovskite_tb.app.runfile import _check_scheduler, load_run_file
-from perovskite_tb.app.sweep import _check_output, expand_points, run_sweep
 
 __all__ = ["add_subcommands"]
 
@@ -22,25 +24,23 @@ def add_subcommands(sub) -> None:
     s = sub.add_parser(
         "sweep", help="run a TOML run file (axes → points → resumable HDF5); docs/run-file.md"
     )
-    s.add_argument("run_file", help="TOML run file")
-    s.add_argument(
-        "-o", "--output", default=None, help="HDF5 output (overrides the run file's 'output')"
-    )
-    s.add_argument(
-        "--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT (overrides [cluster])"
-    )
-    s.add_argument(
-        "--workers", default=None, help="local worker processes (overrides [execution].workers)"
-    )
-    s.add_argument(
-        "--dry-run", action="store_true", help="validate, list the points to compute, and stop"
-    )
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("run_file", help="TOML run file (path; schema in docs/run-file.md)")
+    s.add_argument("-o", "--output", default=None,
+                   help="HDF5 output path (.h5; overrides the run file's 'output')")
+    s.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address tcp://HOST:PORT (overrides [cluster].scheduler)")
+    s.add_argument("--workers", default=None,
+                   help="local worker processes, a positive integer (overrides [execution].workers)")
+    s.add_argument("--dry-run", action="store_true",
+                   help="validate, list the points still to compute with their memory estimate "
+                        "(GB), and stop")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     s.set_defaults(func=_cmd_sweep)
 
     e = sub.add_parser("export", help="write the rows of a result file as a labelled table (CSV)")
-    e.add_argument("result_file", help="HDF5 file of curve / sweep / tseries")
-    e.add_argument("--csv", action="store_true", required=True, help="CSV output (the only format)")
+    e.add_argument("result_file", help="HDF5 result file (curve, sweep, tseries, halides, kp-study)")
+    e.add_argument("--csv", action="store_true", required=True,
+                   help="CSV output (the only format; units in the second comment line)")
     e.add_argument("-o", "--output", default=None, help="CSV path (default: stdout)")
     e.set_defaults(func=_cmd_export)
 
@@ -59,7 +59,7 @@ def _cmd_sweep(args) -> int:
     if args.scheduler is not None:
         ex = replace(
             ex,
-            scheduler=_check_scheduler(
+            scheduler=check_scheduler(
                 args.scheduler, lambda m: (_ for _ in ()).throw(InputError(f"--scheduler: {m}"))
             ),
         )
@@ -67,10 +67,8 @@ def _cmd_sweep(args) -> int:
     if args.dry_run:
         res = expand_points(spec)
         done = set()
-        out = _check_output(spec)
+        out = check_output(spec)
         if out.exists():
-            from perovskite_tb.app.export import load_results
-
             done = set(load_results(out).point_keys())
         todo = [p for p in res.points if p.key not in done]
         print(
@@ -90,10 +88,6 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    import sys
-
-    from perovskite_tb.app.export import load_results, write_csv
-
     t = load_results(args.result_file)
     if args.output:
         write_csv(t, args.output)

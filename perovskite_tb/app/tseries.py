@@ -27,13 +27,19 @@ Result at the matched size (``perovskite-tb tseries --etb-n-cells 25``, rule a, 
 (measured 0.51); 6 → 65 K g_h rises by 0.022 (ETB) and 0.025 (k·p) (measured 0.48). Both models get the
 temperature dependence through Eg(T) and a(T) alone an order of magnitude too weak.
 
-Neither model includes the exciton Coulomb energy (single-particle transition energy, brief §3.4).
+Neither model includes the exciton Coulomb energy (single-particle transition energy between the
+band-edge levels of the PbX6-terminated NC, README, Termination).
 
-Output: an HDF5 file of schema ``perovskite_tb.app.curve/1`` (rows as in :mod:`perovskite_tb.app.curve`;
-k·p rows carry ``n_cells = (0, 0, 0)``, their size is ``edge_nm``) with root attributes
-``kind = "tseries"``, ``kp_edge_nm_matched``, ``target_energy_eV``, ``match_temperature_K`` (units
-eV, nm, K); resumable like the curve job. The PNG has three panels: g_e(T), g_h(T) and the
-transition energy E(T) (measured laser energies for comparison).
+A job of the sweep engine: the series are two run files built in code (:func:`series_runs`): ETB
+cubes of ``etb_n_cells`` and the k·p cube of the matched edge with ``kp_edge_temperature_K`` = the
+match temperature (the NC keeps its cell count) and the Kane-energy scaling of the rule; the size
+search evaluates its k·p points through the same engine code and hands its last point to the run.
+
+Output: an HDF5 result file (:mod:`perovskite_tb.app.io`, ``kind = "tseries"``; k·p rows carry
+``n_cells = (0, 0, 0)``, their size is ``edge_nm``) with root attributes ``kp_edge_nm_matched``,
+``target_energy_eV``, ``match_temperature_K`` (units eV, nm, K); resumable like every sweep. The
+PNG has three panels: g_e(T), g_h(T) and the transition energy E(T) (measured laser energies for
+comparison; :func:`perovskite_tb.app.plot.plot_temperature_series`).
 """
 
 from __future__ import annotations
@@ -41,31 +47,31 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
+import h5py
 
+from perovskite_tb.app.io import read_curve, update_attrs
+from perovskite_tb.app.measured import MEASURED_DOI, measured_series
+from perovskite_tb.app.models import compute_point
+from perovskite_tb.app.plot import plot_temperature_series
+from perovskite_tb.app.points import expand_points
+from perovskite_tb.app.runfile import parse_run
+from perovskite_tb.app.sweep import run_sweep
 from perovskite_tb.errors import InputError, SolverError
-from perovskite_tb.app.io import CurveWriter, load_measured, read_curve
 from perovskite_tb.model.materials import load_parameters
-from perovskite_tb.model.temperature import (
-    DEFAULT_RULE, RULES, check_temperature, kane_energy_scale, lattice_scale, parameters_at,
-)
+from perovskite_tb.model.temperature import DEFAULT_RULE, RULES, check_temperature
 
 __all__ = [
     "TSeriesConfig",
     "measured_series",
     "match_kp_edge",
+    "series_runs",
     "run_tseries",
     "plot_temperature_series",
     "MEASURED_DOI",
 ]
-
-#: DOI of the temperature paper whose sample-1 series is plotted (Meliakov et al. 2024).
-MEASURED_DOI = "10.1039/d4nr03132f"
-
 
 @dataclass(frozen=True)
 class TSeriesConfig:
@@ -119,38 +125,31 @@ class TSeriesConfig:
     plot: str | None = "tseries.png"
 
 
-def measured_series(sample: str = "1", doi: str = MEASURED_DOI) -> list[dict]:
-    """Measured rows of one sample of the temperature paper, sorted by temperature.
-
-    Returns
-    -------
-    list of dict
-        Rows of :func:`perovskite_tb.app.io.load_measured` (temperature_K [K], energy_eV [eV], carrier, g).
-    """
-    rows = [r for r in load_measured() if r["source_doi"] == doi and r["sample"] == sample
-            and not r["abs_only"] and np.isfinite(r["energy_eV"])]
-    return sorted(rows, key=lambda r: (r["temperature_K"], r["carrier"]))
+def _run_doc(cfg: TSeriesConfig, model: str, temps, **axes) -> dict:
+    """Run-file document of one model's series (both models share the options: one output file);
+    k·p edges are edges at the match temperature and follow the lattice, a(T)/a(T_match)."""
+    return {
+        "axes": {"material": cfg.material, "parameter_set": cfg.parameter_set or "default",
+                 "model": model, "temperature_K": sorted(temps), **axes},
+        "options": {"temperature_rule": cfg.rule, "kp_kane_scaling": cfg.kp_kane_scaling,
+                    "kp_edge_temperature_K": float(cfg.match_temperature_K),
+                    **({} if cfg.kp_parameter_set is None
+                       else {"kp_parameter_set": cfg.kp_parameter_set})},
+        "execution": {"workers": 1},
+    }
 
 
 def _kp_solve(cfg: TSeriesConfig, etb_base, edge_nm: float, T: float) -> dict:
-    """One k·p point: Eg(T) from the k·p set, P scaled by the rule (optional), cube of edge ``edge_nm``."""
-    from kp.confinement import nc_default_set, solve_nc
-    from kp.parameters import load_kp_parameters
+    """Row of one k·p cube of edge ``edge_nm`` (nm at ``T``) at ``T``: Eg(T) of the k·p set, E_p
+    scaled by the rule if ``cfg.kp_kane_scaling`` (computed by the sweep engine's point code).
 
-    t0 = time.perf_counter()
-    name = cfg.kp_parameter_set if cfg.kp_parameter_set is not None else nc_default_set(cfg.material)
-    kpp = load_kp_parameters(cfg.material, name).at_temperature(T)
-    if cfg.kp_kane_scaling:
-        kpp = dataclasses.replace(kpp, P=kpp.P * math.sqrt(kane_energy_scale(etb_base, T, rule=cfg.rule)))
-    r = solve_nc(kpp, (edge_nm,) * 3)
-    return {
-        "n_cells": (0, 0, 0), "edge_nm": edge_nm, "temperature_K": T,
-        "n_states": int(r.terms.H0.shape[0]), "E_e": r.electron.energy, "E_h": r.hole.energy,
-        "transition_energy": r.electron.energy - r.hole.energy, "g_e": r.g_e.g, "g_h": r.g_h.g,
-        "g_e_tensor": np.asarray(r.g_e.tensor), "g_h_tensor": np.asarray(r.g_h.tensor),
-        "residual_e": np.nan, "residual_h": np.nan, "seconds": time.perf_counter() - t0,
-        "peak_rss_GB": np.nan,
-    }
+    ``etb_base`` is the ETB set at its reference temperature (it fixes the Kane-energy scaling).
+    """
+    doc = _run_doc(cfg, "kp", [T], edge_nm=[float(edge_nm)])
+    doc["axes"]["parameter_set"] = etb_base.path
+    del doc["options"]["kp_edge_temperature_K"]  # the edge is given at T
+    (point,) = expand_points(parse_run(doc, source="tseries")).points
+    return compute_point(point)
 
 
 def match_kp_edge(cfg: TSeriesConfig, etb_base, *, L0_nm: float = 10.0, L1_nm: float = 14.0,
@@ -220,6 +219,49 @@ def _validate(cfg: TSeriesConfig) -> tuple[float, ...]:
     return Ts
 
 
+def series_runs(cfg: TSeriesConfig, kp_edge_nm: float | None = None) -> dict:
+    """The run files of the series: ``{"etb": RunSpec, "kp": RunSpec}`` for the models of ``cfg``.
+
+    The k·p run needs the matched edge ``kp_edge_nm`` (nm at the match temperature).
+
+    Raises
+    ------
+    PerovskiteTBError
+        Bad inputs.
+    """
+    temps = set(_validate(cfg)) | {float(cfg.match_temperature_K)}
+    runs = {}
+    if "etb" in cfg.models:
+        runs["etb"] = _run_doc(cfg, "etb", temps, n_cells=[int(cfg.etb_n_cells)],
+                               orbital_zeeman=[cfg.orbital_zeeman])
+    if "kp" in cfg.models and kp_edge_nm is not None:
+        runs["kp"] = _run_doc(cfg, "kp", temps, edge_nm=[float(kp_edge_nm)])
+    return {m: replace(parse_run(doc, source="tseries"), output=str(cfg.output))
+            for m, doc in runs.items()}
+
+
+def _attrs(cfg: TSeriesConfig, base) -> dict:
+    doc = {k: v for k, v in dataclasses.asdict(cfg).items()
+           if k not in ("output", "plot", "temperatures_K")}
+    doc["parameter_set"] = base.parameter_set
+    return {
+        "config_json": json.dumps(doc), "material": cfg.material,
+        "parameter_set": base.parameter_set, "parameter_file_sha256": base.file_sha256,
+        "parameter_file": base.path, "parameter_citations": json.dumps(dict(base.sources)),
+        "orbital_zeeman": cfg.orbital_zeeman, "target_energy_eV": cfg.target_energy_eV,
+        "match_temperature_K": float(cfg.match_temperature_K), "temperature_rule": cfg.rule,
+        "measured_source_doi": MEASURED_DOI,
+    }
+
+
+def _mismatch(out: Path, model: str, Tm: float, target: float, N: int | None = None):
+    d = read_curve(out, model)
+    m = d["temperature_K"] == Tm
+    if N is not None:
+        m &= d["n_cells"][:, 0] == N
+    return float(d["transition_energy"][m][0] - target) if m.any() else None
+
+
 def run_tseries(cfg: TSeriesConfig) -> str:
     """Compute the temperature series, write HDF5 (+ PNG); returns the output path.
 
@@ -229,175 +271,72 @@ def run_tseries(cfg: TSeriesConfig) -> str:
     Raises
     ------
     PerovskiteTBError
-        Bad inputs, missing k·p module (``InputError``), solver failures.
+        Bad inputs, solver failures.
     """
-    import h5py
-
-    Ts = _validate(cfg)
+    _validate(cfg)
     base = load_parameters(cfg.material, cfg.parameter_set)
-    doc = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("output", "plot", "temperatures_K")}
-    doc["parameter_set"] = base.parameter_set
-    attrs = {
-        "config_json": json.dumps(doc), "kind": "tseries", "material": cfg.material,
-        "parameter_set": base.parameter_set, "parameter_file_sha256": base.file_sha256,
-        "parameter_file": base.path, "parameter_citations": json.dumps(dict(base.sources)),
-        "orbital_zeeman": cfg.orbital_zeeman, "target_energy_eV": cfg.target_energy_eV,
-        "match_temperature_K": float(cfg.match_temperature_K), "temperature_rule": cfg.rule,
-        "measured_source_doi": MEASURED_DOI,
-    }
-    if "kp" in cfg.models:
-        try:
-            import kp.confinement  # noqa: F401
-        except ImportError:
-            raise InputError("model 'kp' needs the kp package (kp.confinement), which is not importable") from None
-    out = Path(cfg.output)
+    attrs, out, Tm = _attrs(cfg, base), Path(cfg.output), float(cfg.match_temperature_K)
     edge_kp = cfg.kp_edge_nm
-    if edge_kp is None and out.exists():
+    if edge_kp is None and "kp" in cfg.models and out.exists():
         with h5py.File(out, "r") as f:
             edge_kp = f.attrs.get("kp_edge_nm_matched")
             edge_kp = None if edge_kp is None else float(edge_kp)
-    with CurveWriter(out, attrs, base.values()) as w:
-        f = w._f  # noqa: SLF001 — extra attributes on the same open file
-        if "etb" in cfg.models:
-            N = int(cfg.etb_n_cells)
-            done = w.done("etb")
-            for T in sorted(set(Ts) | {float(cfg.match_temperature_K)}):
-                if ((N, N, N), T) in done:
-                    continue
-                from perovskite_tb.nc import nc_gfactors
-
-                r = nc_gfactors(parameters_at(base, T, rule=cfg.rule), (N, N, N), orbital_zeeman=cfg.orbital_zeeman)
-                w.append("etb", {
-                    "n_cells": r.n_cells, "edge_nm": r.edge_nm[0], "temperature_K": T, "n_states": r.n_states,
-                    "E_e": r.E_e, "E_h": r.E_h, "transition_energy": r.transition_energy,
-                    "g_e": r.g_e.g, "g_h": r.g_h.g, "g_e_tensor": r.g_e.tensor, "g_h_tensor": r.g_h.tensor,
-                    "residual_e": r.residual_e, "residual_h": r.residual_h, "seconds": r.seconds,
-                    "peak_rss_GB": np.nan,
-                })
-            d = read_curve(out, "etb")
-            m = (d["temperature_K"] == float(cfg.match_temperature_K)) & (d["n_cells"][:, 0] == N)
-            if m.any():
-                f.attrs["etb_E_match_mismatch_eV"] = float(d["transition_energy"][m][0] - cfg.target_energy_eV)
-            f.attrs["etb_n_cells"] = N
-        if "kp" in cfg.models:
-            Tm = float(cfg.match_temperature_K)
-            done = {T for (_n, T) in w.done("kp")}
-            if edge_kp is None:
-                edge_kp, rows = match_kp_edge(cfg, base)
-                if Tm not in done:  # the last secant point is the matched cube at Tm: keep it
-                    w.append("kp", rows[-1])
-                    done.add(Tm)
-            f.attrs["kp_edge_nm_matched"] = edge_kp
-            f.attrs["kp_edge_units"] = "nm (at match_temperature_K)"
-            for T in sorted(set(Ts) | {Tm}):
-                if T in done:
-                    continue
-                L = edge_kp * lattice_scale(base, T) / lattice_scale(base, Tm)
-                w.append("kp", _kp_solve(cfg, base, L, T))
-            d = read_curve(out, "kp")
-            m = d["temperature_K"] == Tm
-            if m.any():
-                f.attrs["kp_E_match_mismatch_eV"] = float(d["transition_energy"][m][0] - cfg.target_energy_eV)
-        f.flush()
+    prefilled = {}
+    if edge_kp is None and "kp" in cfg.models:
+        edge_kp, rows = match_kp_edge(cfg, base)
+        spec = series_runs(cfg, edge_kp)["kp"]
+        (p,) = [p for p in expand_points(spec).points if p.temperature_K == Tm]
+        prefilled = {p.key: rows[-1]}  # the last secant point is the matched cube at Tm: keep it
+    runs = series_runs(cfg, edge_kp)
+    if "etb" in runs:
+        run_sweep(runs["etb"], progress=False, kind="tseries", attrs=attrs, params_attrs=base.values())
+        N = int(cfg.etb_n_cells)
+        extra = {"etb_n_cells": N}
+        miss = _mismatch(out, "etb", Tm, cfg.target_energy_eV, N)
+        if miss is not None:
+            extra["etb_E_match_mismatch_eV"] = miss
+        update_attrs(out, **extra)
+    if "kp" in runs:
+        run_sweep(runs["kp"], progress=False, kind="tseries", attrs=attrs, params_attrs=base.values(),
+                  prefilled=prefilled)
+        extra = {"kp_edge_nm_matched": edge_kp, "kp_edge_units": "nm (at match_temperature_K)"}
+        miss = _mismatch(out, "kp", Tm, cfg.target_energy_eV)
+        if miss is not None:
+            extra["kp_E_match_mismatch_eV"] = miss
+        update_attrs(out, **extra)
     if cfg.plot:
         plot_temperature_series(out, cfg.plot)
     return str(out)
 
 
-def plot_temperature_series(h5_path, png_path, *, sample: str = "1") -> None:
-    """Plot g_e(T), g_h(T) and E(T) from a tseries file against the measured series of ``sample``.
-
-    Parameters
-    ----------
-    h5_path : str, Path or sequence of them
-        File(s) written by :func:`run_tseries` (e.g. one k·p and one ETB run); the first file that
-        holds a model is used for it.
-    png_path : str or Path
-        Output PNG.
-    sample : str
-        Sample label of the temperature paper (default "1": 1.703 eV at 6 K).
-
-    Raises
-    ------
-    InputError
-        Missing or foreign file, or no model rows in it.
-
-    References
-    ----------
-    meliakov2024 (measured series, doi:10.1039/d4nr03132f).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = [h5_path] if isinstance(h5_path, (str, Path)) else list(h5_path)
-    data = {}
-    for model in ("kp", "etb"):
-        for path in paths:
-            try:
-                data[model] = read_curve(path, model)
-                break
-            except InputError:
-                continue
-    if not data:
-        raise InputError(f"{h5_path} has no temperature-series rows (models kp, etb)")
-    attrs = next(iter(data.values()))["attrs"]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.3), sharex=True)
-    style = {"kp": ("s-", "C0"), "etb": ("o--", "C1")}
-    for model, d in data.items():
-        mk, c = style[model]
-        a = d["attrs"]
-        if model == "kp":
-            lab = f"k·p, L = {float(a.get('kp_edge_nm_matched', d['edge_nm'][0])):.2f} nm"
-            miss = a.get("kp_E_match_mismatch_eV")
-        else:
-            lab = f"ETB, N = {int(d['n_cells'][0, 0])} ({d['edge_nm'][0]:.2f} nm)"
-            miss = a.get("etb_E_match_mismatch_eV")
-        if miss is not None:
-            lab += f", E(6 K) − target = {1e3 * float(miss):+.0f} meV"
-        o = np.argsort(d["temperature_K"])
-        for ax, key in zip(axes, ("g_e", "g_h", "transition_energy")):
-            ax.plot(d["temperature_K"][o], d[key][o], mk, color=c, ms=5, label=lab)
-    meas = measured_series(sample)
-    for ax, carrier in zip(axes[:2], ("e", "h")):
-        pts = [r for r in meas if r["carrier"] == carrier]
-        ax.plot([r["temperature_K"] for r in pts], [r["g"] for r in pts], "k*", ms=12, ls="none",
-                label=f"measured, sample {sample} (Meliakov 2024)")
-    Em = {r["temperature_K"]: r["energy_eV"] for r in meas}
-    axes[2].plot(list(Em), list(Em.values()), "k*", ms=12, ls="none", label="measured laser energy (TRFE max)")
-    for ax, name in zip(axes, ("electron $g_e$", "hole $g_h$", "transition energy (eV)")):
-        ax.set_xlabel("temperature (K)")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[1].axhline(0, color="k", lw=0.5)
-    fig.suptitle(f"{attrs.get('material', 'CsPbI3')} NC, size matched to {float(attrs.get('target_energy_eV', np.nan)):.3f} eV "
-                 f"at {float(attrs.get('match_temperature_K', np.nan)):g} K; temperature rule "
-                 f"{attrs.get('temperature_rule', DEFAULT_RULE)}")
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
-
-
 def add_subcommand(sub, finite_float, positive_int) -> None:
     """Register ``perovskite-tb tseries`` on the CLI's sub-parser collection (used by :mod:`perovskite_tb.app.cli`)."""
     t = sub.add_parser("tseries", help="g_e, g_h vs temperature at the size matched to sample #1 → HDF5 + PNG")
-    t.add_argument("--material", default="CsPbI3")
-    t.add_argument("--parameter-set", default=None, help="ETB set (also supplies the temperature coefficients)")
-    t.add_argument("--kp-parameter-set", default=None)
-    t.add_argument("--temperature-K", nargs="+", type=finite_float("K"), default=list(TSeriesConfig.temperatures_K))
+    t.add_argument("--material", default="CsPbI3", help="compound (default CsPbI3)")
+    t.add_argument("--parameter-set", default=None,
+                   help="ETB set (also supplies the temperature coefficients; default: material's)")
+    t.add_argument("--kp-parameter-set", default=None,
+                   help="k·p set (default: the confined model's set, e.g. etb-nestoklon2023)")
+    t.add_argument("--temperature-K", nargs="+", type=finite_float("K"),
+                   default=list(TSeriesConfig.temperatures_K),
+                   help="temperatures (K); default 6 30 65 90 120")
     t.add_argument("--target-energy-eV", type=finite_float("eV"), default=TSeriesConfig.target_energy_eV,
-                   help="transition energy the size is matched to (default 1.703 eV, sample #1)")
-    t.add_argument("--match-temperature-K", type=finite_float("K"), default=TSeriesConfig.match_temperature_K)
+                   help="transition energy the size is matched to (eV; default 1.703 eV, sample #1)")
+    t.add_argument("--match-temperature-K", type=finite_float("K"),
+                   default=TSeriesConfig.match_temperature_K,
+                   help="temperature of the size match (K; default 6 K)")
     t.add_argument("--model", default="kp,etb", help="comma-separated models: kp, etb (default kp,etb)")
     t.add_argument("--etb-n-cells", type=positive_int, default=TSeriesConfig.etb_n_cells,
-                   help="ETB cube size (cells per edge); the ETB cannot reach 1.703 eV (needs N ≳ 20)")
-    t.add_argument("--kp-edge-nm", type=finite_float("nm"), default=None, help="skip the k·p size match")
-    t.add_argument("--temperature-rule", choices=RULES, default=DEFAULT_RULE)
-    t.add_argument("--no-kp-kane-scaling", action="store_true", help="keep the k·p E_p fixed in T")
-    t.add_argument("--orbital-zeeman", action="store_true")
-    t.add_argument("-o", "--output", default="tseries.h5")
+                   help="ETB cube size (Pb sites per edge, edge N·a nm); the ETB cannot reach 1.703 eV "
+                        "(needs N ≳ 20)")
+    t.add_argument("--kp-edge-nm", type=finite_float("nm"), default=None,
+                   help="k·p cube edge (nm, at the match temperature): skip the k·p size match")
+    t.add_argument("--temperature-rule", choices=RULES, default=DEFAULT_RULE,
+                   help="ETB temperature rule (perovskite_tb.model.temperature; default a)")
+    t.add_argument("--no-kp-kane-scaling", action="store_true", help="keep the k·p E_p (eV) fixed in T")
+    t.add_argument("--orbital-zeeman", action="store_true",
+                   help="include the on-site μB L·B term in the ETB (default off)")
+    t.add_argument("-o", "--output", default="tseries.h5", help="HDF5 output path (resumed if it exists)")
     t.add_argument("--plot", default="tseries.png", help="PNG path, or 'none'")
     t.set_defaults(func=_cmd_tseries)
 

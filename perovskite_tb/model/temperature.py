@@ -43,6 +43,7 @@ import math
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
+from perovskite_tb._system import blas_threads
 from perovskite_tb.errors import InputError, ParameterError, SolverError
 from perovskite_tb.model.materials import TWO_CENTRE_NAMES, EtbParameters
 
@@ -220,7 +221,7 @@ def bulk_gap(params: EtbParameters) -> float:
 
     from perovskite_tb.model.bulk import N_FILLED, bloch_hamiltonian, high_symmetry_point
 
-    with _single_thread_blas():
+    with blas_threads(1):  # 80×80 bulk problems: threads only cost time
         E = np.linalg.eigvalsh(bloch_hamiltonian(params, high_symmetry_point("R", params.a)))
     return float(E[N_FILLED] - E[N_FILLED - 1])
 
@@ -285,7 +286,7 @@ def _parameters_at(params: EtbParameters, T: float, rule: str) -> EtbParameters:
     trial = params.replace(**changes)
     Epc = params.E_p_Pb
     for _ in range(30):
-        with _single_thread_blas():
+        with blas_threads(1):  # 80×80 bulk problems: threads only cost time
             gap, slope = _gap_and_slope(trial.replace(E_p_Pb=Epc))
         resid = gap - target
         if abs(resid) < _GAP_TOL_EV:
@@ -297,17 +298,6 @@ def _parameters_at(params: EtbParameters, T: float, rule: str) -> EtbParameters:
         f"could not re-tune E_pc of {params.parameter_set} to the bulk gap {target:.6f} eV at {T} K "
         f"(rule {rule!r}); last E_pc = {Epc:.6f} eV"
     )
-
-
-def _single_thread_blas():
-    """Limit BLAS to one thread for the 80×80 bulk problems (threading only costs time at this size)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: only a speed matter
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def _gap_and_slope(params: EtbParameters) -> tuple[float, float]:
