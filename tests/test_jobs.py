@@ -79,7 +79,6 @@ def test_shape_axis_errors_name_the_key(axes, message):
     assert "\n" not in str(ei.value)
 
 
-@pytest.mark.xfail(strict=False, reason="needs shapes branch")
 def test_sphere_and_spheroid_end_to_end(tmp_path):
     """Spheres are O_h (isotropic g), a prolate spheroid uniaxial along its long semi-axis (z)."""
     spec = _spec({"diameter_nm": [1.9], "semi_axes_nm": [[0.9, 0.9, 1.4]], "temperature_K": 0.0},

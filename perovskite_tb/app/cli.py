@@ -28,7 +28,7 @@ import sys
 from perovskite_tb import __version__
 from perovskite_tb.app import fit, halides, kp_cli, sweep_cli, tseries
 from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
-from perovskite_tb.app.results import BULK_COLUMNS, BULK_JSON, bulk_row, to_json
+from perovskite_tb.app.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
 from perovskite_tb.errors import PerovskiteTBError
 from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.model.materials import available_sets, default_set, load_parameters
@@ -180,8 +180,9 @@ def _nc_shape(args):
 def _cmd_nc(args) -> int:
     from perovskite_tb.nc import nc_gfactors
 
-    r = nc_gfactors(_params(args), _nc_shape(args), orbital_zeeman=args.orbital_zeeman)
-    _print(r.as_json(), args.json)
+    params = _params(args)
+    r = nc_gfactors(params, _nc_shape(args), orbital_zeeman=args.orbital_zeeman)
+    _print(nc_json(r, params), args.json)
     return 0
 
 

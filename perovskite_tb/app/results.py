@@ -241,8 +241,11 @@ def _result_columns(result) -> dict:
         "residual_e": _first(result, "residual_e", "electron.residual", default=math.nan),
         "residual_h": _first(result, "residual_h", "hole.residual", default=math.nan),
         "seconds": _first(result, "seconds", default=math.nan),
-        "solver": _first(result, "solver", default=stats.get("method", "")),
+        "solver": _first(result, "solver", default=stats.get("solver") or stats.get("method", "")),
     }
+    for name, v in (_first(result, "shape_info", default={}) or {}).items():  # ETB shapes: size_json()
+        if name in COLUMNS:
+            cols[name] = tuple(v) if isinstance(v, list) else v
     if n_states is not None:
         cols["n_states"] = int(n_states)
     for name in ("n_cells", "n_atoms", "shape"):
