@@ -42,7 +42,25 @@ def _rss_gb() -> float:
 
 
 def _peak_gb() -> float:
+    """Peak RSS since the last :func:`_reset_peak` (VmHWM), else since process start."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e9
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
+def _reset_peak() -> None:
+    """Reset the kernel's peak-RSS mark (``echo 5 > /proc/self/clear_refs``) so that the peak of the
+    factorisation is not the one of building the matrix."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def _cpu_s() -> float:
@@ -119,6 +137,7 @@ def _superlu(n_cells, bi, params_name=None):
 
     A, groups, _ = _block_matrix(n_cells, bi, params_name)
     gc.collect()
+    _reset_peak()
     m = A.shape[0]
     rss0, l0 = _rss_gb(), _load()
     t0 = time.perf_counter()
@@ -145,6 +164,7 @@ def _pardiso_run(n_cells, bi, threads, pivoting="diagonal", params_name=None):
     gc.collect()
     m = A.shape[0]
     info = _pardiso.mkl_info()
+    _reset_peak()
     rss0, l0 = _rss_gb(), _load()
     out = {"solver": f"pardiso ({pivoting})", "threads": threads, "rss_start_GB": rss0, "load_start": l0, "mkl": info}
     for inertia in ((True, False) if pivoting == "diagonal" else (False,)):

@@ -32,8 +32,11 @@ What is used and why (measured on the mkl 2026.2 wheel)
 * **Cost of the inertia.** ``iparm(56) = 1`` (needed for ``pardiso_getdiag``) makes every solve of
   that factor ≈ 3.5× slower (5.8 vs 1.6 ms CPU per right-hand side at a 10.7 k-state block; the
   factorisation itself is unaffected), and ``iparm(56)`` cannot be switched off between the
-  analysis and the factorisation (segfault). :func:`solve_shift_invert_pardiso` therefore makes
-  a separate inertia-only factorisation per shift by default.
+  analysis and the factorisation (segfault). The slowdown is an O(m) cost per solve (×3.5 at
+  10.7 k states, ×1.6 at 181 k), cheaper for the band-edge loop than a second, inertia-only
+  factorisation per shift (measured; benchmarks/PARDISO.md).
+* The analysis can be reused for a new matrix with the same pattern (:meth:`PardisoFactor.refactor`,
+  phase 22 only): H_b − σ_h after H_b − σ_e.
 * When pivots were perturbed PARDISO applies two steps of iterative refinement (``iparm(8) = 0``);
   the relative residual of one random right-hand side is then checked and a factor whose solve is
   off by more than 10⁻⁸ is refused (SolverError): on a random zero-diagonal matrix the
@@ -338,21 +341,58 @@ class PardisoFactor:
                                            self._iparm)
         self.solves = 0
         self._set_iparm(pivoting == "diagonal", inertia, pivot_eps_exp, two_level)
-        dummy = np.zeros(1, dtype=np.complex128)
+        self._msglvl = msglvl
         self.analysis_s = self.factor_s = 0.0
-        for phase, name in ((11, "analysis"), (22, "factorisation")):
-            t = time.perf_counter()
-            err = self._with_threads(lambda phase=phase: _call(lib, self._pt, _MTYPE_HERMITIAN_INDEFINITE, phase, m,
-                                                               self._a, self._ia, self._ja, 1, self._iparm, dummy,
-                                                               dummy, msglvl))
-            dt = time.perf_counter() - t
-            if phase == 11:
-                self.analysis_s = dt
-            else:
-                self.factor_s = dt
-            if err != 0:
-                self.free()
-                raise _error(err, what, name, m)
+        self._phase(11, "analysis")
+        self._numeric()
+
+    def _phase(self, phase: int, name: str) -> None:
+        dummy = np.zeros(1, dtype=np.complex128)
+        t = time.perf_counter()
+        err = self._with_threads(lambda: _call(self._lib, self._pt, _MTYPE_HERMITIAN_INDEFINITE, phase, self.m,
+                                               self._a, self._ia, self._ja, 1, self._iparm, dummy, dummy,
+                                               self._msglvl))
+        dt = time.perf_counter() - t
+        if phase == 11:
+            self.analysis_s += dt
+        else:
+            self.factor_s += dt
+        if err != 0:
+            self.free()
+            raise _error(err, self.what, name, self.m)
+
+    def refactor(self, A) -> int | None:
+        """Numerical factorisation (phase 22) of a new matrix with the same pattern, reusing the analysis.
+
+        Parameters
+        ----------
+        A : scipy sparse, complex128, shape (m, m)
+            Hermitian, with the same upper-triangle pattern as the matrix of the analysis (e.g.
+            H_b − σ'·1 after H_b − σ·1; the diagonal is always stored).
+
+        Returns
+        -------
+        int or None
+            The new ``n_negative``.
+
+        Raises
+        ------
+        SolverError
+            Different pattern, freed factor, or a PARDISO error.
+        """
+        if not self._pt.any():
+            raise SolverError(f"PARDISO factor of {self.what} was freed")
+        ia, ja, a = _upper_csr(A)
+        if ia.shape != self._ia.shape or ja.shape != self._ja.shape or not (np.array_equal(ia, self._ia)
+                                                                           and np.array_equal(ja, self._ja)):
+            raise SolverError(f"refactor of {self.what}: the sparsity pattern differs from the analysed one")
+        self._a[:] = a
+        self._numeric()
+        return self.n_negative
+
+    def _numeric(self) -> None:
+        lib, m, what = self._lib, self.m, self.what
+        self._phase(22, "factorisation")
         ip = self._iparm
         self.n_perturbed = int(ip[13])
         self.nnz_factor = int(ip[17])
@@ -361,7 +401,7 @@ class PardisoFactor:
                           "peak": int(max(ip[14], ip[15] + ip[16]))}
         self.d = None
         self.n_negative = self.n_positive = None
-        if inertia:
+        if self.inertia:
             df = np.zeros(m, dtype=np.complex128)
             da = np.zeros(m, dtype=np.complex128)
             gerr = ctypes.c_int32(0)
@@ -533,12 +573,16 @@ def factor_ldl_pardiso(A, what: str = "H - sigma", *, pivoting: str = "diagonal"
     return h, h.solve, h.n_negative
 
 
-def solve_shift_invert_pardiso(Hb, shifts, k, tol, seed, check_inertia=True, *, n_threads=None,
-                               inertia_factor: str = "separate"):
+def solve_shift_invert_pardiso(Hb, shifts, k, tol, seed, check_inertia=True, *, n_threads=None):
     """ARPACK on (H_b − s)⁻¹ with PARDISO: 'LA' at the electron shift, 'SA' at the hole shift.
 
-    Mirrors ``perovskite_tb.solver._solve_shift_invert`` (same start vector, ``ncv`` and tolerances,
-    same return values) with :func:`factor_ldl_pardiso` in place of SuperLU + METIS.
+    Mirrors ``perovskite_tb.solver._solve_shift_invert`` (same start vector, ``ncv``, tolerance and
+    return values) with PARDISO in place of SuperLU + METIS. One PARDISO handle per block: the
+    analysis (METIS ordering, symbolic factorisation) is done once and only the numerical
+    factorisation is repeated for the second shift (:meth:`PardisoFactor.refactor`). With
+    ``check_inertia`` the handle reads D (``iparm(56) = 1``), which slows each solve by a cost ∝ m
+    (×3.5 at 10.7 k states, ×1.6 at 181 k); that was measured to be cheaper than a second,
+    inertia-only factorisation per shift (benchmarks/PARDISO.md).
 
     Parameters
     ----------
@@ -553,16 +597,9 @@ def solve_shift_invert_pardiso(Hb, shifts, k, tol, seed, check_inertia=True, *, 
     seed : int
         Seed of the start vector.
     check_inertia : bool, optional
-        Record the inertia in ``info["n_below"]`` (−1 if the shifts disagree, None if unreliable).
+        Record the inertia in ``info["n_below"]`` (−1 if the shifts disagree; None if unreliable).
     n_threads : int, optional
         MKL threads (see :func:`factor_ldl_pardiso`).
-    inertia_factor : {"separate", "same"}, optional
-        ``"same"``: one factorisation per shift with ``iparm(56) = 1`` (``pardiso_getdiag``), whose
-        solves are ≈ 3.5× slower (measured: 5.8 vs 1.6 ms CPU per solve at a 10.7 k block).
-        ``"separate"`` (default): per shift a factorisation with ``iparm(56) = 1`` only for the
-        inertia, freed at once, then one without it for the ARPACK solves (two analyses and
-        factorisations, the memory peak of one). Ignored if ``check_inertia`` is False (then only
-        the fast factor is made).
 
     Returns
     -------
@@ -573,8 +610,8 @@ def solve_shift_invert_pardiso(Hb, shifts, k, tol, seed, check_inertia=True, *, 
         Levels below σ_h (eV).
     vec_h : ndarray of complex128, shape (m, k)
     info : dict
-        ``factor_s``, ``eigs_s``, ``lu_nnz`` (nnz of L, the largest over shifts), ``memory_gb``
-        (PARDISO peak), ``solves``, ``n_below``, ``perturbed``.
+        ``factor_s`` (analysis + factorisations), ``analysis_s``, ``eigs_s``, ``lu_nnz`` (nnz of L),
+        ``memory_gb`` (PARDISO's peak, 10⁹ B), ``solves``, ``n_below``, ``perturbed``.
 
     Raises
     ------
@@ -585,8 +622,8 @@ def solve_shift_invert_pardiso(Hb, shifts, k, tol, seed, check_inertia=True, *, 
 
     m = Hb.shape[0]
     s_h, s_e = shifts
-    info: dict = {"factor_s": 0.0, "eigs_s": 0.0, "lu_nnz": 0, "n_below": None, "memory_gb": 0.0,
-                  "perturbed": 0, "backend": "pardiso"}
+    info: dict = {"factor_s": 0.0, "analysis_s": 0.0, "eigs_s": 0.0, "lu_nnz": 0, "n_below": None,
+                  "memory_gb": 0.0, "perturbed": 0, "backend": "pardiso"}
     count = {"n": 0}
     rng = np.random.default_rng(seed)
     v0 = (rng.standard_normal(m) + 1j * rng.standard_normal(m)).astype(np.complex128)
@@ -595,45 +632,41 @@ def solve_shift_invert_pardiso(Hb, shifts, k, tol, seed, check_inertia=True, *, 
     res = {}
     below = []
     Hb = sp.csr_array(Hb)
-    for shift, whichs in sides:
-        t1 = time.perf_counter()
-        A = Hb - shift * sp.eye_array(m, format="csr")
-        neg = None
-        if check_inertia and inertia_factor == "separate":
-            hi = PardisoFactor(A, n_threads=n_threads, inertia=True)
-            neg = hi.n_negative
-            info["memory_gb"] = max(info["memory_gb"], hi.memory_kb["peak"] * 1.024e-6)
-            info["perturbed"] += hi.n_perturbed
-            hi.free()
-            del hi
-        same = check_inertia and inertia_factor == "same"
-        h = PardisoFactor(A, n_threads=n_threads, inertia=same)
-        if same:
+    eye = sp.eye_array(m, format="csr")
+    h = None
+    try:
+        for shift, whichs in sides:
+            t1 = time.perf_counter()
+            if h is None:
+                h = PardisoFactor(Hb - shift * eye, n_threads=n_threads, inertia=check_inertia)
+                info["analysis_s"] = h.analysis_s
+            else:
+                h.refactor(Hb - shift * eye)
             neg = h.n_negative
-        solve_f = h.solve
-        del A
-        t2 = time.perf_counter()
-        info["factor_s"] += t2 - t1
-        info["lu_nnz"] = max(info["lu_nnz"], h.nnz_factor)
-        info["memory_gb"] = max(info["memory_gb"], h.memory_kb["peak"] * 1.024e-6)
-        info["perturbed"] += h.n_perturbed
-        if check_inertia and neg is not None:
-            below.append(neg)
+            t2 = time.perf_counter()
+            info["factor_s"] += t2 - t1
+            info["lu_nnz"] = max(info["lu_nnz"], h.nnz_factor)
+            info["memory_gb"] = max(info["memory_gb"], h.memory_kb["peak"] * 1.024e-6)
+            info["perturbed"] += h.n_perturbed
+            if check_inertia and neg is not None:
+                below.append(neg)
 
-        def solve(x, solve_f=solve_f):
-            count["n"] += 1
-            return solve_f(x)
+            def solve(x, h=h):
+                count["n"] += 1
+                return h.solve(x)
 
-        op = spla.LinearOperator((m, m), matvec=solve, dtype=np.complex128)
-        for which in whichs:
-            try:
-                mu, vec = spla.eigsh(op, k=k, which=which, v0=v0, tol=tol, ncv=ncv, maxiter=5000)
-            except spla.ArpackNoConvergence as exc:
-                raise SolverError(f"ARPACK did not converge for a block of {m} states: {exc}") from None
-            res[which] = (shift + 1.0 / mu, vec)
-        h.free()
-        del h, solve_f, solve, op
-        info["eigs_s"] += time.perf_counter() - t2
+            op = spla.LinearOperator((m, m), matvec=solve, dtype=np.complex128)
+            for which in whichs:
+                try:
+                    mu, vec = spla.eigsh(op, k=k, which=which, v0=v0, tol=tol, ncv=ncv, maxiter=5000)
+                except spla.ArpackNoConvergence as exc:
+                    raise SolverError(f"ARPACK did not converge for a block of {m} states: {exc}") from None
+                res[which] = (shift + 1.0 / mu, vec)
+            del solve, op
+            info["eigs_s"] += time.perf_counter() - t2
+    finally:
+        if h is not None:
+            h.free()
     info["solves"] = count["n"]
     if len(below) == len(sides):
         info["n_below"] = below[0] if len(set(below)) == 1 else -1

@@ -194,6 +194,7 @@ def test_shift_invert_pardiso_matches_superlu(nc3):
     for bi, blk in enumerate(blocks):
         Hb = blk.restrict(T.H0)
         Ee, Ve, Eh, Vh, info = solve_shift_invert_pardiso(Hb, shifts, 2, 1e-12, 7 + bi)
+        assert info["perturbed"] == 0 and info["n_below"] is not None
         Ee0, _, Eh0, _, info0 = _solve_shift_invert(Hb, blk.groups, shifts, 2, 1e-12, 7 + bi, True)
         np.testing.assert_allclose(np.sort(Ee), np.sort(Ee0), rtol=0, atol=1e-10)
         np.testing.assert_allclose(np.sort(Eh), np.sort(Eh0), rtol=0, atol=1e-10)
@@ -201,3 +202,18 @@ def test_shift_invert_pardiso_matches_superlu(nc3):
         for E, V in ((Ee, Ve), (Eh, Vh)):
             R = Hb @ V - V * E[None, :]
             assert np.linalg.norm(R, axis=0).max() < 1e-9
+
+
+def test_refactor_reuses_the_analysis():
+    A = _random_hermitian(300, 8)
+    E = np.linalg.eigvalsh(A.toarray())
+    h, solve, neg = factor_ldl_pardiso(A)
+    s = 0.5 * (E[199] + E[200])
+    I = sp.eye_array(300, format="csr")
+    assert h.refactor(A - s * I) == 200 == h.n_negative
+    b = np.ones(300, dtype=np.complex128)
+    assert _rel_residual(A - s * I, solve(b), b) < 1e-12
+    B = A.tolil()
+    B[0, 299] = B[299, 0] = 1.0  # new pattern entry
+    with pytest.raises(SolverError, match="pattern"):
+        h.refactor(sp.csr_array(B))
