@@ -20,7 +20,7 @@ What is used and why (measured on the mkl 2026.2 wheel)
   matching). The inertia is therefore taken from D itself: **1×1 diagonal pivoting**
   (``iparm(21) = 0``, no 2×2 Bunch–Kaufman blocks, so D is diagonal and real), ``iparm(56) = 1`` and
   ``pardiso_getdiag`` after the factorisation; n_negative = #{Re dᵢ < 0}. By Sylvester's law this
-  is the inertia of A because PARDISO factorised P Aᴾ Pᵀ = L D Lᴴ, a congruence — unless a pivot
+  is the inertia of A because PARDISO factorised P A Pᵀ = L D Lᴴ, a congruence — unless a pivot
   was **perturbed** (|dᵢ| < ε‖A‖ replaced by ±ε‖A‖, ε = 10⁻⁸, ``iparm(10) = 8``): the factor is
   then the one of A + δ and a sign can flip. So ``iparm(14) > 0`` (perturbed pivots) or a zero
   pivot gives ``n_negative = None``. This is the same "no pivoting within a fill-reducing order"
@@ -37,10 +37,11 @@ What is used and why (measured on the mkl 2026.2 wheel)
   factorisation per shift (measured; benchmarks/PARDISO.md).
 * The analysis can be reused for a new matrix with the same pattern (:meth:`PardisoFactor.refactor`,
   phase 22 only): H_b − σ_h after H_b − σ_e.
-* When pivots were perturbed PARDISO applies two steps of iterative refinement (``iparm(8) = 0``);
-  the relative residual of one random right-hand side is then checked and a factor whose solve is
-  off by more than 10⁻⁸ is refused (SolverError): on a random zero-diagonal matrix the
-  Bunch–Kaufman solve returned residuals of 10²³.
+* When pivots were perturbed PARDISO applies two steps of iterative refinement (``iparm(8) = 0``).
+  After every factorisation the relative residual of one random right-hand side is checked (one
+  solve + one SpMV) and a factor whose solve is off by more than 10⁻⁸ is refused (SolverError):
+  without 2×2 pivots, random weak-diagonal matrices gave residuals up to 10¹ with no perturbed
+  pivot, and Bunch–Kaufman on a zero-diagonal matrix gave 10²³.
 * Two-level (parallel) factorisation ``iparm(24) = 1``, parallel solve ``iparm(25) = 0``. Threads
   are MKL's OpenMP threads: per factor with ``n_threads`` (``MKL_Set_Num_Threads_Local`` around each
   call) or globally with :func:`set_num_threads` / ``MKL_NUM_THREADS``; default all cores.
