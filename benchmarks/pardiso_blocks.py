@@ -17,8 +17,7 @@ electron edge shift of ``nc.edge_shifts``):
   own memory report (``iparm(15..17)``), process RSS growth and peak, seconds per solve (single
   right-hand sides and a block of 8), the inertia (negative pivots) of both;
 * ``--band-edges``: ``nc.nc_gfactors(method="shift-invert")`` as shipped, and the same call with
-  ``solver._solve_shift_invert`` replaced by ``_pardiso.solve_shift_invert_pardiso`` (monkeypatched
-  in the child only), compared on E_e, E_h (eV) and g_e, g_h.
+  the shift-invert back-end with ``ldl="pardiso"`` (the registered LDLᴴ back-end), compared on E_e, E_h (eV) and g_e, g_h.
 
 Every record carries the 1-minute load average at start and end, thread settings and the MKL
 version and CPU code path.
@@ -98,10 +97,10 @@ def _block_matrix(n_cells, bi, params_name=None):
     import scipy.sparse as sp
 
     from perovskite_tb import load_parameters
-    from perovskite_tb.geometry import cuboid
-    from perovskite_tb.hamiltonian import assemble
+    from perovskite_tb.model.geometry import cuboid
+    from perovskite_tb.model.hamiltonian import assemble
     from perovskite_tb.nc import edge_shifts
-    from perovskite_tb.solver import symmetry_blocks
+    from perovskite_tb.eigen.symmetry import symmetry_blocks
 
     p = load_parameters() if params_name is None else load_parameters(params_name)
     st = cuboid(p.a, n_cells)
@@ -133,7 +132,7 @@ def _time_solves(solve, m, n_single=10):
 def _superlu(n_cells, bi, params_name=None):
     import gc
 
-    from perovskite_tb.solver import _group_ordering, factor_ldl
+    from perovskite_tb.eigen.ldl import factor_ldl, group_ordering as _group_ordering
 
     A, groups, _ = _block_matrix(n_cells, bi, params_name)
     gc.collect()
@@ -158,7 +157,7 @@ def _superlu(n_cells, bi, params_name=None):
 def _pardiso_run(n_cells, bi, threads, pivoting="diagonal", params_name=None):
     import gc
 
-    from perovskite_tb import _pardiso
+    from perovskite_tb.eigen import _pardiso
 
     A, _, _ = _block_matrix(n_cells, bi, params_name)
     gc.collect()
@@ -206,10 +205,10 @@ def _spmv_s(M, reps=20):
 def bench_blocks(n_cells, block_ids, threads_list, skip_superlu=False, params_name=None, pivoting="diagonal"):
 
     from perovskite_tb import load_parameters
-    from perovskite_tb.geometry import cuboid
-    from perovskite_tb.hamiltonian import assemble
+    from perovskite_tb.model.geometry import cuboid
+    from perovskite_tb.model.hamiltonian import assemble
     from perovskite_tb.nc import edge_shifts
-    from perovskite_tb.solver import symmetry_blocks
+    from perovskite_tb.eigen.symmetry import symmetry_blocks
 
     p = load_parameters() if params_name is None else load_parameters(params_name)
     st = cuboid(p.a, n_cells)
@@ -240,29 +239,26 @@ def bench_blocks(n_cells, block_ids, threads_list, skip_superlu=False, params_na
 
 def _nc_point(n_cells, backend, threads, params_name=None):
     from perovskite_tb import load_parameters
-    from perovskite_tb.geometry import cuboid
-    from perovskite_tb.hamiltonian import assemble
-    from perovskite_tb.nc import nc_gfactors
+    from perovskite_tb.model.geometry import cuboid
+    from perovskite_tb.model.hamiltonian import assemble
+    from perovskite_tb.model.terms import terms_from_hamiltonian
+    from perovskite_tb.nc import solve as nc_solve
 
     p = load_parameters() if params_name is None else load_parameters(params_name)
     assemble(cuboid(p.a, 2), p)  # numba cache load
     extra = {}
     if backend == "pardiso":
-        import perovskite_tb.solver as S
-        from perovskite_tb import _pardiso
+        from perovskite_tb.eigen import _pardiso
 
         extra["mkl"] = _pardiso.mkl_info()
-
-        def _si(Hb, groups, shifts, k, tol, seed, check_inertia):
-            return _pardiso.solve_shift_invert_pardiso(Hb, shifts, k, tol, seed, check_inertia, n_threads=threads)
-
-        S._solve_shift_invert = _si
+        if threads:
+            _pardiso.set_num_threads(threads)
     l0, c0, t0 = _load(), _cpu_s(), time.perf_counter()
-    r = nc_gfactors(p, n_cells, method="shift-invert")
+    r = nc_solve(terms_from_hamiltonian(assemble(cuboid(p.a, n_cells), p)), solver="shift-invert", ldl=backend)
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     st = r.stats
     return dict(kind="band_edges", backend=backend, threads=threads if backend == "pardiso" else 1, n_cells=n_cells,
-                n_states=r.n_states, total_s=wall, cpu_s=cpu, assembly_s=st["assembly_s"],
+                n_states=r.n_states, total_s=wall, cpu_s=cpu, assembly_s=st.get("assembly_s"),
                 symmetry_s=st.get("symmetry_s"), factor_s=st.get("factor_s"), eigs_s=st.get("eigs_s"),
                 solves=st.get("solves"), lu_nnz=st.get("lu_nnz"), n_below=st.get("n_below") if "n_below" in st else None,
                 edge_shifts_rejected=st.get("edge_shifts_rejected"), peak_rss_GB=_peak_gb(),

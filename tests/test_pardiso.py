@@ -1,4 +1,4 @@
-"""PARDISO back-end (perovskite_tb._pardiso): solves, inertia, multi-RHS, errors; skipped without the mkl wheel."""
+"""PARDISO back-end (perovskite_tb.eigen._pardiso): solves, inertia, multi-RHS, errors; skipped without the mkl wheel."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from perovskite_tb import _pardiso
+from perovskite_tb.eigen import _pardiso
 
 if not _pardiso.is_available():  # importorskip-style: the optional mkl wheel is absent
     pytest.skip("PARDISO back-end needs the PyPI mkl wheel (pip install mkl)", allow_module_level=True)
 
 from perovskite_tb import assemble, cuboid, load_parameters  # noqa: E402
-from perovskite_tb._pardiso import factor_ldl_pardiso, solve_shift_invert_pardiso  # noqa: E402
+from perovskite_tb.eigen._pardiso import factor_ldl_pardiso  # noqa: E402
 from perovskite_tb.errors import SolverError  # noqa: E402
 from perovskite_tb.nc import edge_shifts, midgap  # noqa: E402
-from perovskite_tb.solver import _solve_shift_invert, factor_ldl, nd_ordering, symmetry_blocks  # noqa: E402
+from perovskite_tb.eigen.ldl import factor_ldl, nd_ordering  # noqa: E402
+from perovskite_tb.eigen.symmetry import symmetry_blocks  # noqa: E402
+from perovskite_tb.model.terms import terms_from_hamiltonian  # noqa: E402
+from perovskite_tb.eigen.band_edges import solve_terms  # noqa: E402
+from perovskite_tb.nc import solve  # noqa: E402
 
 P = load_parameters()
 
@@ -188,32 +192,15 @@ def test_nc_block_inertia_equals_dense_and_superlu(nc3, which):
     assert total == T.n_fill
 
 
-def test_shift_invert_pardiso_matches_superlu(nc3):
-    _, T, blocks = nc3
-    shifts = edge_shifts(P)
-    for bi, blk in enumerate(blocks):
-        Hb = blk.restrict(T.H0)
-        Ee, Ve, Eh, Vh, info = solve_shift_invert_pardiso(Hb, shifts, 2, 1e-12, 7 + bi)
-        assert info["perturbed"] == 0 and info["n_below"] is not None
-        Ee0, _, Eh0, _, info0 = _solve_shift_invert(Hb, blk.groups, shifts, 2, 1e-12, 7 + bi, True)
-        np.testing.assert_allclose(np.sort(Ee), np.sort(Ee0), rtol=0, atol=1e-10)
-        np.testing.assert_allclose(np.sort(Eh), np.sort(Eh0), rtol=0, atol=1e-10)
-        assert info["n_below"] == info0["n_below"]
-        for E, V in ((Ee, Ve), (Eh, Vh)):
-            R = Hb @ V - V * E[None, :]
-            assert np.linalg.norm(R, axis=0).max() < 1e-9
-
-
-def test_refactor_reuses_the_analysis():
-    A = _random_hermitian(300, 8)
-    E = np.linalg.eigvalsh(A.toarray())
-    h, solve, neg = factor_ldl_pardiso(A)
-    s = 0.5 * (E[199] + E[200])
-    I = sp.eye_array(300, format="csr")
-    assert h.refactor(A - s * I) == 200 == h.n_negative
-    b = np.ones(300, dtype=np.complex128)
-    assert _rel_residual(A - s * I, solve(b), b) < 1e-12
-    B = A.tolil()
-    B[0, 299] = B[299, 0] = 1.0  # new pattern entry
-    with pytest.raises(SolverError, match="pattern"):
-        h.refactor(sp.csr_array(B))
+def test_band_edges_with_pardiso_equal_superlu(nc3):
+    """The registered "pardiso" LDLᴴ back-end gives the same doublets, g and inertia proof as SuperLU."""
+    _, T, _ = nc3
+    terms = terms_from_hamiltonian(T)
+    a = solve(terms, solver="shift-invert", ldl="superlu")
+    b = solve(terms, solver="shift-invert", ldl="pardiso")
+    assert abs(a.E_e - b.E_e) < 1e-10 and abs(a.E_h - b.E_h) < 1e-10
+    np.testing.assert_allclose(a.g_e.tensor, b.g_e.tensor, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(a.g_h.tensor, b.g_h.tensor, rtol=0, atol=1e-8)
+    # The inertia proof ran on PARDISO's counts: every block's negative pivots sum to the filled states.
+    edges = solve_terms(terms, method="shift-invert", ldl="pardiso")
+    assert edges.n_below == T.n_fill

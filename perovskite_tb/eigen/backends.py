@@ -36,7 +36,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from perovskite_tb.eigen.ldl import factor_ldl, factor_nnz, group_ordering
+from perovskite_tb.eigen.ldl import factor_ldl, factor_nnz, group_ordering, resolve_ldl_backend
 from perovskite_tb.errors import SolverError
 
 __all__ = ["BlockLevels", "SolveOptions", "Backend", "ShiftInvert", "Dense", "Primme", "estimate_memory_gb",
@@ -62,7 +62,8 @@ class SolveOptions:
     seed : int
         Seed of the start vectors (block i uses seed + i).
     ldl : str
-        LDLᴴ back-end of :mod:`perovskite_tb.eigen.ldl`.
+        LDLᴴ back-end of :mod:`perovskite_tb.eigen.ldl`; ``"auto"`` (default): PARDISO for blocks of
+        ≥ :data:`~perovskite_tb.eigen.ldl.PARDISO_MIN_ROWS` rows when the mkl wheel is installed, else SuperLU.
     dense_max_states : int
         ``"auto"`` diagonalises densely up to this dimension (0: never).
     """
@@ -74,7 +75,7 @@ class SolveOptions:
     check_inertia: bool = True
     max_memory_gb: float | None = None
     seed: int = 12345
-    ldl: str = "superlu"
+    ldl: str = "auto"
     dense_max_states: int = 0
 
 
@@ -208,7 +209,8 @@ class ShiftInvert(Backend):
         for shift, whichs in sides:
             t1 = time.perf_counter()
             A = Hb - shift * (sp.eye_array(m, format="csr") if Sb is None else Sb)
-            lu, solve_lu, neg = factor_ldl(A, perm, "H - sigma" if Sb is None else "H - sigma S", opts.ldl)
+            info["ldl"] = resolve_ldl_backend(opts.ldl, m)
+            lu, solve_lu, neg = factor_ldl(A, perm, "H - sigma" if Sb is None else "H - sigma S", info["ldl"])
             del A
             t2 = time.perf_counter()
             info["factor_s"] += t2 - t1

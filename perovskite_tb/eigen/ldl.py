@@ -8,7 +8,7 @@ the band edges.
 
 Factorisation back-ends are registered in :data:`LDL_BACKENDS` (name → ``factor(A, perm, what)``
 returning ``(handle, solve, n_negative)``): ``"superlu"`` (SciPy, always) and ``"pardiso"`` (MKL
-PARDISO through :mod:`perovskite_tb._pardiso`, registered here, imported on first use: an optional
+PARDISO through :mod:`perovskite_tb.eigen._pardiso`, registered here, imported on first use: an optional
 dependency). A further back-end is one function plus :func:`register_ldl_backend`.
 """
 
@@ -25,7 +25,7 @@ import scipy.sparse.linalg as spla
 
 from perovskite_tb.errors import InputError, SolverError
 
-__all__ = ["nd_ordering", "group_ordering", "factor_ldl", "factor_nnz", "LDL_BACKENDS",
+__all__ = ["nd_ordering", "group_ordering", "factor_ldl", "factor_nnz", "LDL_BACKENDS", "resolve_ldl_backend",
            "register_ldl_backend", "available_ldl_backends"]
 
 
@@ -99,20 +99,20 @@ def _factor_superlu(A, perm: np.ndarray, what: str):
 
 
 def _factor_pardiso(A, perm: np.ndarray, what: str):
-    """MKL PARDISO (its own ordering; ``perm`` unused) via the optional :mod:`perovskite_tb._pardiso`."""
+    """MKL PARDISO (its own ordering; ``perm`` unused) via :mod:`perovskite_tb.eigen._pardiso` (needs the mkl wheel)."""
     # Imported here: an optional dependency that may be absent.
-    mod = importlib.import_module("perovskite_tb._pardiso")
+    mod = importlib.import_module("perovskite_tb.eigen._pardiso")
     return mod.factor_ldl_pardiso(A, what)
 
 
 def _pardiso_available() -> bool:
-    if importlib.util.find_spec("perovskite_tb._pardiso") is None:
+    if importlib.util.find_spec("perovskite_tb.eigen._pardiso") is None:
         return False
     try:
-        mod = importlib.import_module("perovskite_tb._pardiso")
+        mod = importlib.import_module("perovskite_tb.eigen._pardiso")
     except ImportError:
         return False
-    probe = getattr(mod, "available", None)
+    probe = getattr(mod, "is_available", None)
     return bool(probe()) if callable(probe) else True
 
 
@@ -142,6 +142,20 @@ def available_ldl_backends() -> tuple[str, ...]:
     return tuple(k for k in LDL_BACKENDS if _LDL_AVAILABLE.get(k, lambda: True)())
 
 
+#: Blocks at least this large are factorised by PARDISO under ``backend="auto"`` when the mkl wheel is
+#: there: it factorises a 83 k-row block of a 20-cell cube 3.9× faster than SuperLU and a 181 k-row block
+#: (26 cells) 4.2× faster, and is no faster below ≈ 40 k rows, where its inertia-reading solves cost
+#: more (benchmarks/PARDISO.md).
+PARDISO_MIN_ROWS = 50_000
+
+
+def resolve_ldl_backend(backend: str, m: int) -> str:
+    """The LDLᴴ back-end ``"auto"`` stands for at block size ``m``; other names are returned as given."""
+    if backend != "auto":
+        return backend
+    return "pardiso" if m >= PARDISO_MIN_ROWS and _pardiso_available() else "superlu"
+
+
 def factor_ldl(A, perm: np.ndarray, what: str = "H - sigma", backend: str = "superlu"):
     """LDLᴴ factorisation of the Hermitian matrix ``A`` with its inertia.
 
@@ -158,7 +172,7 @@ def factor_ldl(A, perm: np.ndarray, what: str = "H - sigma", backend: str = "sup
     what : str, optional
         Name of the matrix in the error message.
     backend : str, optional
-        Key of :data:`LDL_BACKENDS` (default ``"superlu"``).
+        Key of :data:`LDL_BACKENDS` (default ``"superlu"``) or ``"auto"`` (:func:`resolve_ldl_backend`).
 
     Returns
     -------
@@ -176,6 +190,7 @@ def factor_ldl(A, perm: np.ndarray, what: str = "H - sigma", backend: str = "sup
     SolverError
         If the factorisation fails (singular, out of memory).
     """
+    backend = resolve_ldl_backend(backend, A.shape[0])
     if backend not in LDL_BACKENDS:
         raise InputError(f"unknown LDL back-end {backend!r} (choose from {', '.join(LDL_BACKENDS)})")
     if backend in _LDL_AVAILABLE and not _LDL_AVAILABLE[backend]():

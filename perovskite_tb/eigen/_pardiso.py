@@ -13,7 +13,7 @@ What is used and why (measured on the mkl 2026.2 wheel)
   entry stored. (``pardiso_64`` works for factor/solve, but ``pardiso_getdiag`` crashes on its
   handles, so the LP64 interface is used.)
 * Ordering ``iparm(2) = 2``: PARDISO's own METIS nested dissection (the caller passes no
-  permutation, unlike :func:`perovskite_tb.solver.factor_ldl`).
+  permutation, unlike :func:`perovskite_tb.eigen.ldl.factor_ldl`).
 * **Inertia.** oneMKL PARDISO fills ``iparm(22)``/``iparm(23)`` (numbers of positive/negative
   eigenvalues) only for *real* symmetric indefinite matrices (``mtype = -2``); for ``mtype = -4``
   both stay 0 in every setting tried (classic or two-level factorisation, with or without
@@ -24,7 +24,7 @@ What is used and why (measured on the mkl 2026.2 wheel)
   was **perturbed** (|dᵢ| < ε‖A‖ replaced by ±ε‖A‖, ε = 10⁻⁸, ``iparm(10) = 8``): the factor is
   then the one of A + δ and a sign can flip. So ``iparm(14) > 0`` (perturbed pivots) or a zero
   pivot gives ``n_negative = None``. This is the same "no pivoting within a fill-reducing order"
-  LDLᴴ that :func:`perovskite_tb.solver.factor_ldl` gets from SuperLU; it is safe for H − σ with σ
+  LDLᴴ that :func:`perovskite_tb.eigen.ldl.factor_ldl` gets from SuperLU; it is safe for H − σ with σ
   in a gap (|eigenvalues| ≥ tens of meV against ‖A‖ ≈ 15 eV; no perturbed pivot occurred in any
   test or benchmark here). With Bunch–Kaufman (``pivoting="bunch-kaufman"``, more robust for
   matrices with small diagonals) the diagonal of D no longer gives the inertia and
@@ -67,7 +67,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import SolverError
+from perovskite_tb.errors import SolverError
 
 __all__ = [
     "is_available",
@@ -75,7 +75,6 @@ __all__ = [
     "set_num_threads",
     "PardisoFactor",
     "factor_ldl_pardiso",
-    "solve_shift_invert_pardiso",
     "PARDISO_ERRORS",
 ]
 
@@ -527,7 +526,7 @@ def factor_ldl_pardiso(A, what: str = "H - sigma", *, pivoting: str = "diagonal"
                        n_threads: int | None = None):
     """LDLᴴ of a complex Hermitian (indefinite) sparse matrix with PARDISO, with its inertia.
 
-    Same contract as :func:`perovskite_tb.solver.factor_ldl` without ``perm`` (PARDISO orders with
+    Same contract as :func:`perovskite_tb.eigen.ldl.factor_ldl` without ``perm`` (PARDISO orders with
     its own METIS nested dissection).
 
     Parameters
@@ -572,104 +571,3 @@ def factor_ldl_pardiso(A, what: str = "H - sigma", *, pivoting: str = "diagonal"
     """
     h = PardisoFactor(A, what=what, pivoting=pivoting, inertia=inertia, n_threads=n_threads)
     return h, h.solve, h.n_negative
-
-
-def solve_shift_invert_pardiso(Hb, shifts, k, tol, seed, check_inertia=True, *, n_threads=None):
-    """ARPACK on (H_b − s)⁻¹ with PARDISO: 'LA' at the electron shift, 'SA' at the hole shift.
-
-    Mirrors ``perovskite_tb.solver._solve_shift_invert`` (same start vector, ``ncv``, tolerance and
-    return values) with PARDISO in place of SuperLU + METIS. One PARDISO handle per block: the
-    analysis (METIS ordering, symbolic factorisation) is done once and only the numerical
-    factorisation is repeated for the second shift (:meth:`PardisoFactor.refactor`). With
-    ``check_inertia`` the handle reads D (``iparm(56) = 1``), which slows each solve by a cost ∝ m
-    (×3.5 at 10.7 k states, ×1.6 at 181 k); that was measured to be cheaper than a second,
-    inertia-only factorisation per shift (benchmarks/PARDISO.md).
-
-    Parameters
-    ----------
-    Hb : scipy sparse, complex128, shape (m, m)
-        Hermitian block (eV).
-    shifts : (float, float)
-        (σ_h, σ_e) in eV; one factorisation if equal.
-    k : int
-        Eigenvalues per side.
-    tol : float
-        ARPACK relative tolerance.
-    seed : int
-        Seed of the start vector.
-    check_inertia : bool, optional
-        Record the inertia in ``info["n_below"]`` (−1 if the shifts disagree; None if unreliable).
-    n_threads : int, optional
-        MKL threads (see :func:`factor_ldl_pardiso`).
-
-    Returns
-    -------
-    E_e : ndarray of float64, shape (k,)
-        Levels above σ_e (eV).
-    vec_e : ndarray of complex128, shape (m, k)
-    E_h : ndarray of float64, shape (k,)
-        Levels below σ_h (eV).
-    vec_h : ndarray of complex128, shape (m, k)
-    info : dict
-        ``factor_s`` (analysis + factorisations), ``analysis_s``, ``eigs_s``, ``lu_nnz`` (nnz of L),
-        ``memory_gb`` (PARDISO's peak, 10⁹ B), ``solves``, ``n_below``, ``perturbed``.
-
-    Raises
-    ------
-    SolverError
-        PARDISO failure or ARPACK non-convergence.
-    """
-    import scipy.sparse.linalg as spla
-
-    m = Hb.shape[0]
-    s_h, s_e = shifts
-    info: dict = {"factor_s": 0.0, "analysis_s": 0.0, "eigs_s": 0.0, "lu_nnz": 0, "n_below": None,
-                  "memory_gb": 0.0, "perturbed": 0, "backend": "pardiso"}
-    count = {"n": 0}
-    rng = np.random.default_rng(seed)
-    v0 = (rng.standard_normal(m) + 1j * rng.standard_normal(m)).astype(np.complex128)
-    ncv = min(m - 1, max(2 * k + 1, 16))
-    sides = [(s_e, ("LA", "SA"))] if s_e == s_h else [(s_e, ("LA",)), (s_h, ("SA",))]
-    res = {}
-    below = []
-    Hb = sp.csr_array(Hb)
-    eye = sp.eye_array(m, format="csr")
-    h = None
-    try:
-        for shift, whichs in sides:
-            t1 = time.perf_counter()
-            if h is None:
-                h = PardisoFactor(Hb - shift * eye, n_threads=n_threads, inertia=check_inertia)
-                info["analysis_s"] = h.analysis_s
-            else:
-                h.refactor(Hb - shift * eye)
-            neg = h.n_negative
-            t2 = time.perf_counter()
-            info["factor_s"] += t2 - t1
-            info["lu_nnz"] = max(info["lu_nnz"], h.nnz_factor)
-            info["memory_gb"] = max(info["memory_gb"], h.memory_kb["peak"] * 1.024e-6)
-            info["perturbed"] += h.n_perturbed
-            if check_inertia and neg is not None:
-                below.append(neg)
-
-            def solve(x, h=h):
-                count["n"] += 1
-                return h.solve(x)
-
-            op = spla.LinearOperator((m, m), matvec=solve, dtype=np.complex128)
-            for which in whichs:
-                try:
-                    mu, vec = spla.eigsh(op, k=k, which=which, v0=v0, tol=tol, ncv=ncv, maxiter=5000)
-                except spla.ArpackNoConvergence as exc:
-                    raise SolverError(f"ARPACK did not converge for a block of {m} states: {exc}") from None
-                res[which] = (shift + 1.0 / mu, vec)
-            del solve, op
-            info["eigs_s"] += time.perf_counter() - t2
-    finally:
-        if h is not None:
-            h.free()
-    info["solves"] = count["n"]
-    if len(below) == len(sides):
-        info["n_below"] = below[0] if len(set(below)) == 1 else -1
-    (E_e, vec_e), (E_h, vec_h) = res["LA"], res["SA"]
-    return E_e, vec_e, E_h, vec_h, info
