@@ -16,11 +16,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from benchmarks.coulomb import box_cos2, brus_constant, cube_weights, sphere_atoms, sphere_density
 from perovskite_tb.errors import InputError, ParameterError
 from perovskite_tb.model.geometry import cuboid
 from perovskite_tb.model.materials import parameters_dir
 from perovskite_tb.observables import _poisson as P
+from perovskite_tb.observables._coulomb_checks import (
+    box_cos2,
+    brus_constant,
+    cube_weights,
+    sphere_atoms,
+    sphere_density,
+)
 from perovskite_tb.observables.coulomb import (
     COULOMB_EV_NM,
     atom_weights,
