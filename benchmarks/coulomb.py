@@ -46,6 +46,7 @@ EPS_IN, EPS_OUT = (
 
 
 def section_sphere():
+    """Brus sphere: envelope grid series and per-atom densities; image constant."""
     c = brus_constant()
     print(f"\n### Sphere, infinite barrier, ground state (exact constant {c:.6f}; Brus 1.786)\n")
     print(
@@ -81,6 +82,7 @@ def section_sphere():
 
 
 def section_scaling():
+    """E_C(R)/E_C(2R) for envelope and per-atom densities."""
     print("\n### 1/R scaling (ε_in = ε_out = 6.1): E_C(R)/E_C(2R) − 2\n")
     print("| density | R, 2R (nm) | E_C(R) (eV) | E_C(2R) (eV) | ratio − 2 |")
     print("|---|---|---|---|---|")
@@ -111,6 +113,7 @@ def _row(label, r, ref=None):
 
 
 def section_convergence(n_cells: int = 10):
+    """Grid spacing, charge cloud, subsamples and padding at ``n_cells`` cells."""
     s, we, wh = cube_weights(n_cells)
     a = A_CSPBI3
     ref = coulomb_etb(
@@ -156,7 +159,11 @@ def section_convergence(n_cells: int = 10):
             f"| ↳ same, monopole box boundary only | | {r.info['E_C_box_boundary_eV']:.6f} | "
             f"{r.info['E_C_box_boundary_eV'] / ref.E_C - 1:+.4f} | | | | |"
         )
-    L = n_cells * a
+    section_envelope_convergence(n_cells * a)
+
+
+def section_envelope_convergence(L: float):
+    """Grid convergence of the envelope path (cos² hard-wall cube of edge L nm)."""
     print(
         "\n| envelope (cos² box, L = N a) nodes across | box nodes | E_C (eV) | E_C/ref(48) − 1 | Σ_e | Σ_h | corr | s |"
     )
@@ -176,6 +183,7 @@ def section_convergence(n_cells: int = 10):
 
 
 def section_cost(cells=(10, 16, 26), repeats: int = 2):
+    """Time per point of the Coulomb step (analytic per-atom weights)."""
     print(
         f"\n### Cost per point (ETB per-atom weights from an analytic envelope; defaults h = a/2, padding "
         f"0.25 L; ε_in = {EPS_IN}, ε_out = {EPS_OUT}); load average at start {os.getloadavg()[0]:.1f} on "
@@ -200,6 +208,7 @@ def section_cost(cells=(10, 16, 26), repeats: int = 2):
 
 
 def section_etb(cells=(6,)):
+    """Real ETB band edges vs the k·p model and a cos² box of the same edge."""
     from kp.confinement import nc_default_set, solve_nc
     from kp.parameters import load_kp_parameters
     from perovskite_tb.model.materials import load_parameters
@@ -254,6 +263,7 @@ SECTIONS = {
 
 
 def main(argv=None) -> int:
+    """Run the chosen sections (command line in the module docstring)."""
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks.coulomb", description=__doc__.splitlines()[0]
     )
