@@ -131,6 +131,8 @@ def test_mismatch_raises_coulomb_and_self_energies_cube():
     assert high.E_C < same.E_C and high.Sigma_e < 0 and high.Sigma_h < 0
     assert low.E_C_homogeneous == pytest.approx(same.E_C, rel=1e-12)
     assert low.info["reciprocity_eV"] < 1e-4
+    # the image (polarisation) charge lies on the interface shell, inside the evaluation window
+    assert low.info["polarisation_charge_outside_window"] < 1e-8
     # self-energies nearly cancel the extra attraction: corrections differ by ≪ the image term
     assert abs(low.optical_correction_eV - same.optical_correction_eV) < 0.05 * (low.E_C - same.E_C)
 

@@ -269,6 +269,9 @@ def _polarisation(
         reciprocity_eV=rec,
         E_C_box_boundary_eV=e_hom + box[2],
         Sigma_box_boundary_eV=box[:2],
+        polarisation_charge_outside_window=max(
+            st_e["polarisation_charge_outside_window"], st_h["polarisation_charge_outside_window"]
+        ),
     )
     return sig_e, sig_h, e_pol
 
