@@ -266,6 +266,17 @@ class NcResult:
     terms: KpTerms
     seconds: float
     stats: dict = field(default_factory=dict)
+    coulomb: object = None  # perovskite_tb.observables.coulomb CoulombResult, set by the caller
+
+    @property
+    def E_e(self) -> float:
+        """Electron (LUMO) level (eV)."""
+        return self.electron.energy
+
+    @property
+    def E_h(self) -> float:
+        """Hole (HOMO) level (eV)."""
+        return self.hole.energy
 
 
 def solve_nc(

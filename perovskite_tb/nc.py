@@ -25,6 +25,8 @@ from perovskite_tb.model.materials import EtbParameters
 from perovskite_tb.model.shapes import ShapeSpec, build, size_json
 from perovskite_tb.model.terms import ETB_EDGE_MARGIN_EV, Terms, terms_from_hamiltonian
 from perovskite_tb.observables import evaluate
+from perovskite_tb.observables.coulomb import coulomb_of_solution
+from perovskite_tb.observables.dielectric import dielectric_constants
 
 __all__ = ["NcResult", "solve", "nc_gfactors", "midgap", "edge_shifts", "finite_field_g", "levels_near"]
 
@@ -90,6 +92,7 @@ class NcResult:
     model: str = "etb"
     observables: dict = field(default_factory=dict)
     shape_info: dict | None = None  # size_json(): shape, n_atoms, diameter_nm / semi_axes_nm
+    coulomb: object = None  # CoulombResult of perovskite_tb.observables.coulomb, if computed
 
     def as_json(self) -> dict:
         """CLI contract keys (n_cells, edge_nm, n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h,
@@ -115,8 +118,34 @@ class NcResult:
         return out
 
 
-def _result(terms: Terms, edges: BandEdges, t0: float, stats: dict) -> NcResult:
-    """g tensors (with the overlap of the Terms), observables and the NcResult of a solve started at t0."""
+def dielectric_pair(material: str, dielectric) -> tuple[float, float] | None:
+    """(ε_in, ε_out) for ``dielectric``: ``"default"`` → the cited constants of ``material`` and the glass
+    (:func:`perovskite_tb.observables.dielectric.dielectric_constants`), a pair of floats as given, None → None.
+
+    Raises
+    ------
+    InputError
+        A pair of non-positive or non-finite numbers.
+    ParameterError
+        No cited ε for ``material``.
+    """
+    if dielectric is None:
+        return None
+    if isinstance(dielectric, str):
+        if dielectric != "default":
+            raise InputError(f"dielectric must be 'default', None or (eps_in, eps_out), got {dielectric!r}")
+        d = dielectric_constants(material)
+        return float(d.eps_in.value), float(d.eps_out.value)
+    eps = tuple(float(x) for x in dielectric)
+    if len(eps) != 2 or not all(np.isfinite(e) and e > 0 for e in eps):
+        raise InputError(f"dielectric constants must be two positive finite numbers, got {dielectric!r}")
+    return eps
+
+
+def _result(terms: Terms, edges: BandEdges, t0: float, stats: dict, eps=None) -> NcResult:
+    """g tensors (with the overlap of the Terms), observables and the NcResult of a solve started at t0.
+
+    ``eps`` = (ε_in, ε_out) adds the e–h Coulomb energy (:func:`coulomb_of_solution`)."""
     ge = g_tensor(edges.electron.vectors, terms.M, terms.J, overlap=terms.S)
     gh = g_tensor(edges.hole.vectors, terms.M, terms.J, overlap=terms.S)
     st = terms.structure
@@ -128,13 +157,17 @@ def _result(terms: Terms, edges: BandEdges, t0: float, stats: dict) -> NcResult:
         residual_e=edges.electron.residual, residual_h=edges.hole.residual,
         seconds=time.perf_counter() - t0, stats=stats, model=terms.model,
     )
+    if eps is not None:
+        t1 = time.perf_counter()
+        res = dataclasses.replace(res, coulomb=coulomb_of_solution(terms, edges, *eps))
+        res.stats["coulomb_s"] = time.perf_counter() - t1
     return dataclasses.replace(res, observables=evaluate(res))
 
 
 def _solve(terms: Terms, t0: float, extra_stats: dict, *, solver: str, sigma, symmetry: str, warm_start,
-           options: dict) -> tuple[NcResult, BandEdges]:
+           options: dict, eps=None) -> tuple[NcResult, BandEdges]:
     edges = solve_terms(terms, method=solver, sigma=sigma, symmetry=symmetry, warm_start=warm_start, **options)
-    return _result(terms, edges, t0, dict(edges.stats, **extra_stats)), edges
+    return _result(terms, edges, t0, dict(edges.stats, **extra_stats), eps), edges
 
 
 def solve(terms: Terms, *, solver: str = "auto", sigma: float | None = None, symmetry: str = "auto",
@@ -174,6 +207,7 @@ def nc_gfactors(
     sigma: float | None = None,
     return_terms: bool = False,
     method: str = "auto",
+    dielectric="default",
 ):
     """Signed g tensors of the lowest electron and highest hole doublet of an ETB nanocrystal of any registered shape.
 
@@ -190,6 +224,10 @@ def nc_gfactors(
         Also return the :class:`HamiltonianTerms` and :class:`BandEdges`.
     method : str, optional
         Solver back-end (:data:`perovskite_tb.eigen.registry.METHODS`); ``"auto"`` picks by size and memory.
+    dielectric : "default", (float, float) or None, optional
+        (ε_in, ε_out) for the e–h Coulomb energy and the optical transition energy
+        (:func:`dielectric_pair`; ``"default"``: the cited constants of the material and the glass);
+        None skips the Coulomb step.
 
     Returns
     -------
@@ -205,7 +243,8 @@ def nc_gfactors(
     ht = assemble(structure, params, orbital_zeeman=orbital_zeeman)
     terms = terms_from_hamiltonian(ht)
     res, edges = _solve(terms, t0, {"assembly_s": time.perf_counter() - t0}, solver=method, sigma=sigma,
-                        symmetry="auto", warm_start=None, options={})
+                        symmetry="auto", warm_start=None, options={},
+                        eps=dielectric_pair(params.material, dielectric))
     res = dataclasses.replace(res, shape_info=size_json(spec, structure))
     return (res, ht, edges) if return_terms else res
 

@@ -27,6 +27,7 @@ import sys
 
 from perovskite_tb import __version__
 from perovskite_tb.app import fit, halides, kp_cli, sweep_cli, tseries
+from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option
 from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
 from perovskite_tb.errors import PerovskiteTBError
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sphere: diameter (nm); Pb sites with |r| <= D/2 about a central Pb")
     n.add_argument("--semi-axes-nm", nargs=3, type=_finite_float("nm"), default=None, metavar=("A", "B", "C"),
                    help="spheroid: semi-axes along x, y, z (nm) about a central Pb")
+    add_dielectric_options(n)
     n.add_argument("--json", action="store_true", help="print one JSON object")
     n.set_defaults(func=_cmd_nc)
 
@@ -181,7 +183,8 @@ def _cmd_nc(args) -> int:
     from perovskite_tb.nc import nc_gfactors
 
     params = _params(args)
-    r = nc_gfactors(params, _nc_shape(args), orbital_zeeman=args.orbital_zeeman)
+    r = nc_gfactors(params, _nc_shape(args), orbital_zeeman=args.orbital_zeeman,
+                    dielectric=dielectric_option(args))
     _print(nc_json(r, params), args.json)
     return 0
 

@@ -14,6 +14,8 @@ import time
 
 from perovskite_tb.app.results import (BULK_COLUMNS, KP_BULK_JSON, KP_NC_JSON, bulk_row,
                                        row_from_result, to_json)
+from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option
+from perovskite_tb.app.models import with_coulomb
 from perovskite_tb.errors import InputError
 from kp.bulk import bulk_properties
 from kp.confinement import nc_default_set, solve_nc
@@ -54,7 +56,7 @@ def run_kp_bulk(args) -> int:
 
 def kp_nc_row(material: str, edge_nm, *, parameter_set: str | None = None,
               temperature_K: float | None = None, n_basis: int | None = None,
-              basis: str = "legendre") -> dict:
+              basis: str = "legendre", dielectric="default") -> dict:
     """Result row of one confined k·p cuboid (:func:`kp.confinement.solve_nc`).
 
     Parameters
@@ -69,6 +71,8 @@ def kp_nc_row(material: str, edge_nm, *, parameter_set: str | None = None,
     n_basis : int, optional
         Envelope functions per direction (default: kp's size-dependent choice).
     basis : {"legendre", "sine"}
+    dielectric : "default", (float, float) or None
+        (ε_in, ε_out) of the Coulomb step (:func:`perovskite_tb.nc.dielectric_pair`); None skips it.
 
     Raises
     ------
@@ -83,7 +87,7 @@ def kp_nc_row(material: str, edge_nm, *, parameter_set: str | None = None,
     params = load_kp_parameters(material, name)
     if temperature_K is not None:
         params = params.at_temperature(temperature_K)
-    r = solve_nc(params, edge, basis=basis, n_basis=n_basis)
+    r = with_coulomb(solve_nc(params, edge, basis=basis, n_basis=n_basis), material, dielectric)
     return row_from_result(
         r, model="kp", material=material, parameter_set=name, edges_nm=edge, edge_nm=edge[0],
         shape="cube" if len(set(edge)) == 1 else "cuboid", kp_basis=basis,
@@ -116,7 +120,8 @@ def run_kp_nc(args) -> int:
     if len(edge) != 3 or not all(math.isfinite(v) and v > 0 for v in edge):
         raise InputError(f"--edge-nm needs three finite lengths > 0 nm, got {edge}")
     row = kp_nc_row(args.material, edge, parameter_set=args.parameter_set,
-                    temperature_K=args.temperature_K, n_basis=args.n_basis, basis=args.basis)
+                    temperature_K=args.temperature_K, n_basis=args.n_basis, basis=args.basis,
+                    dielectric=dielectric_option(args))
     out = to_json(row, KP_NC_JSON)
     if args.json:
         print(json.dumps(out))
@@ -153,5 +158,6 @@ def add_subcommands(subparsers) -> None:
                     help="envelope functions per direction (default: grows as sqrt(L/nm), kp/README.md)")
     pn.add_argument("--basis", choices=BASIS_KINDS, default="legendre",
                     help="envelope basis: integrated Legendre polynomials (default) or sines")
+    add_dielectric_options(pn)
     pn.add_argument("--json", action="store_true", help="print one JSON object")
     pn.set_defaults(func=run_kp_nc)

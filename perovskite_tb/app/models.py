@@ -10,6 +10,7 @@ appends ``start <key> <pid>`` / ``done <key> <pid>`` lines to it (the writer add
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Callable
 
@@ -19,9 +20,10 @@ from perovskite_tb.app.points import Point
 from perovskite_tb.app.results import row_from_result
 from perovskite_tb.errors import GeometryError
 from perovskite_tb.model.shapes import SHAPES
+from perovskite_tb.observables.coulomb import coulomb_of_solution
 from kp.confinement import solve_nc
 
-__all__ = ["MODELS", "TRACE_ENV", "compute_point", "compute_etb", "compute_kp", "trace"]
+__all__ = ["MODELS", "TRACE_ENV", "compute_point", "compute_etb", "compute_kp", "trace", "with_coulomb"]
 
 #: Environment variable naming a trace file (debugging hook, see the module docstring).
 TRACE_ENV = "PEROVSKITE_TB_SWEEP_TRACE"
@@ -67,10 +69,19 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
     return row_from_result(r, **point.columns(), n_atoms=n_atoms, peak_rss_GB=peak_rss_gb())
 
 
+def with_coulomb(r, material: str, dielectric="default"):
+    """``r`` (a k·p :class:`kp.confinement.NcResult`) with its e–h Coulomb energy for (ε_in, ε_out) =
+    :func:`perovskite_tb.nc.dielectric_pair` ``(material, dielectric)``; unchanged if that is None."""
+    eps = nc.dielectric_pair(material, dielectric)
+    if eps is None:
+        return r
+    return dataclasses.replace(r, coulomb=coulomb_of_solution(r.terms, r, *eps))
+
+
 def compute_kp(point: Point) -> dict:
     """k·p row of one point (:func:`kp.confinement.solve_nc` on the box ``point.edges_nm``)."""
-    r = solve_nc(point.params, point.edges_nm, basis=point.kp_basis,
-                 n_basis=point.kp_resolution or None)
+    r = with_coulomb(solve_nc(point.params, point.edges_nm, basis=point.kp_basis,
+                              n_basis=point.kp_resolution or None), point.material)
     return row_from_result(r, **point.columns(), edges_nm=point.edges_nm, n_atoms=0,
                            peak_rss_GB=peak_rss_gb())
 

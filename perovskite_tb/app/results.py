@@ -123,7 +123,9 @@ _RUN_COLUMNS: tuple[Column, ...] = (
 
 
 def _observable_columns() -> tuple[Column, ...]:
-    return tuple(Column(o.name, o.unit, "f8", o.description) for o in REGISTRY.values())
+    # JSON keys carry the unit like the other energies (coulomb → coulomb_eV).
+    return tuple(Column(o.name, o.unit, "f8", o.description, json_key=f"{o.name}_eV" if o.unit == "eV" else None)
+                 for o in REGISTRY.values())
 
 
 #: name → Column of a result row, in table order (identity, data, observables, run facts).

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Observable", "REGISTRY", "register", "evaluate", "bright_exciton_g"]
+__all__ = ["Observable", "REGISTRY", "register", "evaluate", "bright_exciton_g", "coulomb_energy",
+           "optical_transition_energy"]
 
 
 @dataclass(frozen=True)
@@ -81,4 +82,24 @@ def bright_exciton_g(solved) -> float:
     return float(ge) + float(gh)
 
 
+def coulomb_energy(solved) -> float:
+    r"""Electron–hole Coulomb energy :math:`E_C \ge 0` (eV) of the band-edge pair in the NC-in-dielectric
+    geometry (:mod:`perovskite_tb.observables.coulomb`; Brus, J. Chem. Phys. 80, 4403 (1984)); NaN when
+    the solve did not compute it (``solved.coulomb`` is None)."""
+    c = getattr(solved, "coulomb", None)
+    return float("nan") if c is None else float(c.E_C)
+
+
+def optical_transition_energy(solved) -> float:
+    r"""Optical transition energy :math:`E_e - E_h - E_C + \Sigma_e + \Sigma_h` (eV): the single-particle
+    gap corrected by the e–h attraction and the dielectric self-energies (Brus 1984; Kayanuma, PRB 38,
+    9797 (1988)); NaN without a Coulomb result."""
+    c = getattr(solved, "coulomb", None)
+    return float("nan") if c is None else float(solved.E_e - solved.E_h + c.optical_correction_eV)
+
+
 register(Observable("g_X", "1", "bright-exciton g = g_e + g_h (Kirstein et al. 2022)", bright_exciton_g))
+register(Observable("coulomb", "eV", "e-h Coulomb energy E_C in the NC-in-dielectric geometry (Brus 1984)",
+                    coulomb_energy))
+register(Observable("optical_transition_energy", "eV",
+                    "E_e - E_h - E_C + Sigma_e + Sigma_h (Brus 1984; Kayanuma 1988)", optical_transition_energy))

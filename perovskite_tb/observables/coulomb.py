@@ -90,6 +90,7 @@ from perovskite_tb.observables.coulomb_grid import (
     coulomb_on_grid,
     make_grid,
 )
+from perovskite_tb.observables.coulomb_kp import kp_density
 from perovskite_tb.observables.dielectric import dielectric_constants
 from perovskite_tb.observables.regions import (
     Region,
@@ -368,3 +369,39 @@ def coulomb_envelope(
     res = coulomb_on_grid(qs[0], qs[1], grid, region, eps_in, eps_out, subsamples=subsamples)
     res.info["density_norm"] = tuple(norms)
     return res
+
+
+def _etb_coulomb(terms, edges, eps_in: float, eps_out: float) -> CoulombResult:
+    return coulomb_etb_doublets(terms.structure, edges.electron.vectors, edges.hole.vectors,
+                                terms.params.n_orb, eps_in=eps_in, eps_out=eps_out)
+
+
+def _kp_coulomb(terms, edges, eps_in: float, eps_out: float) -> CoulombResult:
+    basis = terms.structure
+    return coulomb_envelope(kp_density(basis, edges.electron.vectors), kp_density(basis, edges.hole.vectors),
+                            box_region(basis.edge_nm), eps_in=eps_in, eps_out=eps_out)
+
+
+#: model name (``Terms.model``) → density adapter: per-atom weights (ETB) or envelopes (k·p).
+COULOMB_MODELS = {"etb": _etb_coulomb, "kp": _kp_coulomb}
+
+
+def coulomb_of_solution(terms, edges, eps_in: float, eps_out: float) -> CoulombResult:
+    """E_C, Σ_e, Σ_h of the band-edge doublets of a solved model (the pipeline's entry point).
+
+    Parameters
+    ----------
+    terms : perovskite_tb.model.terms.Terms
+        ``model`` selects the density adapter in :data:`COULOMB_MODELS`.
+    edges : perovskite_tb.eigen.band_edges.BandEdges
+    eps_in, eps_out : float
+        Relative permittivities inside the NC and of the matrix.
+
+    Raises
+    ------
+    InputError
+        Bad ε, or a model without a density adapter.
+    """
+    if terms.model not in COULOMB_MODELS:
+        raise InputError(f"no Coulomb density adapter for model {terms.model!r} (known: {', '.join(COULOMB_MODELS)})")
+    return COULOMB_MODELS[terms.model](terms, edges, eps_in, eps_out)
