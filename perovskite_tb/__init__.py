@@ -1,6 +1,6 @@
 """perovskite-tb: empirical tight-binding and k·p Landé g-factors of CsPbX3 nanocrystals.
 
-Units: eV, nm, T, K. Sign convention of g: physics brief §0 (see :mod:`perovskite_tb.gfactor`).
+Units: eV, nm, T, K. Sign convention of g: the J convention of Kirstein et al., Nat. Commun. 13, 3062 (2022) (see :mod:`perovskite_tb.gfactor`).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ provides the two orthonormal states of a doublet, the field-derivative operators
 :math:`M_\gamma = \partial H/\partial B_\gamma` (eV/T) at B = 0 and the total angular-momentum
 operators :math:`J_k = L_k + S_k` (units of ħ) that fix the sign of g.
 
-Sign convention (physics brief §0, the "J convention")
-------------------------------------------------------
+Sign convention (the "J convention" of Kirstein et al. 2022)
+-----------------------------------------------------------
 The Zeeman Hamiltonian of a doublet is :math:`H_Z = \tfrac12 \mu_B\, \mathbf B\cdot g\,\tilde{\boldsymbol\sigma}`
 with pseudospin Pauli matrices :math:`\tilde\sigma` chosen so that the pseudospin "+" state has
 positive :math:`\langle J_B\rangle`, i.e. :math:`P J_k P = c\,\tilde\sigma_k/2`-like with a positive
@@ -18,7 +18,7 @@ With this convention the published formulas hold: g_e > 0, g_h(CsPbI3) < 0
 
 References
 ----------
-Physics brief §0 and §6.2; Kirstein et al. 2022; Nestoklon et al., Nano Lett. 23, 8218 (2023).
+Kirstein et al., Nat. Commun. 13, 3062 (2022); Roth, Lax & Zwerdling, Phys. Rev. 114, 90 (1959); Nestoklon et al., Nano Lett. 23, 8218 (2023).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class GFactor:
     def along(self, direction) -> float:
         """Signed g for a field along ``direction`` (3 floats, normalised internally).
 
-        The splitting is μB B |gᵀd̂|; the sign is that of ⟨J·d̂⟩ in the upper state (brief §0), i.e.
+        The splitting is μB B |gᵀd̂|; the sign is that of ⟨J·d̂⟩ in the upper state (J convention, module docstring), i.e.
         sign(d̂ᵀ Q gᵀd̂) with Q = U s Uᵀ the positive ⟨J⟩ matrix in the J-aligned frame. This is the
         quantity a ±B finite-field calculation measures (:func:`g_from_splitting`).
         """
@@ -126,7 +126,7 @@ def g_tensor(
               \quad g^{raw}_{\gamma l} = \mathrm{Tr}(G_\gamma \sigma_l),
               \quad g = g^{raw} O^T,
 
-    where O is the orthogonal polar factor of :math:`j_{kl}` (brief §0, §6.2).
+    where O is the orthogonal polar factor of :math:`j_{kl}` (module docstring: J convention).
     """
     V = np.asarray(V)
     if V.ndim != 2 or V.shape[1] != 2:
@@ -175,7 +175,7 @@ def signed_g_from_levels(
     Returns
     -------
     float
-        g = ±(E_upper − E_lower)/(μB B), signed by ⟨J_B⟩ of the upper state (brief §0).
+        g = ±(E_upper − E_lower)/(μB B), signed by ⟨J_B⟩ of the upper state (J convention).
 
     Raises
     ------

@@ -7,8 +7,8 @@ orbitals are ``s, px, py, pz`` (sp3) or ``s, px, py, pz, dxy, dyz, dzx, dx2y2, d
 Real d orbitals are represented as traceless symmetric 3×3 matrices Q (``φ(r) = rᵀQr``,
 Frobenius-orthonormal), which gives their rotation matrices and orbital angular momentum in closed
 form. Sign conventions: :math:`(L_k)_{ij} = -i\epsilon_{kij}` on p orbitals in (x, y, z) order, so
-:math:`\langle x|L_z|y\rangle = -i` (physics brief §6.1); the same L enters the spin–orbit term
-:math:`H_{SO} = \lambda\,\mathbf L\cdot\boldsymbol\sigma` (λ = Δ/3, brief §1.1).
+:math:`\langle x|L_z|y\rangle = -i` (Graf & Vogl, PRB 51, 4940 (1995)); the same L enters the spin–orbit term
+:math:`H_{SO} = \lambda\,\mathbf L\cdot\boldsymbol\sigma` (λ = Δ/3; Nestoklon, Comput. Mater. Sci. 196, 110535 (2021)).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def onsite_block(params: EtbParameters, atom: str) -> np.ndarray:
     Returns
     -------
     ndarray of complex128, shape (n_orb, n_orb)
-        diag(E_orbital) ⊗ 1_spin + λ Σ_k L_k^{(p)} ⊗ σ_k (physics brief §1.1).
+        diag(E_orbital) ⊗ 1_spin + λ Σ_k L_k^{(p)} ⊗ σ_k (Jancu et al., PRB 57, 6493 (1998); Nestoklon 2021).
     """
     orbs = BASES[params.basis]
     names = {"s": "E_s", "px": "E_p", "py": "E_p", "pz": "E_p", "sstar": "E_sstar"}

@@ -149,7 +149,7 @@ class EtbParameters:
     All energies in eV, lengths in nm. Names: ``E_<orbital>_<atom>`` on-site energies,
     ``V_<pair>_<bond>`` two-centre integrals (``sa_pc`` = s on anion, p on cation; unmarked pairs such
     as ``pp`` are symmetric), ``lambda_so_<atom>`` = Δ_atom/3 with H_SO = λ L·σ on p shells
-    (physics brief §1.1; Nestoklon, Comput. Mater. Sci. 196, 110535 (2021), Table I).
+    (Jancu et al., PRB 57, 6493 (1998); Nestoklon, Comput. Mater. Sci. 196, 110535 (2021), Table I).
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-r"""Temperature dependence of ETB (and k·p) parameter sets (physics brief §7).
+r"""Temperature dependence of ETB (and k·p) parameter sets (Meliakov et al., Nanoscale 16, 21496 (2024)).
 
 Meliakov et al., Nanoscale 16, 21496 (2024) (doi:10.1039/d4nr03132f, citation key ``meliakov2024``)
 shift the Pb p on-site energy :math:`E_{pc}` (field ``E_p_Pb``) so that the bulk CsPbI3 gap follows
@@ -8,12 +8,12 @@ shift the Pb p on-site energy :math:`E_{pc}` (field ``E_p_Pb``) so that the bulk
 
 and scale the lattice constant, :math:`a(T) = a_0[1 + \alpha(T - T_\mathrm{ref})]`,
 :math:`\alpha = 3.39\times10^{-5}\ \mathrm{K^{-1}}`. Which rule they used for the two-centre
-integrals is not stated [MISSING in the brief]; two consistent rules are offered (``rule=``):
+integrals is not stated [not stated in Meliakov et al. 2024]; two consistent rules are offered (``rule=``):
 
 ``"a"`` (**default**) — hoppings fixed, geometry scaled.
     :math:`V_{ij}(T) = V_{ij}(T_\mathrm{ref})`; :math:`E_{pc}` is re-tuned (Newton on the bulk ETB
     gap at R) to the target :math:`E_g(T)`. With fixed hoppings the bulk eigenvalues at R do not
-    depend on *a*, so :math:`E_{pc}` alone carries the gap shift (brief: ΔE_pc ≈ +3.4×10⁻⁴ eV/K for the
+    depend on *a*, so :math:`E_{pc}` alone carries the gap shift (this gives ΔE_pc ≈ +3.4×10⁻⁴ eV/K for the
     2021 set). An NC of N cells grows with *a*, which changes only the magnetic flux per cell
     (Peierls phases) and the edge in nm.
     Default because it changes exactly the two things the paper says it changes (E_pc and a).
@@ -261,7 +261,7 @@ def parameters_at(params: EtbParameters, T_K, *, rule: str = DEFAULT_RULE) -> Et
 
     References
     ----------
-    meliakov2024 (dEg/dT, α); harrison1980 (d^-2 scaling, rule b); physics brief §7.
+    meliakov2024 (dEg/dT, α); harrison1980 (d^-2 scaling, rule b): W. A. Harrison, Electronic Structure and the Properties of Solids (1980).
     """
     T = check_temperature(T_K)
     _check_rule(rule)

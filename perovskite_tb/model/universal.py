@@ -3,7 +3,7 @@ r"""Universal bulk g-factor formulas of Kirstein et al., Nat. Commun. 13, 3062 (
 .. math:: g_h = 2 - \tfrac43\frac{p^2}{m_0}\Big[\frac1{E_g} - \frac1{E_g+\Delta}\Big],\qquad
           g_e = -\tfrac23 + \tfrac43\frac{p^2}{m_0}\frac1{E_g} + \Delta g_e
 
-(J convention, physics brief §0, §2.1). Universal fit values: ħp/m0 = 6.8 eV·Å, i.e.
+(J convention of Kirstein et al., Nat. Commun. 13, 3062 (2022), Eqs. 5–6). Universal fit values: ħp/m0 = 6.8 eV·Å, i.e.
 p²/m0 = (ħp/m0)²·m0/ħ² = 6.07 eV and (4/3)p²/m0 = 8.09 eV; Δ = 1.5 eV; Δg_e = −1 (remote bands).
 With these the formulas reproduce the bulk g's of Nestoklon et al., Nano Lett. 23, 8218 (2023),
 Table S2 to ±0.01 (tested).
@@ -59,7 +59,7 @@ def kirstein_g_h(Eg, Ep, Delta_so, *, g0: float = 2.0):
     Returns
     -------
     float or ndarray of float64
-        g_h (J convention, brief §0).
+        g_h (J convention, Kirstein et al. 2022).
 
     Raises
     ------
@@ -94,7 +94,7 @@ def kirstein_g_e(Eg, Ep, delta_g_e: float = -1.0, *, g0: float = 2.0):
     Returns
     -------
     float or ndarray of float64
-        g_e (J convention, brief §0).
+        g_e (J convention, Kirstein et al. 2022).
 
     Raises
     ------
