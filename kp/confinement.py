@@ -52,7 +52,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from perovskite_tb.constants import E_OVER_HBAR
+from perovskite_tb._system import available_gb
 from perovskite_tb.eigen.band_edges import solve_terms
+from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.errors import InputError, ParameterError
 from perovskite_tb.gfactor import g_tensor
 from perovskite_tb.model.terms import Terms
@@ -279,6 +281,40 @@ class NcResult:
         return self.hole.energy
 
 
+#: Non-zeros per row of the Legendre–Galerkin H0 (≈ 85, kp/README.md), for the memory check.
+NNZ_PER_ROW = 85
+
+
+def check_memory(edge_nm, basis: str = "legendre", n_basis=None, method: str = "auto",
+                 max_memory_gb: float | None = None) -> float:
+    """Refuse a k·p box whose solve cannot fit in memory, before the basis is built.
+
+    8 N_x N_y N_z states (N per direction: ``n_basis`` or :func:`kp.envelope.default_n_basis`), ≈ 85
+    non-zeros per row, two parity blocks, the eigen layer's calibrated estimate
+    (:func:`perovskite_tb.eigen.registry.choose_backend`).
+
+    Returns
+    -------
+    float
+        The estimate (GB).
+
+    Raises
+    ------
+    SolverError
+        One line naming the states, the estimate and the budget (GB).
+    """
+    if n_basis is None:
+        N = [default_n_basis(L, basis) for L in edge_nm]
+    else:
+        N = list(n_basis) if isinstance(n_basis, (tuple, list)) else [n_basis] * 3
+    if not all(isinstance(v, (int, np.integer)) and v >= 1 for v in N):
+        return 0.0  # make_basis refuses it with its own message
+    n = 8 * int(np.prod([float(v) for v in N]))
+    budget = 0.8 * available_gb() if max_memory_gb is None else max_memory_gb
+    _, est = choose_backend(method, n, NNZ_PER_ROW * n, 2, budget, generalized=True)
+    return est
+
+
 def solve_nc(
     params: KpParameters,
     edge_nm,
@@ -317,7 +353,9 @@ def solve_nc(
     InputError, SolverError, DegeneracyError
     """
     t0 = time.perf_counter()
-    b = make_basis(params, box_edges(edge_nm, a_nm), kind=basis, n_basis=n_basis, ellipsoid=ellipsoid,
+    edges = box_edges(edge_nm, a_nm)
+    check_memory(edges, basis, n_basis, method)
+    b = make_basis(params, edges, kind=basis, n_basis=n_basis, ellipsoid=ellipsoid,
                    gauge_origin_nm=gauge_origin_nm)
     terms = assemble(params, b)
     check_gap_free(params)

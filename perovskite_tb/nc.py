@@ -22,7 +22,9 @@ from perovskite_tb.gfactor import GFactor, g_from_splitting, g_tensor
 from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.model.hamiltonian import HamiltonianTerms, assemble
 from perovskite_tb.model.materials import EtbParameters
-from perovskite_tb.model.shapes import ShapeSpec, build, size_json
+from perovskite_tb._system import available_gb
+from perovskite_tb.eigen.registry import choose_backend
+from perovskite_tb.model.shapes import ShapeSpec, build, max_sites, size_json
 from perovskite_tb.model.terms import ETB_EDGE_MARGIN_EV, Terms, terms_from_hamiltonian
 from perovskite_tb.observables import evaluate
 from perovskite_tb.observables.coulomb import coulomb_of_solution
@@ -116,6 +118,40 @@ class NcResult:
         out.update(self.observables)
         out["solver"] = self.stats.get("solver")
         return out
+
+
+#: Non-zeros per row of the sp3d5s* / sp3 NC Hamiltonians (≈ 7.4; benchmarks/README.md), for the
+#: memory check before assembly.
+NNZ_PER_ROW = 7.5
+
+
+def check_memory(spec: ShapeSpec, params: EtbParameters, method: str = "auto",
+                 max_memory_gb: float | None = None) -> float:
+    """Refuse a nanocrystal whose solve cannot fit in memory, before any array is allocated.
+
+    The bound uses the bounding cuboid's atom count (:func:`perovskite_tb.model.shapes.max_sites`), ≈ 7.5
+    non-zeros per row and the solver's calibrated estimate
+    (:func:`perovskite_tb.eigen.registry.choose_backend`) with the symmetry blocks every shape of this
+    package has (C4 × P: 8 blocks for cubes, spheres and spheroids of revolution; C2 × P: 4 otherwise).
+
+    Returns
+    -------
+    float
+        The estimate (GB).
+
+    Raises
+    ------
+    GeometryError
+        Bad size.
+    SolverError
+        One line naming the states, the estimate and the budget (GB).
+    """
+    n = params.n_orb * max_sites(spec, params.a)
+    sizes = spec.n_cells or spec.semi_axes_nm or (spec.diameter_nm,) * 3
+    n_blocks = 8 if len(set(sizes)) == 1 or (spec.semi_axes_nm is not None and len(set(sizes)) == 2) else 4
+    budget = 0.8 * available_gb() if max_memory_gb is None else max_memory_gb
+    _, est = choose_backend(method, n, int(NNZ_PER_ROW * n), n_blocks, budget)
+    return est
 
 
 def dielectric_pair(material: str, dielectric) -> tuple[float, float] | None:
@@ -239,6 +275,7 @@ def nc_gfactors(
     """
     t0 = time.perf_counter()
     spec = n_cells if isinstance(n_cells, ShapeSpec) else ShapeSpec.from_n_cells(n_cells)
+    check_memory(spec, params, method)
     structure = build(spec, params.a)
     ht = assemble(structure, params, orbital_zeeman=orbital_zeeman)
     terms = terms_from_hamiltonian(ht)

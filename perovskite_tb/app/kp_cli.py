@@ -54,6 +54,13 @@ def run_kp_bulk(args) -> int:
     return 0
 
 
+#: Smallest number of envelope functions per direction accepted from users (the default is ≥ 6).
+MIN_N_BASIS = 4
+#: Largest k·p box edge (nm) accepted: the default basis (N ≤ 14) is converged to ≈ 5e-3 in g at 30 nm
+#: (kp/README.md) and would silently lose accuracy beyond.
+MAX_EDGE_NM = 50.0
+
+
 def kp_nc_row(material: str, edge_nm, *, parameter_set: str | None = None,
               temperature_K: float | None = None, n_basis: int | None = None,
               basis: str = "legendre", dielectric="default") -> dict:
@@ -83,6 +90,12 @@ def kp_nc_row(material: str, edge_nm, *, parameter_set: str | None = None,
     """
     t0 = time.perf_counter()
     edge = tuple(float(v) for v in edge_nm)
+    if n_basis is not None and n_basis < MIN_N_BASIS:
+        raise InputError(f"--n-basis {n_basis} is below the minimum of {MIN_N_BASIS} envelope functions per "
+                         "direction (fewer leave g unconverged; convergence table in kp/README.md)")
+    if max(edge) > MAX_EDGE_NM:
+        raise InputError(f"edge {max(edge):.6g} nm is above {MAX_EDGE_NM:g} nm, where the default envelope basis "
+                         "is no longer converged; use kp-bulk for the bulk limit")
     name = parameter_set if parameter_set is not None else nc_default_set(material)
     params = load_kp_parameters(material, name)
     if temperature_K is not None:

@@ -99,6 +99,6 @@ def choose_backend(method: str, n: int, nnz: int, n_blocks: float, max_memory_gb
     if est > max_memory_gb:
         hint = ("install the optional iterative solver (pip install 'perovskite-tb[fast]', method='primme') "
                 "or use a smaller NC" if method == "shift-invert" else "use a smaller NC")
-        raise SolverError(f"{method} solve of {n} states ({nnz} non-zeros) needs an estimated {est:.1f} GB, more "
+        raise SolverError(f"{method} solve of {n:.4g} states ({nnz:.3g} non-zeros) needs an estimated {est:.3g} GB, more "
                           f"than the {max_memory_gb:.1f} GB allowed (80 % of available RAM by default); {hint}")
     return b, est

@@ -99,6 +99,34 @@ def build(spec: ShapeSpec, a: float) -> Structure:
     return SHAPES[spec.kind](float(a), spec)
 
 
+def bounding_cells(spec: ShapeSpec, a: float) -> tuple[int, int, int]:
+    """Pb sites per edge of the smallest cuboid holding ``spec`` (computed without building anything).
+
+    Raises
+    ------
+    GeometryError
+        Missing or non-positive / non-finite size, or lattice constant.
+    """
+    if not (isinstance(a, (int, float)) and math.isfinite(a) and a > 0):
+        raise GeometryError(f"lattice constant must be a positive finite length, got {a} nm")
+    if spec.n_cells is not None:
+        return validate_n_cells(spec.n_cells)
+    if spec.diameter_nm is not None:
+        half = (_length(spec.diameter_nm, "diameter") / 2,) * 3
+    elif spec.semi_axes_nm is not None:
+        half = tuple(_length(v, "semi-axis") for v in spec.semi_axes_nm)
+    else:
+        raise GeometryError(f"shape {spec.kind} has no size")
+    return tuple(2 * int(min(math.floor(h / a * (1 + _SURFACE_RTOL)), 10**6)) + 1 for h in half)
+
+
+def max_sites(spec: ShapeSpec, a: float) -> int:
+    """Upper bound of the atoms of ``spec``: Pb plus halides of its bounding cuboid (PbX6 termination:
+    4·NxNyNz + NxNy + NyNz + NxNz). Used to check memory before any array is allocated."""
+    nx, ny, nz = bounding_cells(spec, a)
+    return 4 * nx * ny * nz + nx * ny + ny * nz + nx * nz
+
+
 def size_json(spec: ShapeSpec, structure: Structure) -> dict:
     """JSON keys describing the shape: ``shape``, ``n_atoms`` and ``diameter_nm`` or ``semi_axes_nm``."""
     out = {"shape": spec.kind, "n_atoms": structure.n_sites}
