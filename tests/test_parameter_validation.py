@@ -106,3 +106,23 @@ def test_temperatures_outside_the_rules_are_refused_briefly(T):
     with pytest.raises(InputError) as exc:
         parameters_at(p, T)
     assert "K" in str(exc.value) and len(str(exc.value)) < 200
+
+
+@pytest.mark.parametrize("E_p_Pb,words", [(2.0, ("inverted", "Pb-p weight")), (2.63, ("bulk gap", "eV"))])
+def test_wrong_band_edges_are_refused(E_p_Pb, words):
+    """Inverted bands (Pb-p valence-band top) and a vanishing gap are refused, not solved."""
+    from perovskite_tb.model.bulk import bulk_properties
+
+    p = load_parameters("CsPbI3", "nestoklon2023").replace(E_p_Pb=E_p_Pb)
+    with pytest.raises(ParameterError) as exc:
+        bulk_properties(p)
+    assert all(w in str(exc.value) for w in words) and "\n" not in str(exc.value)
+
+
+def test_every_shipped_set_has_perovskite_band_edges():
+    from perovskite_tb.model.bulk import bulk_properties
+    from perovskite_tb.model.materials import available_sets
+
+    for mat, sets in available_sets().items():
+        for s in sets:
+            assert bulk_properties(load_parameters(mat, s)).Eg > 0.15

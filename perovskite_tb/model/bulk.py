@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from perovskite_tb.constants import G0, HBAR2_OVER_M0, MU_B
-from perovskite_tb.errors import DegeneracyError
+from perovskite_tb.errors import DegeneracyError, ParameterError
 from perovskite_tb.gfactor import GFactor, g_tensor
 from perovskite_tb.model.basis import atom_L, atom_S
 from perovskite_tb.model.hamiltonian import bloch_matrix
@@ -205,6 +205,45 @@ def _mass(params: EtbParameters, band: int, kR: np.ndarray, h: float = 0.02) -> 
     return float(abs(HBAR2_OVER_M0 / d2))
 
 
+#: Smallest bulk gap at R (eV) the NC solvers accept: their shifts sit 50 meV inside each band edge.
+MIN_GAP_EV = 0.15
+
+
+def check_band_edges(params: EtbParameters, E: np.ndarray, V: np.ndarray) -> None:
+    """Refuse a set whose bulk band edges at R are not those of a lead-halide perovskite.
+
+    The valence-band top must be the s-like R6+ doublet (Pb 6s antibonding with halide p: Pb-p weight
+    < 0.2) and the conduction-band bottom the p-like J = 1/2 R6− doublet (Pb-p weight > 0.5), with a gap
+    of at least :data:`MIN_GAP_EV` (Even et al., J. Phys. Chem. Lett. 4, 2999 (2013); Kirstein et al.,
+    Nat. Commun. 13, 3062 (2022)).
+
+    Parameters
+    ----------
+    params : EtbParameters
+    E : ndarray of float64, shape (4 n_orb,)
+        Eigenvalues of H(R) (eV), ascending.
+    V : ndarray of complex128, shape (4 n_orb, 4 n_orb)
+        Eigenvectors (columns); atom order Pb, X1, X2, X3, spin-orbitals orbital-major.
+
+    Raises
+    ------
+    ParameterError
+        One line naming the set and the gap (eV) or the orbital weights.
+    """
+    v, c = N_FILLED - 1, N_FILLED
+    gap = float(E[c] - E[v])
+    name = f"{params.material} {params.parameter_set}"
+    if gap < MIN_GAP_EV:
+        raise ParameterError(f"bulk gap of {name} at R is {gap:.3g} eV; the model needs a positive gap "
+                             f"of at least {MIN_GAP_EV} eV (check E_p_Pb and the spin–orbit λ)")
+    pb_p = slice(2, 8)  # spin-orbitals of Pb px, py, pz
+    w_vb = float(np.sum(np.abs(V[pb_p, v - 1:v + 1]) ** 2) / 2)
+    w_cb = float(np.sum(np.abs(V[pb_p, c:c + 2]) ** 2) / 2)
+    if w_vb > 0.2 or w_cb < 0.5:
+        raise ParameterError(f"band edges of {name} at R are inverted: Pb-p weight {w_vb:.2f} in the valence-band "
+                             f"top (s-like needs < 0.2) and {w_cb:.2f} in the conduction-band bottom (needs > 0.5)")
+
+
 def bulk_properties(params: EtbParameters, *, orbital_zeeman: bool = False) -> BulkProperties:
     """Band gaps, CB spin–orbit splitting, masses and g-factors at R.
 
@@ -222,11 +261,14 @@ def bulk_properties(params: EtbParameters, *, orbital_zeeman: bool = False) -> B
     ------
     DegeneracyError
         If the band-edge levels at R do not have the expected 2/2/4 degeneracies.
+    ParameterError
+        Gap below :data:`MIN_GAP_EV` or inverted band edges (:func:`check_band_edges`).
     """
     a = params.a
     kR = high_symmetry_point("R", a)
-    ER = np.linalg.eigvalsh(bloch_hamiltonian(params, kR))
+    ER, VR = np.linalg.eigh(bloch_hamiltonian(params, kR))
     v, c = N_FILLED - 1, N_FILLED
+    check_band_edges(params, ER, VR)
     if not (abs(ER[v] - ER[v - 1]) < 1e-8 and abs(ER[c + 1] - ER[c]) < 1e-8 and np.ptp(ER[c + 2 : c + 6]) < 1e-6):
         raise DegeneracyError(
             f"unexpected level structure at R for {params.parameter_set}: {ER[v - 1 : c + 6]} eV"
