@@ -30,7 +30,7 @@ from perovskite_tb.app import fit, halides, kp_cli, sweep_cli, tseries
 from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option
 from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
-from perovskite_tb.errors import PerovskiteTBError
+from perovskite_tb.errors import ParameterError, PerovskiteTBError
 from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.model.materials import available_sets, default_set, load_parameters
 from perovskite_tb.model.temperature import RULES, parameters_at
@@ -67,8 +67,9 @@ def _positive_int(s: str) -> int:
 
 
 def _material_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--material", default="CsPbI3",
-                   help="compound: CsPbI3 (default), CsPbBr3, CsPbCl3 (sets: `perovskite-tb params`)")
+    p.add_argument("--material", default=None,
+                   help="compound: CsPbI3 (default; or the material of a --parameter-set file), CsPbBr3, CsPbCl3 "
+                        "(sets: `perovskite-tb params`)")
     p.add_argument("--parameter-set", default=None,
                    help="ETB set name or path to a .toml parameter file (default: the material's default)")
     p.add_argument("--orbital-zeeman", action="store_true",
@@ -132,6 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cli.add_subcommands(sub)
     kp_cli.add_subcommands(sub)
     return ap
+
+
+def _resolve_material(args) -> None:
+    """``--material`` default: the material of a ``--parameter-set`` file, else CsPbI3; a contradiction is refused."""
+    if not hasattr(args, "material") or not hasattr(args, "parameter_set"):
+        return
+    ps = args.parameter_set
+    if ps is None or not str(ps).endswith(".toml"):
+        args.material = args.material or "CsPbI3"
+        return
+    file_material = load_parameters(parameter_set=ps).material
+    if args.material is not None and args.material != file_material:
+        raise ParameterError(f"--material {args.material} contradicts the parameter file {ps}, "
+                             f"which describes {file_material}")
+    args.material = file_material
 
 
 def _params(args):
@@ -217,13 +233,18 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _resolve_material(args)
         return int(args.func(args) or 0)
     except PerovskiteTBError as exc:
-        print(f"perovskite-tb: error: {exc}", file=sys.stderr)
+        msg = " ".join(str(exc).split())  # one line even when a message embeds an array
+        print(f"perovskite-tb: error: {msg if len(msg) <= 600 else msg[:597] + '...'}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("perovskite-tb: interrupted (finished points are saved)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped (head, less): not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
