@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, replace
 
 from perovskite_tb import nc
-from perovskite_tb.app.plot import plot_curve
+from perovskite_tb.app.plot import check_plot_path, plot_curve
 from perovskite_tb.app.runfile import RunSpec, parse_run
 from perovskite_tb.app.sweep import run_sweep
 from perovskite_tb.errors import InputError
@@ -99,6 +99,7 @@ def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
     PerovskiteTBError
         Bad inputs (material, set, sizes, temperatures) or solver failures.
     """
+    check_plot_path(cfg.plot)
     spec = curve_run(cfg)
     base = load_parameters(cfg.material, cfg.parameter_set)
     cfg_doc = {

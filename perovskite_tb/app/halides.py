@@ -29,7 +29,7 @@ import numpy as np
 from perovskite_tb.app.export import load_results
 from perovskite_tb.app.io import ResultWriter
 from perovskite_tb.app.measured import load_measured_bulk
-from perovskite_tb.app.plot import plot_bulk, plot_nc
+from perovskite_tb.app.plot import check_plot_path, plot_bulk, plot_nc
 from perovskite_tb.app.results import (BULK_COLUMNS, BULK_JSON, REFERENCE_COLUMNS, bulk_row,
                                        to_json)
 from perovskite_tb.app.runfile import RunSpec, parse_run
@@ -270,6 +270,8 @@ def add_subcommand(sub) -> None:
 
 def _cmd_halides(args) -> int:
     models = tuple(m.strip() for m in args.model.split(",") if m.strip())
+    check_plot_path(args.plot)
+    check_plot_path(args.bulk_plot)
     c = halide_curves(args.materials, parameter_set=args.parameter_set, n_cells=args.n_cells,
                       models=models, orbital_zeeman=args.orbital_zeeman,
                       progress=not args.no_progress, output=args.output)

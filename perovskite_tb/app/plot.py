@@ -8,6 +8,7 @@ inline backend away from notebooks that import the package.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +215,31 @@ def plot_nc(curves, png: str | Path) -> Path:
     ax.set_title(f"CsPbX$_3$ cubes N×N×N, ETB set {curves.parameter_set} (★ bulk)", fontsize=10)
     ax.legend(fontsize=6.5, ncol=2, loc="best")
     return _save_figure(fig, png)
+
+
+#: Figure formats the jobs write (matplotlib back-end Agg).
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def check_plot_path(path) -> Path | None:
+    """Validate a figure path before any computation; ``None`` or ``"none"`` means no figure.
+
+    Raises
+    ------
+    InputError
+        Unsupported suffix, missing or unwritable directory, or a directory at the path.
+    """
+    if path is None or str(path).lower() == "none":
+        return None
+    p = Path(path)
+    if p.suffix.lower() not in FIGURE_SUFFIXES:
+        raise InputError(f"figure path {str(p)!r} must end in {', '.join(FIGURE_SUFFIXES)} (or be 'none')")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"figure directory {str(parent)!r} does not exist")
+    if p.is_dir() or not os.access(parent, os.W_OK):
+        raise InputError(f"figure path {str(p)!r} cannot be written")
+    return p
 
 
 def _save_figure(fig, png: str | Path) -> Path:

@@ -182,6 +182,8 @@ def check_output(spec: RunSpec) -> Path:
         raise InputError(f"{spec.source}: output: directory {str(out.parent)!r} does not exist")
     if out.exists() and not out.is_file():
         raise InputError(f"{spec.source}: output: {str(out)!r} is not a file")
+    if out.suffix.lower() not in (".h5", ".hdf5"):
+        raise InputError(f"{spec.source}: output: {str(out)!r} must end in .h5 or .hdf5 (results are HDF5)")
     return out
 
 
@@ -194,6 +196,11 @@ def _execute(todo, spec: RunSpec, scheduler, etb_solver, on_result) -> None:
     if etb_solver is not None and (workers != 1 or ex.isolate):
         raise InputError("etb_solver needs workers = 1 and no isolation (it runs in this process)")
     budget = ex.max_memory_gb or 0.8 * available_gb()
+    too_big = [p for p in todo if p.memory_gb > budget]
+    if too_big and scheduler is None:  # refused before any point starts (the local machine's budget)
+        p = max(too_big, key=lambda q: q.memory_gb)
+        raise InputError(f"{len(too_big)} point(s) need more memory than the {budget:.1f} GB budget, e.g. "
+                         f"{p.key}: ≈ {p.memory_gb:.3g} GB; drop them or raise [execution] max_memory_gb")
     if ex.isolate:
         return runners.run_isolated(todo, workers, budget, ex.threads_per_worker, on_result,
                                     ex.point_timeout_s)

@@ -55,7 +55,7 @@ import h5py
 from perovskite_tb.app.io import read_curve, update_attrs
 from perovskite_tb.app.measured import MEASURED_DOI, measured_series
 from perovskite_tb.app.models import compute_point
-from perovskite_tb.app.plot import plot_temperature_series
+from perovskite_tb.app.plot import check_plot_path, plot_temperature_series
 from perovskite_tb.app.points import expand_points
 from perovskite_tb.app.runfile import parse_run
 from perovskite_tb.app.sweep import run_sweep
@@ -273,6 +273,7 @@ def run_tseries(cfg: TSeriesConfig) -> str:
     PerovskiteTBError
         Bad inputs, solver failures.
     """
+    check_plot_path(cfg.plot)
     _validate(cfg)
     base = load_parameters(cfg.material, cfg.parameter_set)
     attrs, out, Tm = _attrs(cfg, base), Path(cfg.output), float(cfg.match_temperature_K)
