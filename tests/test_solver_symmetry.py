@@ -86,7 +86,7 @@ def test_symmetry_blocks_match_full_shift_invert_and_dense(cells, symmetry, n_bl
 def test_unsymmetric_positions_fall_back_to_one_block():
     st, T = _terms(3)
     r = band_edges(T.H0, sigma=SIGMA, n_orb=P.n_orb, n_fill=T.n_fill, method="shift-invert",
-                   positions=st.positions + np.array([0.01, 0, 0]))
+                   positions=st.positions + np.array([0.01, 0.02, 0.03]))  # no operation left
     assert r.stats["n_blocks"] == 1
     with pytest.raises(InputError, match="unknown symmetry"):
         band_edges(T.H0, sigma=SIGMA, n_orb=P.n_orb, positions=st.positions, symmetry="Oh")
