@@ -30,6 +30,7 @@ from perovskite_tb.app import fit, halides, kp_cli, sweep_cli, tseries
 from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option
 from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
+from perovskite_tb.eigen.registry import BACKENDS
 from perovskite_tb.errors import ParameterError, PerovskiteTBError
 from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.model.materials import available_sets, default_set, load_parameters
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--semi-axes-nm", nargs=3, type=_finite_float("nm"), default=None, metavar=("A", "B", "C"),
                    help="spheroid: semi-axes along x, y, z (nm) about a central Pb")
     add_dielectric_options(n)
+    n.add_argument("--solver", choices=("auto",) + tuple(BACKENDS), default="auto",
+                   help="eigensolver back-end (auto: the fastest installed one that fits the memory estimate); "
+                        "the one used is the JSON key solver")
     n.add_argument("--json", action="store_true", help="print one JSON object")
     n.set_defaults(func=_cmd_nc)
 
@@ -200,7 +204,7 @@ def _cmd_nc(args) -> int:
 
     params = _params(args)
     r = nc_gfactors(params, _nc_shape(args), orbital_zeeman=args.orbital_zeeman,
-                    dielectric=dielectric_option(args))
+                    dielectric=dielectric_option(args), method=args.solver)
     _print(nc_json(r, params), args.json)
     return 0
 
