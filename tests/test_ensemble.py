@@ -120,6 +120,17 @@ def test_weights_and_moments():
     sub = subensemble(_curve(), LogNormal.from_mean_std(8.0, 3.0), 1.85, 0.01)
     assert sub["w"].sum() == pytest.approx(1.0)
     assert 0 < sub["selected_fraction"] < 1 and 0.9 < sub["size_coverage"] <= 1
+    etb = ModelCurve.from_arrays(  # ETB CsPbI3 cubes of 4..16 cells (a = 0.6289 nm): hits the table's end in float
+        [2.517577970595598, 2.291765067684347, 2.145659407061453, 1.9733076795435167, 1.8786969740051296,
+         1.8209024061687642, 1.7828967160489197, 1.7565169630600839],
+        0.6289 * np.array([4, 5, 6, 8, 10, 12, 14, 16]), np.ones(8), np.ones(8))
+    assert np.all(np.isfinite(etb.at(etb.E_of_L(etb.edge_nm))["g_e"]))
+    for c in (_curve(), etb):
+        lo, hi = c.E_range
+        for EL in (lo, hi):  # windows reaching past both ends: every selected point stays inside the table
+            r = run_ensemble(_cfg(curve=c, laser_eV=EL, window_fwhm_eV=0.2, t_max_ps=10.0, n_t=3))
+            assert np.all((r["E_eV"] >= lo) & (r["E_eV"] <= hi)) and math.isfinite(r["g_e_mean"])
+            assert r["window_outside"] > 0.3
     m, s = weighted_moments(np.array([0.5, 0.5]), np.array([1.0, 3.0]))
     assert (m, s) == (2.0, 1.0)
 

@@ -120,8 +120,9 @@ class ModelCurve:
         return PchipInterpolator(self.E_eV, self.edge_nm, extrapolate=False)(E)
 
     def E_of_L(self, L):
-        """Transition energy (eV) at edge L (nm), monotone PCHIP (NaN outside the computed sizes)."""
-        return PchipInterpolator(self.edge_nm[::-1], self.E_eV[::-1], extrapolate=False)(L)
+        """Transition energy (eV) at edge L (nm), monotone PCHIP, kept inside the table (NaN outside the sizes)."""
+        E = PchipInterpolator(self.edge_nm[::-1], self.E_eV[::-1], extrapolate=False)(L)
+        return np.clip(E, self.E_eV[0], self.E_eV[-1])  # rounding at the table ends; NaN stays NaN
 
     def at(self, E) -> dict:
         """g_e, g_h, Delta_N_e_mT, Delta_N_h_mT interpolated (PCHIP) at E (eV); a column with NaN gives NaN."""

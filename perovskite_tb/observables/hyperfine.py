@@ -45,20 +45,9 @@ from perovskite_tb.model.bulk import N_FILLED, bloch_hamiltonian, high_symmetry_
 from perovskite_tb.model.materials import BASES, EtbParameters, parameters_dir
 
 __all__ = [
-    "SHELLS",
-    "CARRIERS",
-    "HyperfineConstant",
-    "Isotope",
-    "HyperfineConstants",
-    "load_constants",
-    "orbital_weights",
-    "shell_weights",
-    "overhauser",
-    "hyperfine_fields",
-    "bulk_cell_weights",
-    "halide_of",
-    "uniform_prefactor",
-    "MU_B_UEV_PER_T",
+    "SHELLS", "CARRIERS", "MU_B_UEV_PER_T", "HyperfineConstant", "Isotope", "HyperfineConstants",
+    "load_constants", "orbital_weights", "shell_weights", "overhauser", "hyperfine_fields",
+    "bulk_cell_weights", "halide_of", "uniform_prefactor",
 ]
 
 #: ETB shells → spinless orbital names (:data:`perovskite_tb.model.materials.BASES`).
