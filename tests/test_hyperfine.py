@@ -183,3 +183,17 @@ def test_halide_of():
     assert [halide_of(m) for m in ("CsPbI3", "CsPbBr3", "CsPbCl3")] == ["I", "Br", "Cl"]
     with pytest.raises(InputError, match="MAPbI3"):
         halide_of("MAPbI3")
+
+
+def test_constants_of_one_nucleus_add_before_squaring():
+    from perovskite_tb.observables.hyperfine import HyperfineConstant, HyperfineConstants
+
+    base = load_constants()
+    mk = lambda shells, A: HyperfineConstant("Pb", "electron", "x", shells, A, "207Pb", "", "", "")  # noqa: E731
+    c = HyperfineConstants({("electron", "Pb"): [mk(("p",), 10.0), mk(("s",), 30.0)]}, base.isotopes)
+    species = np.array([0])
+    V = np.zeros((2 * NORB, 2))
+    V[[0, 2 * 3], 0] = math.sqrt(0.5)  # s↑ and pz↑ with weight ½ each (columns: the two doublet partners)
+    V[[1, 2 * 3 + 1], 1] = math.sqrt(0.5)
+    E, _, _ = overhauser(species, orbital_weights(V, BASIS), BASIS, "electron", "I", c)
+    assert E == pytest.approx(math.sqrt(2 / 3 * F_PB) * (10.0 * 0.5 + 30.0 * 0.5), rel=1e-12)

@@ -103,7 +103,11 @@ class Isotope:
 
 @dataclass(frozen=True)
 class HyperfineConstants:
-    """Constants ``{(carrier, element): [HyperfineConstant, ...]}`` and isotopes ``{element: [Isotope, ...]}``."""
+    """Constants ``{(carrier, element): [HyperfineConstant, ...]}`` and isotopes ``{element: [Isotope, ...]}``.
+
+    The TOML format holds one constant per (carrier, element); a list built in code must quote all its
+    constants for the same isotope (the first one's is used for the spin factor).
+    """
 
     constants: dict
     isotopes: dict
@@ -280,14 +284,17 @@ def overhauser(species: np.ndarray, w: np.ndarray, basis: str, carrier: str, hal
     """
     total, halide_part, notes = 0.0, 0.0, []
     for code, element in ((0, "Pb"), (1, halide)):
-        rows = w[species == code]
-        for c in constants.for_carrier(carrier, element):
-            a = c.value_ueV * rows[:, _shell_columns(basis, c.shells)].sum(axis=1)
+        rows, cs = w[species == code], constants.for_carrier(carrier, element)
+        if not cs:
+            continue
+        a = np.zeros(rows.shape[0])  # a_j = Σ_c A_c w_{j,c}: constants of one nucleus add before squaring
+        for c in cs:
+            a += c.value_ueV * rows[:, _shell_columns(basis, c.shells)].sum(axis=1)
             if math.isnan(c.value_ueV):
                 notes.append(f"{carrier}: no cited hyperfine constant for {c.orbital} ({c.tag}); Delta_N is NaN")
-            term = (2.0 / 3.0) * constants.spin_factor(element, c.isotope) * float(a @ a)
-            total += term
-            halide_part += term if code == 1 else 0.0
+        term = (2.0 / 3.0) * constants.spin_factor(element, cs[0].isotope) * float(a @ a)
+        total += term
+        halide_part += term if code == 1 else 0.0
     frac = halide_part / total if total > 0 else float("nan")
     return math.sqrt(total), frac, notes
 
