@@ -147,6 +147,13 @@ def test_ldl_backend_registry():
         factor_ldl(A, np.arange(4), backend="mumps")
 
 
+def test_unavailable_ldl_backend_is_refused_before_any_work(etb_cube):
+    with pytest.raises(InputError, match="LDL back-end 'mumps' is not available"):
+        solve(etb_cube, solver="shift-invert", ldl="mumps")
+    with pytest.raises(InputError, match="unknown solver option"):
+        solve(etb_cube, tolerance=1e-3)
+
+
 def test_spin_minor_theta_is_time_reversal():
     rng = np.random.default_rng(5)
     v = rng.standard_normal((20, 3)) + 1j * rng.standard_normal((20, 3))

@@ -32,8 +32,9 @@ import numpy as np
 
 from perovskite_tb._system import available_gb
 from perovskite_tb.eigen.backends import SolveOptions, start_vector
-from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.eigen.doublets import Doublet, check_doublet, make_doublet, ritz, warm_vector
+from perovskite_tb.eigen.ldl import available_ldl_backends
+from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.eigen.symmetry import ParityBlock, blocks_from_actions, symmetry_blocks
 from perovskite_tb.errors import DegeneracyError, InputError, SolverError
 from perovskite_tb.model.terms import Symmetry, Terms
@@ -284,6 +285,8 @@ def band_edges(H0, *, sigma: float, n_orb: int | None = None, n_fill: int | None
         opts = SolveOptions(**options)
     except TypeError as exc:
         raise InputError(f"unknown solver option: {exc}") from None
+    if opts.ldl not in available_ldl_backends():
+        raise InputError(f"LDL back-end {opts.ldl!r} is not available (available: {', '.join(available_ldl_backends())})")
     n = H0.shape[0]
     if symmetry not in SYMMETRY_MODES:
         raise InputError(f"unknown symmetry {symmetry!r} (auto, inversion, none)")
