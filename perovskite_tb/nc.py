@@ -28,6 +28,7 @@ from perovskite_tb.model.shapes import ShapeSpec, build, max_sites, size_json
 from perovskite_tb.model.terms import ETB_EDGE_MARGIN_EV, Terms, terms_from_hamiltonian
 from perovskite_tb.observables import evaluate
 from perovskite_tb.observables.coulomb import coulomb_of_solution
+from perovskite_tb.observables.hyperfine import halide_of, hyperfine_fields
 from perovskite_tb.observables.dielectric import dielectric_constants
 
 __all__ = ["NcResult", "solve", "nc_gfactors", "midgap", "edge_shifts", "finite_field_g", "levels_near"]
@@ -95,6 +96,7 @@ class NcResult:
     observables: dict = field(default_factory=dict)
     shape_info: dict | None = None  # size_json(): shape, n_atoms, diameter_nm / semi_axes_nm
     coulomb: object = None  # CoulombResult of perovskite_tb.observables.coulomb, if computed
+    hyperfine: dict | None = None  # perovskite_tb.observables.hyperfine.hyperfine_fields (ETB)
 
     def as_json(self) -> dict:
         """CLI contract keys (n_cells, edge_nm, n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h,
@@ -193,6 +195,12 @@ def _result(terms: Terms, edges: BandEdges, t0: float, stats: dict, eps=None) ->
         residual_e=edges.electron.residual, residual_h=edges.hole.residual,
         seconds=time.perf_counter() - t0, stats=stats, model=terms.model,
     )
+    if terms.model == "etb":  # per-atom weights of the doublets → Overhauser fields, halide weights
+        t1 = time.perf_counter()
+        hf = hyperfine_fields(terms.structure, edges.electron.vectors, edges.hole.vectors, ge.g, gh.g,
+                              terms.params.basis, halide=halide_of(terms.params.material))
+        res = dataclasses.replace(res, hyperfine=hf)
+        res.stats["hyperfine_s"] = time.perf_counter() - t1
     if eps is not None:
         t1 = time.perf_counter()
         res = dataclasses.replace(res, coulomb=coulomb_of_solution(terms, edges, *eps))

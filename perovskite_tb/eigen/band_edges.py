@@ -285,7 +285,7 @@ def band_edges(H0, *, sigma: float, n_orb: int | None = None, n_fill: int | None
         opts = SolveOptions(**options)
     except TypeError as exc:
         raise InputError(f"unknown solver option: {exc}") from None
-    if opts.ldl not in available_ldl_backends():
+    if opts.ldl != "auto" and opts.ldl not in available_ldl_backends():
         raise InputError(f"LDL back-end {opts.ldl!r} is not available (available: {', '.join(available_ldl_backends())})")
     n = H0.shape[0]
     if symmetry not in SYMMETRY_MODES:

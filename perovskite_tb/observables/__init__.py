@@ -98,8 +98,23 @@ def optical_transition_energy(solved) -> float:
     return float("nan") if c is None else float(solved.E_e - solved.E_h + c.optical_correction_eV)
 
 
+def _hyperfine(key: str):
+    def compute(solved) -> float:
+        h = getattr(solved, "hyperfine", None)
+        return float("nan") if h is None else float(h[key])
+
+    compute.__doc__ = f"``{key}`` of :func:`perovskite_tb.observables.hyperfine.hyperfine_fields` (NaN if not computed)."
+    return compute
+
+
 register(Observable("g_X", "1", "bright-exciton g = g_e + g_h (Kirstein et al. 2022)", bright_exciton_g))
 register(Observable("coulomb", "eV", "e-h Coulomb energy E_C in the NC-in-dielectric geometry (Brus 1984)",
                     coulomb_energy))
 register(Observable("optical_transition_energy", "eV",
                     "E_e - E_h - E_C + Sigma_e + Sigma_h (Brus 1984; Kayanuma 1988)", optical_transition_energy))
+for _name, _unit, _what in (
+        ("Delta_N_e", "mT", "electron Overhauser-field width (Merkulov, Efros & Rosen, PRB 65, 205309 (2002))"),
+        ("Delta_N_h", "mT", "hole Overhauser-field width (NaN without cited hole constants)"),
+        ("halide_weight_e", "1", "fraction of the electron density on halide atoms"),
+        ("halide_weight_h", "1", "fraction of the hole density on halide atoms")):
+    register(Observable(_name, _unit, _what, _hyperfine(f"{_name}_{_unit}" if _unit != "1" else _name)))
