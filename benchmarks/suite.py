@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from perovskite_tb._system import peak_rss_gb
+
 #: Hard address-space limit of every benchmark subprocess (bytes): the machine has 24 GB.
 RLIMIT_BYTES = int(float(os.environ.get("PTB_BENCH_RLIMIT_GB", "18")) * 1e9)
 
@@ -58,8 +60,7 @@ def _machine() -> dict:
                                                             "NUMBA_NUM_THREADS")}}
 
 
-def _peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+_peak_rss_gb = peak_rss_gb  # one conversion of ru_maxrss for the whole package (perovskite_tb._system)
 
 
 def _cpu_s() -> float:
