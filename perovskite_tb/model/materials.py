@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from perovskite_tb.errors import ParameterError
+from perovskite_tb.model.units import (DIMENSION_OF, DIMENSIONS, ENTRY_KEYS, META_KEYS,
+                                       PLAUSIBLE, SECTION_OF, check_plausible, range_key)
 
 __all__ = [
     "EtbParameters",
@@ -56,86 +58,10 @@ _SP3_UNUSED = {
     "V_sc_da_sigma", "V_sstara_dc_sigma", "V_sstarc_da_sigma", "V_pa_dc_sigma", "V_pa_dc_pi",
     "V_pc_da_sigma", "V_pc_da_pi", "V_dd_sigma", "V_dd_pi", "V_dd_delta",
 }
-#: Accepted units per dimension and their factor to the internal unit (eV, nm, K).
-_DIMENSIONS = {
-    "energy": {"eV": 1.0, "meV": 1e-3},
-    "length": {"nm": 1.0, "angstrom": 0.1, "Å": 0.1, "pm": 1e-3},
-    "temperature": {"K": 1.0},
-    "energy/temperature": {"eV/K": 1.0, "meV/K": 1e-3},
-    "1/temperature": {"1/K": 1.0},
-    "dimensionless": {"1": 1.0},
-}
-#: Internal unit of each dimension (for messages).
-_INTERNAL = {"energy": "eV", "length": "nm", "temperature": "K", "energy/temperature": "eV/K",
-             "1/temperature": "1/K", "dimensionless": "1"}
-
-#: Plausible range (internal units) of every parameter, by name or by section. A value outside is
-#: refused: it is a unit slip or a typo, not physics. Sources of the scales:
-#:
-#: * ``a``: cubic CsPbX3 lattice constants are 0.56–0.64 nm (CsPbI3 6.289 Å: Nestoklon, Comput. Mater.
-#:   Sci. 196, 110535 (2021), Table I; CsPbCl3 ≈ 5.6 Å); the range allows ±25 %.
-#: * on-site energies: sp3d5s* sets lie within −14…+23 eV (Jancu et al., PRB 57, 6493 (1998), Table I;
-#:   Nestoklon 2021, Table I); the range is ±40 eV.
-#: * two-centre integrals: |V| ≤ 3 eV in Nestoklon 2021 and ≤ 5 eV in Jancu 1998; the range is ±10 eV.
-#: * spin–orbit λ = Δ/3: atomic p-shell splittings of Pb 6p (≈ 1.75 eV) and I 5p (≈ 0.94 eV) give
-#:   λ ≈ 0.3–0.6 eV (Nestoklon 2021: 0.28 / 0.54 eV); λ ≥ 0 by the Landé interval rule; the range is 0–1.5 eV.
-#: * dEg/dT: +3.1×10⁻⁴ eV/K for CsPbI3 (Meliakov et al., Nanoscale 16, 21496 (2024)); |dEg/dT| ≤ 5×10⁻³ eV/K.
-#: * (1/a) da/dT: 3.39×10⁻⁵ K⁻¹ (same source); 0…5×10⁻⁴ K⁻¹.
-#: * hopping exponent η (V ∝ d^-η): 2 in Harrison's scaling (W. A. Harrison, Electronic Structure and
-#:   the Properties of Solids, 1980); 0…6.
-#: * reference temperature: 0…1000 K.
-PLAUSIBLE = {
-    "a": (0.45, 0.80),
-    "onsite": (-40.0, 40.0),
-    "two_centre": (-10.0, 10.0),
-    "spin_orbit": (0.0, 1.5),
-    "dEg_dT": (-5e-3, 5e-3),
-    "thermal_expansion": (0.0, 5e-4),
-    "hopping_exponent": (0.0, 6.0),
-    "reference_temperature_K": (0.0, 1000.0),
-}
-#: Dimension of each parameter (sections by their section name).
-_DIMENSION_OF = {
-    "a": "length", "onsite": "energy", "two_centre": "energy", "spin_orbit": "energy",
-    "dEg_dT": "energy/temperature", "thermal_expansion": "1/temperature", "hopping_exponent": "dimensionless",
-    "reference_temperature_K": "temperature",
-}
-#: Keys allowed in a value table, in [meta], and at the top level of a parameter file.
-_ENTRY_KEYS = {"value", "unit", "source", "symbol", "note", "fitted"}
-_META_KEYS = {"material", "parameter_set", "model", "basis", "description", "status", "reference_temperature_K"}
 _TOP_KEYS = {"meta", "lattice", "onsite", "two_centre", "spin_orbit", "temperature", "fit"}
 _TEMPERATURE_NAMES = ("dEg_dT", "thermal_expansion", "hopping_exponent")
 _SECTIONS = {"onsite": ONSITE_NAMES, "two_centre": TWO_CENTRE_NAMES, "spin_orbit": SPIN_ORBIT_NAMES}
-_SECTION_OF = {n: s for s, names in _SECTIONS.items() for n in names}
-
-
-def _range_key(name: str) -> str:
-    return _SECTION_OF.get(name, name)
-
-
-def check_plausible(name: str, value: float, where: str = "") -> None:
-    """Refuse a parameter value outside its documented plausible range (:data:`PLAUSIBLE`).
-
-    Parameters
-    ----------
-    name : str
-        Parameter name (``a``, ``E_p_Pb``, ``V_pp_sigma``, ``lambda_so_Pb``, ``dEg_dT`` …).
-    value : float
-        Value in the internal unit (eV, nm, K, eV/K, 1/K).
-    where : str, optional
-        Prefix for the message (e.g. the file name).
-
-    Raises
-    ------
-    ParameterError
-        One line naming the value, its unit and the range.
-    """
-    key = _range_key(name)
-    lo, hi = PLAUSIBLE[key]
-    if not (lo <= value <= hi):
-        unit = _INTERNAL[_DIMENSION_OF[key]]
-        raise ParameterError(f"{where}{name} = {value:.6g} {unit} is outside the plausible range "
-                             f"[{lo:g}, {hi:g}] {unit} (a unit slip or a typo?)")
+SECTION_OF.update({n: s for s, names in _SECTIONS.items() for n in names})
 
 
 def _f(unit: str, symbol: str) -> dataclasses.Field:
@@ -303,20 +229,20 @@ def _read_value(section: str, name: str, entry, path: Path) -> tuple[float, str]
         raise ParameterError(
             f"{path.name}: [{section}] {name} must be a table {{ value, unit, source }}, got {entry!r}"
         )
-    extra = set(entry) - _ENTRY_KEYS
+    extra = set(entry) - ENTRY_KEYS
     if extra:
         raise ParameterError(f"{path.name}: [{section}] {name} has unknown key(s) {', '.join(sorted(extra))} "
-                             f"(allowed: {', '.join(sorted(_ENTRY_KEYS))})")
+                             f"(allowed: {', '.join(sorted(ENTRY_KEYS))})")
     val, unit = entry["value"], entry["unit"]
     if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
         raise ParameterError(f"{path.name}: [{section}] {name} value must be a finite number, got {val!r}")
-    dim = _DIMENSION_OF[_range_key(name)]
-    if unit not in _DIMENSIONS[dim]:
+    dim = DIMENSION_OF[range_key(name)]
+    if unit not in DIMENSIONS[dim]:
         raise ParameterError(f"{path.name}: [{section}] {name} is a {dim} but has unit {unit!r} "
-                             f"(allowed: {', '.join(_DIMENSIONS[dim])})")
+                             f"(allowed: {', '.join(DIMENSIONS[dim])})")
     if not isinstance(entry["source"], str):
         raise ParameterError(f"{path.name}: [{section}] {name} source must be a citation key (string)")
-    value = float(val) * _DIMENSIONS[dim][unit]
+    value = float(val) * DIMENSIONS[dim][unit]
     check_plausible(name, value, f"{path.name}: [{section}] ")
     return value, entry["source"]
 
@@ -368,7 +294,7 @@ def load_parameter_file(path: str | Path) -> EtbParameters:
     if unknown:
         raise ParameterError(f"{path.name}: unknown section(s) {', '.join(sorted(unknown))} "
                              f"(allowed: {', '.join(sorted(_TOP_KEYS))})")
-    unknown = set(meta) - _META_KEYS
+    unknown = set(meta) - META_KEYS
     if unknown:
         raise ParameterError(f"{path.name}: unknown key(s) in [meta]: {', '.join(sorted(unknown))}")
     if not isinstance(doc.get("lattice"), dict) or "a" not in doc["lattice"]:
