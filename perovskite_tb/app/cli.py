@@ -27,7 +27,7 @@ import sys
 
 from perovskite_tb import __version__
 from perovskite_tb.app import fit, halides, kp_cli, sweep_cli, tseries
-from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option
+from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option, finite_float
 from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
 from perovskite_tb.eigen.registry import BACKENDS
@@ -44,17 +44,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"perovskite-tb: error: {message}\n")
 
 
-def _finite_float(unit: str):
-    def conv(s: str) -> float:
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid number {s!r} ({unit})") from None
-        if not math.isfinite(v):
-            raise argparse.ArgumentTypeError(f"value must be finite, got {s} {unit}")
-        return v
-
-    return conv
+_finite_float = finite_float  # argparse types live in cli_options (shared with kp_cli)
 
 
 def _positive_int(s: str) -> int:

@@ -5,21 +5,28 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["add_dielectric_options", "dielectric_option", "positive_float"]
+__all__ = ["add_dielectric_options", "dielectric_option", "finite_float", "positive_float"]
 
 
-def positive_float(unit: str):
-    """argparse type: a finite number > 0 in ``unit``, refused in one line otherwise."""
+def finite_float(unit: str, *, positive: bool = False):
+    """argparse type: a finite number (``positive``: > 0) in ``unit``, refused in one line otherwise."""
     def conv(s: str) -> float:
         try:
             v = float(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"invalid number {s!r} ({unit})") from None
-        if not (math.isfinite(v) and v > 0):
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"value must be finite, got {s} {unit}".rstrip())
+        if positive and not v > 0:
             raise argparse.ArgumentTypeError(f"value must be a finite number > 0, got {s} {unit}".rstrip())
         return v
 
     return conv
+
+
+def positive_float(unit: str):
+    """argparse type: a finite number > 0 in ``unit``."""
+    return finite_float(unit, positive=True)
 
 
 def add_dielectric_options(p: argparse.ArgumentParser) -> None:
