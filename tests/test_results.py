@@ -265,3 +265,37 @@ def test_new_columns_get_defaults_for_rows_written_before_them(tmp_path, cube1):
         got = w.rows("etb")
     assert np.isnan(got["g_X"][0]) and got["g_X"][1] == row["g_X"]
     assert default_row()["g_X"] != default_row()["g_X"]  # NaN default
+
+
+def test_a_second_writer_on_the_same_file_is_refused(tmp_path):
+    """Advisory lock of our own (issue 13): a concurrent writer is refused even with HDF5 locking off."""
+    import os
+
+    from perovskite_tb.app.io import ResultWriter
+    from perovskite_tb.errors import InputError
+
+    os.environ["HDF5_USE_FILE_LOCKING"] = "FALSE"
+    try:
+        path = tmp_path / "r.h5"
+        w = ResultWriter(path, {"kind": "sweep"})
+        with pytest.raises(InputError, match="being written by another process"):
+            ResultWriter(path, {"kind": "sweep"})
+        w.close()
+        ResultWriter(path, {"kind": "sweep"}).close()  # free again after close
+    finally:
+        os.environ.pop("HDF5_USE_FILE_LOCKING", None)
+
+
+def test_a_foreign_hdf5_file_is_not_adopted(tmp_path):
+    import h5py
+
+    from perovskite_tb.app.io import ResultWriter
+    from perovskite_tb.errors import InputError
+
+    path = tmp_path / "foreign.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("data", data=[1, 2, 3])
+    with pytest.raises(InputError, match="another program"):
+        ResultWriter(path, {"kind": "sweep"})
+    with h5py.File(path, "r") as f:  # untouched: no stamp written
+        assert not len(f.attrs) and list(f.keys()) == ["data"]

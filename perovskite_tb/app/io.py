@@ -33,6 +33,7 @@ import subprocess
 from pathlib import Path
 
 import h5py
+from filelock import FileLock, Timeout
 import numba
 import numpy as np
 import scipy
@@ -208,16 +209,28 @@ class ResultWriter:
         kind = attrs.get("kind", "sweep")
         if kind not in KINDS:
             raise InputError(f"unknown result kind {kind!r} (known: {', '.join(KINDS)})")
+        # Our own advisory lock (works where HDF5's file locking is off, e.g. on cluster file systems).
+        self._lock = FileLock(str(self.path) + ".lock")
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise InputError(f"result file {str(self.path)!r} is being written by another process "
+                             f"(lock {str(self.path)}.lock)") from None
         try:
             self._f = h5py.File(self.path, "a")
         except OSError as exc:
-            raise InputError(f"cannot open result file {str(self.path)!r}: {exc}") from None
+            self._lock.release()
+            raise InputError(f"cannot open result file {str(self.path)!r}: {' '.join(str(exc).split())}") from None
         try:
             if exists and len(self._f.attrs):
                 self._check_resume(attrs)
+            elif exists and len(self._f.keys()):
+                raise InputError(f"{str(self.path)!r} is an HDF5 file of another program (no perovskite-tb "
+                                 "schema); choose another output path")
             self._init(attrs, kind, params)
         except BaseException:
             self._f.close()
+            self._lock.release()
             raise
 
     def _check_resume(self, attrs: dict) -> None:
@@ -325,8 +338,9 @@ class ResultWriter:
         self._f.flush()
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file and release the advisory lock."""
         self._f.close()
+        self._lock.release()
 
     def __enter__(self):
         return self
