@@ -52,7 +52,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from perovskite_tb.constants import E_OVER_HBAR
-from perovskite_tb._system import available_gb
+from perovskite_tb._system import memory_budget_gb
 from perovskite_tb.eigen.band_edges import solve_terms
 from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.errors import InputError, ParameterError
@@ -310,8 +310,7 @@ def check_memory(edge_nm, basis: str = "legendre", n_basis=None, method: str = "
     if not all(isinstance(v, (int, np.integer)) and v >= 1 for v in N):
         return 0.0  # make_basis refuses it with its own message
     n = 8 * int(np.prod([float(v) for v in N]))
-    budget = 0.8 * available_gb() if max_memory_gb is None else max_memory_gb
-    _, est = choose_backend(method, n, NNZ_PER_ROW * n, 2, budget, generalized=True)
+    _, est = choose_backend(method, n, NNZ_PER_ROW * n, 2, memory_budget_gb(max_memory_gb), generalized=True)
     return est
 
 

@@ -11,12 +11,21 @@ from contextlib import contextmanager, nullcontext
 import psutil
 from threadpoolctl import threadpool_limits
 
-__all__ = ["available_gb", "peak_rss_gb", "blas_threads"]
+__all__ = ["available_gb", "memory_budget_gb", "MEMORY_FRACTION", "peak_rss_gb", "blas_threads"]
 
 
 def available_gb() -> float:
     """Memory the OS can give this process now (GB = 10⁹ bytes), from ``psutil.virtual_memory``."""
     return psutil.virtual_memory().available / 1e9
+
+
+#: Share of the available memory a run may plan to use when no budget is given.
+MEMORY_FRACTION = 0.8
+
+
+def memory_budget_gb(max_memory_gb: float | None = None) -> float:
+    """The memory budget (GB): ``max_memory_gb`` if given, else :data:`MEMORY_FRACTION` of :func:`available_gb`."""
+    return MEMORY_FRACTION * available_gb() if max_memory_gb is None else float(max_memory_gb)
 
 
 def peak_rss_gb() -> float:

@@ -22,7 +22,7 @@ from perovskite_tb.gfactor import GFactor, g_from_splitting, g_tensor
 from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.model.hamiltonian import HamiltonianTerms, assemble
 from perovskite_tb.model.materials import EtbParameters
-from perovskite_tb._system import available_gb
+from perovskite_tb._system import memory_budget_gb
 from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.model.shapes import ShapeSpec, build, max_sites, size_json
 from perovskite_tb.model.terms import ETB_EDGE_MARGIN_EV, Terms, terms_from_hamiltonian
@@ -151,8 +151,7 @@ def check_memory(spec: ShapeSpec, params: EtbParameters, method: str = "auto",
     n = params.n_orb * max_sites(spec, params.a)
     sizes = spec.n_cells or spec.semi_axes_nm or (spec.diameter_nm,) * 3
     n_blocks = 8 if len(set(sizes)) == 1 or (spec.semi_axes_nm is not None and len(set(sizes)) == 2) else 4
-    budget = 0.8 * available_gb() if max_memory_gb is None else max_memory_gb
-    _, est = choose_backend(method, n, int(NNZ_PER_ROW * n), n_blocks, budget)
+    _, est = choose_backend(method, n, int(NNZ_PER_ROW * n), n_blocks, memory_budget_gb(max_memory_gb))
     return est
 
 

@@ -41,7 +41,7 @@ from typing import Callable
 import h5py
 from tqdm import tqdm
 
-from perovskite_tb._system import available_gb
+from perovskite_tb._system import memory_budget_gb
 from perovskite_tb.app import runners
 from perovskite_tb.app.io import ResultWriter
 from perovskite_tb.app.models import TRACE_ENV, compute_point, trace
@@ -195,7 +195,7 @@ def _execute(todo, spec: RunSpec, scheduler, etb_solver, on_result) -> None:
     workers = ex.workers or min(2, runners.usable_cores())
     if etb_solver is not None and (workers != 1 or ex.isolate):
         raise InputError("etb_solver needs workers = 1 and no isolation (it runs in this process)")
-    budget = ex.max_memory_gb or 0.8 * available_gb()
+    budget = memory_budget_gb(ex.max_memory_gb)
     too_big = [p for p in todo if p.memory_gb > budget]
     if too_big and scheduler is None:  # refused before any point starts (the local machine's budget)
         p = max(too_big, key=lambda q: q.memory_gb)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from perovskite_tb._system import available_gb
+from perovskite_tb._system import memory_budget_gb
 from perovskite_tb.eigen.backends import SolveOptions, start_vector
 from perovskite_tb.eigen.doublets import Doublet, check_doublet, make_doublet, ritz, warm_vector
 from perovskite_tb.eigen.ldl import available_ldl_backends
@@ -201,7 +201,7 @@ def _solve(H0, S, blocks, sigma, edge_shifts, n_fill, theta, kramers, method, op
     """Steps 2–4 of the module docstring on prepared blocks; no recursion (one retry at σ)."""
     t0 = time.perf_counter()
     n, nnz = H0.shape[0], int(H0.nnz)
-    max_gb = 0.8 * available_gb() if opts.max_memory_gb is None else opts.max_memory_gb
+    max_gb = memory_budget_gb(opts.max_memory_gb)
     backend, est = choose_backend(method, n, nnz, n / max(b.size for b in blocks), max_gb,
                                   generalized=S is not None, dense_max_states=opts.dense_max_states)
     sets = _shift_sets(sigma, edge_shifts if backend.edge_shifts else None)

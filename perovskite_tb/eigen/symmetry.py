@@ -1,5 +1,4 @@
-"""Symmetry blocks of nanocrystal Hamiltonians (split out of :mod:`perovskite_tb.eigen.solver`, which
-re-exports everything here).
+"""Symmetry blocks of nanocrystal Hamiltonians (used by :mod:`perovskite_tb.eigen.band_edges`).
 
 The operations are detected from the structure (:func:`detect_operations`): which of inversion P and
 the rotations C4 and C2 about x, y, z map every site onto a site of the same species. The largest
