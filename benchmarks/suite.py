@@ -81,8 +81,25 @@ def _setup(params_name):
     return p, midgap(p)
 
 
-def point_nc(n_cells: int, method: str = "auto", params_name=None) -> dict:
-    """Full pipeline for one cube (assembly + band edges + g tensors)."""
+def spmv_seconds(H, repeats: int = 7) -> tuple[float, float]:
+    """Median wall and CPU seconds of one ``H @ x`` (complex128 x) in this process: the unit of the
+    "SpMV-equivalents" figure (solve seconds / seconds per SpMV of the same H0)."""
+    import numpy as np
+
+    x = np.random.default_rng(0).standard_normal(H.shape[0]) + 0j
+    H @ x  # warm-up
+    walls, cpus = [], []
+    for _ in range(repeats):
+        c0, t0 = _cpu_s(), time.perf_counter()
+        H @ x
+        walls.append(time.perf_counter() - t0)
+        cpus.append(_cpu_s() - c0)
+    return float(np.median(walls)), float(np.median(cpus))
+
+
+def point_nc(n_cells: int, method: str = "auto", params_name=None, ldl: str = "auto", workers=None) -> dict:
+    """Full pipeline for one cube (assembly + band edges + g tensors), and the SpMV of its H0 timed in the
+    same process (ratio of the pipeline's wall and CPU seconds to one SpMV)."""
     from perovskite_tb.model.geometry import cuboid
     from perovskite_tb.model.hamiltonian import assemble
     from perovskite_tb.nc import nc_gfactors
@@ -90,8 +107,10 @@ def point_nc(n_cells: int, method: str = "auto", params_name=None) -> dict:
     p, _ = _setup(params_name)
     assemble(cuboid(p.a, 2), p)  # numba cache load, not part of the timing
     c0, t0 = _cpu_s(), time.perf_counter()
-    r = nc_gfactors(p, n_cells, method=method)
+    r, ht, _ = nc_gfactors(p, n_cells, method=method, return_terms=True,
+                           solver_options={"ldl": ldl, "workers": workers})
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    spmv_wall, spmv_cpu = spmv_seconds(ht.H0)
     st = r.stats
     return {
         "kind": "nc", "n_cells": n_cells, "edge_nm": r.edge_nm[0], "n_states": r.n_states, "nnz": st["nnz"],
@@ -101,6 +120,10 @@ def point_nc(n_cells: int, method: str = "auto", params_name=None) -> dict:
         "solves": st.get("solves"), "matvecs": st.get("matvecs"), "lu_nnz": st.get("lu_nnz"),
         "blocks": st.get("blocks"), "E_e": r.E_e, "E_h": r.E_h, "g_e": r.g_e.g, "g_h": r.g_h.g,
         "residual_e": r.residual_e, "residual_h": r.residual_h,
+        "ldl": sorted({b.get("ldl") for b in st.get("blocks", []) if b.get("ldl")}), "workers": st.get("workers"),
+        "real_blocks": st.get("real_blocks"), "coulomb_s": st.get("coulomb_s"),
+        "spmv_s": spmv_wall, "spmv_cpu_s": spmv_cpu, "spmv_equivalents": wall / spmv_wall,
+        "spmv_equivalents_cpu": cpu / max(spmv_cpu, 1e-9),
     }
 
 
@@ -306,7 +329,9 @@ def main(argv=None) -> int:
     ap.add_argument("what", choices=["nc", "assembly", "peers", "ci", "all", "table"])
     ap.add_argument("files", nargs="*", help="for 'table': JSON files to render as a Markdown table")
     ap.add_argument("--cells", type=int, nargs="+", default=None, help="cells per cube edge")
-    ap.add_argument("--method", default="auto", help="solver method for 'nc' (auto, shift-invert, primme, lanczos)")
+    ap.add_argument("--method", default="auto", help="solver method for 'nc' (auto, shift-invert, primme, dense)")
+    ap.add_argument("--ldl", default="auto", help="LDL back-end of shift-invert for 'nc' (auto, superlu, pardiso)")
+    ap.add_argument("--workers", type=int, default=None, help="symmetry blocks solved at once (default: cores)")
     ap.add_argument("--peer-max-states", type=int, default=20_000,
                     help="largest matrix given to the SciPy COLAMD peer (its fill exhausts memory beyond ~1e5)")
     ap.add_argument("--timeout", type=float, default=3600.0)
@@ -327,12 +352,14 @@ def main(argv=None) -> int:
             recs.append(run_point("nc", n, method="shift-invert"))
     if a.what in ("nc", "all"):
         for n in a.cells or range(6, 27):
-            recs.append(run_point("nc", n, method=a.method, timeout=a.timeout))
+            recs.append(run_point("nc", n, method=a.method, timeout=a.timeout, ldl=a.ldl, workers=a.workers))
             if a.out:  # keep partial results of long sweeps
                 Path(a.out).parent.mkdir(parents=True, exist_ok=True)
                 Path(a.out).write_text(json.dumps({"meta": meta, "records": recs}, indent=1, default=float))
-            print(json.dumps({k: recs[-1].get(k) for k in ("n_cells", "n_states", "method", "total_s",
-                                                            "peak_rss_GB", "g_e", "g_h", "error")}), flush=True)
+            print(json.dumps({k: recs[-1].get(k) for k in ("n_cells", "n_states", "method", "ldl", "workers",
+                                                            "total_s", "cpu_s", "spmv_s", "spmv_equivalents",
+                                                            "spmv_equivalents_cpu", "peak_rss_GB", "g_e", "g_h",
+                                                            "load_avg_1m_start", "error")}), flush=True)
     if a.what in ("assembly", "all"):
         for n in a.cells or (24, 26):
             recs.append(run_point("assembly", n))
@@ -362,18 +389,30 @@ def table(files) -> str:
         doc = json.loads(Path(f).read_text())
         for r in doc["records"]:
             if r.get("kind") == "nc" and "error" not in r:
-                rows[(r["n_cells"], r["method"])] = r
-    head = ("| cells | edge nm | n_states | nnz | method | assembly s | solve s | total s | CPU s | peak GB | "
-            "est. GB | LU solves | matvecs | g_e | g_h | max residual eV | load |")
+                ldl = "/" + "+".join(r["ldl"]) if r.get("ldl") else ""
+                rows[(r["n_cells"], f"{r['method']}{ldl}, {r.get('workers') or 1} w")] = r
+    head = ("| cells | edge nm | n_states | nnz | method | assembly s | solve s | total s | CPU s | SpMV ms | "
+            "SpMV-eq. (wall / CPU) | peak GB | est. GB | LU solves | matvecs | g_e | g_h | max residual eV | load |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for (n, m), r in sorted(rows.items()):
         res = max(r["residual_e"], r["residual_h"])
         load = 0.5 * (r.get("load_avg_1m_start", 0) + r.get("load_avg_1m_end", 0))
         out.append(f"| {n} | {r['edge_nm']:.2f} | {r['n_states']:,} | {r['nnz']:,} | {m} | {r['assembly_s']:.2f} | "
-                   f"{r['solve_s']:.1f} | {r['total_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_GB']:.2f} | "
+                   f"{r['solve_s']:.1f} | {r['total_s']:.1f} | {r['cpu_s']:.1f} | {_ms(r.get('spmv_s'))} | "
+                   f"{_eq(r)} | {r['peak_rss_GB']:.2f} | "
                    f"{r['memory_estimate_GB']:.2f} | {r.get('solves') or '–'} | {r.get('matvecs') or '–'} | "
                    f"{r['g_e']:+.3f} | {r['g_h']:+.3f} | {res:.0e} | {load:.0f} |")
     return "\n".join(out)
+
+
+def _ms(x) -> str:
+    return "–" if x is None else f"{1e3 * x:.1f}"
+
+
+def _eq(r: dict) -> str:
+    if r.get("spmv_equivalents") is None:
+        return "–"
+    return f"{r['spmv_equivalents']:,.0f} / {r['spmv_equivalents_cpu']:,.0f}"
 
 
 def ratios(recs: list) -> list:

@@ -5,13 +5,15 @@ Leaf module (imports only psutil, threadpoolctl and the standard library).
 
 from __future__ import annotations
 
+import os
 import resource
 from contextlib import contextmanager, nullcontext
 
 import psutil
 from threadpoolctl import threadpool_limits
 
-__all__ = ["available_gb", "memory_budget_gb", "MEMORY_FRACTION", "peak_rss_gb", "blas_threads"]
+__all__ = ["available_gb", "memory_budget_gb", "MEMORY_FRACTION", "peak_rss_gb", "blas_threads", "usable_cores",
+           "thread_budget"]
 
 
 def available_gb() -> float:
@@ -40,3 +42,22 @@ def blas_threads(n: int | None):
     on 1 on this project's machines, so solvers pin BLAS to one thread around them.
     """
     return nullcontext() if n is None else threadpool_limits(limits=int(n))
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask on Linux, else ``os.cpu_count``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def thread_budget() -> int:
+    """Threads a computation in this process may use: :func:`usable_cores`, capped by ``OMP_NUM_THREADS``
+    when it is set to a positive integer (as the sweep's worker processes do)."""
+    n = usable_cores()
+    try:
+        omp = int(os.environ.get("OMP_NUM_THREADS", "0"))
+    except ValueError:
+        omp = 0
+    return min(n, omp) if omp > 0 else n

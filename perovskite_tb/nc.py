@@ -251,6 +251,7 @@ def nc_gfactors(
     return_terms: bool = False,
     method: str = "auto",
     dielectric="default",
+    solver_options: dict | None = None,
 ):
     """Signed g tensors of the lowest electron and highest hole doublet of an ETB nanocrystal of any registered shape.
 
@@ -271,6 +272,8 @@ def nc_gfactors(
         (ε_in, ε_out) for the e–h Coulomb energy and the optical transition energy
         (:func:`dielectric_pair`; ``"default"``: the cited constants of the material and the glass);
         None skips the Coulomb step.
+    solver_options : dict, optional
+        :class:`~perovskite_tb.eigen.backends.SolveOptions` fields (``ldl``, ``workers``, ``max_memory_gb``, …).
 
     Returns
     -------
@@ -287,7 +290,7 @@ def nc_gfactors(
     ht = assemble(structure, params, orbital_zeeman=orbital_zeeman)
     terms = terms_from_hamiltonian(ht)
     res, edges = _solve(terms, t0, {"assembly_s": time.perf_counter() - t0}, solver=method, sigma=sigma,
-                        symmetry="auto", warm_start=None, options={},
+                        symmetry="auto", warm_start=None, options=dict(solver_options or {}),
                         eps=dielectric_pair(params.material, dielectric))
     res = dataclasses.replace(res, shape_info=size_json(spec, structure))
     return (res, ht, edges) if return_terms else res

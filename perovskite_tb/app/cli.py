@@ -29,6 +29,7 @@ from perovskite_tb import __version__
 from perovskite_tb.app import fit, halides, kp_cli, sweep_cli, tseries
 from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option, finite_float
 from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
+from perovskite_tb.app.plot import ENERGY_AXES
 from perovskite_tb.app.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
 from perovskite_tb.eigen.registry import BACKENDS
 from perovskite_tb.errors import ParameterError, PerovskiteTBError
@@ -97,9 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--semi-axes-nm", nargs=3, type=_finite_float("nm"), default=None, metavar=("A", "B", "C"),
                    help="spheroid: semi-axes along x, y, z (nm) about a central Pb")
     add_dielectric_options(n)
-    n.add_argument("--solver", choices=("auto",) + tuple(BACKENDS), default="auto",
-                   help="eigensolver back-end (auto: the fastest installed one that fits the memory estimate); "
-                        "the one used is the JSON key solver")
+    _solver_option(n)
     n.add_argument("--json", action="store_true", help="print one JSON object")
     n.set_defaults(func=_cmd_nc)
 
@@ -111,7 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ETB temperature model (perovskite_tb.model.temperature): a = a(T) with E_pc re-tuned "
                         "(default), b = Harrison d^-2 hoppings")
     c.add_argument("--n-cells", nargs="+", type=_positive_int, default=None,
-                   help="cube sizes (Pb sites per edge, edge N·a nm); default 3..20 (1.9–12.6 nm)")
+                   help="cube sizes (Pb sites per edge, edge N·a nm); default 3..26 (1.9–16.4 nm)")
+    c.add_argument("--energy-axis", choices=tuple(ENERGY_AXES), default="optical",
+                   help="x axis of the figure: optical transition energy E_e - E_h - E_C (default, the "
+                        "experiment's laser energy) or single-particle E_e - E_h")
+    _solver_option(c)
     c.add_argument("--model", default="etb", help="comma-separated models: etb, kp (default etb)")
     c.add_argument("-o", "--output", default="curve.h5", help="HDF5 output path (resumed if it exists)")
     c.add_argument("--plot", default="curve.png", help="PNG path, or 'none'")
@@ -199,6 +202,12 @@ def _cmd_nc(args) -> int:
     return 0
 
 
+def _solver_option(p) -> None:
+    p.add_argument("--solver", choices=("auto",) + tuple(BACKENDS), default="auto",
+                   help="eigensolver back-end (auto: the fastest installed one that fits the memory estimate); "
+                        "the one used is recorded as solver in the results")
+
+
 def _cmd_curve(args) -> int:
     models = tuple(m.strip() for m in args.model.split(",") if m.strip())
     cfg = CurveConfig(
@@ -206,6 +215,7 @@ def _cmd_curve(args) -> int:
         temperatures_K=tuple(args.temperature_K), n_cells_list=tuple(args.n_cells or DEFAULT_N_CELLS),
         models=models, orbital_zeeman=args.orbital_zeeman, output=args.output,
         plot=None if args.plot.lower() == "none" else args.plot, temperature_rule=args.temperature_rule,
+        energy_axis=args.energy_axis, solver=args.solver,
     )
     out = run_curve(cfg, progress=False if args.no_progress else None)
     print(f"wrote {out}" + (f" and {cfg.plot}" if cfg.plot else ""))

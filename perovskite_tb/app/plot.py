@@ -25,8 +25,25 @@ _MARK = {"etb": "o-", "kp": "s--"}
 _COLORS = {"CsPbI3": "tab:red", "CsPbBr3": "tab:green", "CsPbCl3": "tab:blue"}
 
 
-def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> None:
-    """Plot g_e and g_h vs transition energy from a curve file, with measured points overlaid.
+#: Energy axes of the curve figure: column of the results and axis label.
+ENERGY_AXES = {"optical": ("optical_transition_energy", "optical transition energy $E_e - E_h - E_C$ (eV)"),
+               "single-particle": ("transition_energy", "single-particle transition energy $E_e - E_h$ (eV)")}
+
+
+def _energies(d: dict, energy_axis: str) -> np.ndarray:
+    """The energy column of ``energy_axis``; rows without an optical energy (no Coulomb step) keep E_e − E_h."""
+    if energy_axis not in ENERGY_AXES:
+        raise InputError(f"unknown energy axis {energy_axis!r} (choose from {', '.join(ENERGY_AXES)})")
+    E = np.asarray(d["transition_energy"], dtype=float)
+    col = ENERGY_AXES[energy_axis][0]
+    if col in d:
+        opt = np.asarray(d[col], dtype=float)
+        E = np.where(np.isfinite(opt), opt, E)
+    return E
+
+
+def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0, energy_axis: str = "optical") -> None:
+    """Plot g_e, g_h and g_X = g_e + g_h vs transition energy from a curve file, with measured points overlaid.
 
     Parameters
     ----------
@@ -39,6 +56,14 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> N
     t_tol_K : float, optional
         A measured point is drawn with a model temperature T if |T_meas − T| ≤ t_tol_K (K), in the
         colour of that temperature's curves (default 1 K: only exact matches).
+    energy_axis : {"optical", "single-particle"}, optional
+        x axis: the optical transition energy E_e − E_h − E_C (default; what the laser energy of the
+        experiment measures) or the single-particle E_e − E_h.
+
+    Raises
+    ------
+    InputError
+        Unknown energy axis, or an unreadable curve file.
 
     Notes
     -----
@@ -52,7 +77,8 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True)
+    _energies({"transition_energy": []}, energy_axis)  # validates the axis name before reading
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), sharex=True)
     e_all = []
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     data = {}
@@ -69,11 +95,11 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> N
             m = d["temperature_K"] == T
             if not m.any():
                 continue
-            E = d["transition_energy"][m]
+            E = _energies(d, energy_axis)[m]
             e_all.extend(E)
-            for ax, key in zip(axes, ("g_e", "g_h")):
-                ax.plot(E, d[key][m], _MARK.get(model, "^-"), color=color_of[T], ms=4,
-                        label=f"{model.upper()} {T:g} K")
+            g_X = d["g_e"][m] + d["g_h"][m]
+            for ax, g in zip(axes, (d["g_e"][m], d["g_h"][m], g_X)):
+                ax.plot(E, g, _MARK.get(model, "^-"), color=color_of[T], ms=4, label=f"{model.upper()} {T:g} K")
     meas = [r for r in load_measured() if np.isfinite(r["energy_eV"]) and not r["abs_only"]]
     for ax, carrier in zip(axes, ("e", "h")):
         for T in temps:
@@ -81,13 +107,18 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0) -> N
             if pts:
                 ax.plot([r["energy_eV"] for r in pts], [r["g"] for r in pts], "*", color=color_of[T],
                         mec="k", ms=11, ls="none", label=f"measured {T:g} K (Meliakov 2024/2025)")
+    gx = [r for r in load_measured() if r["carrier"] == "X" and not r["abs_only"]]
+    if gx:  # stated without an energy: "nearly constant over the whole range 1.69–2.25 eV"
+        axes[2].hlines([r["g"] for r in gx], 1.69, 2.25, colors="k", linestyles="--",
+                       label=f"measured $g_X$ ≈ {gx[0]['g']:+.1f}, 1.69–2.25 eV (Meliakov 2025)")
     lo = min(e_all + [1.65]) - 0.02
     hi = max(e_all + [2.3]) + 0.02
     Eu = np.linspace(lo, hi, 200)
     axes[0].plot(Eu, universal_g_e(Eu), ":", color="gray", label="bulk universal (Kirstein 2022)")
     axes[1].plot(Eu, universal_g_h(Eu), ":", color="gray", label="bulk universal (Kirstein 2022)")
-    for ax, name in zip(axes, ("electron $g_e$", "hole $g_h$")):
-        ax.set_xlabel("transition energy (eV)")
+    axes[2].plot(Eu, universal_g_e(Eu) + universal_g_h(Eu), ":", color="gray", label="bulk universal (Kirstein 2022)")
+    for ax, name in zip(axes, ("electron $g_e$", "hole $g_h$", "bright exciton $g_X = g_e + g_h$")):
+        ax.set_xlabel(ENERGY_AXES[energy_axis][1])
         ax.set_ylabel(name)
         ax.axhline(0, color="k", lw=0.5)
         ax.grid(alpha=0.3)

@@ -28,7 +28,11 @@ What is used and why (measured on the mkl 2026.2 wheel)
   in a gap (|eigenvalues| ≥ tens of meV against ‖A‖ ≈ 15 eV; no perturbed pivot occurred in any
   test or benchmark here). With Bunch–Kaufman (``pivoting="bunch-kaufman"``, more robust for
   matrices with small diagonals) the diagonal of D no longer gives the inertia and
-  ``n_negative`` is always None.
+  ``n_negative`` is always None (complex matrices).
+* **Real symmetric blocks** (``mtype = -2``; :func:`perovskite_tb.eigen.symmetry.real_blocks` makes
+  the nanocrystal blocks real): Bunch–Kaufman pivoting and PARDISO's own inertia ``iparm(22)``
+  (positive) and ``iparm(23)`` (negative eigenvalues); trusted only with no perturbed pivot and
+  ``iparm(22) + iparm(23) = m``. No ``iparm(56)``, so the solves keep their full speed.
 * **Cost of the inertia.** ``iparm(56) = 1`` (needed for ``pardiso_getdiag``) makes every solve of
   that factor ≈ 3.5× slower (5.8 vs 1.6 ms CPU per right-hand side at a 10.7 k-state block; the
   factorisation itself is unaffected), and ``iparm(56)`` cannot be switched off between the
@@ -97,6 +101,7 @@ PARDISO_ERRORS = {
 }
 
 _MTYPE_HERMITIAN_INDEFINITE = -4
+_MTYPE_REAL_SYMMETRIC_INDEFINITE = -2
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,17 +255,18 @@ def _error(code: int, what: str, phase: str, m: int) -> SolverError:
     return SolverError(f"PARDISO {phase} of {what} (block of {m} states) failed: error {code} ({meaning})")
 
 
-def _upper_csr(A) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Upper triangle of A as zero-based CSR (int32 indptr/indices, complex128 data), sorted, with
+def _upper_csr(A, dtype=np.complex128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upper triangle of A as zero-based CSR (int32 indptr/indices, ``dtype`` data), sorted, with
     every diagonal entry stored (PARDISO requires the diagonal of symmetric types explicitly)."""
     U = sp.triu(sp.csr_array(A), format="csr")
+    U.sort_indices()
     U.sum_duplicates()
     m = U.shape[0]
     if U.nnz >= 2**31 - 1:
         raise SolverError(f"upper triangle has {U.nnz} non-zeros: too many for PARDISO's 32-bit interface")
     indptr = U.indptr.astype(np.int32)
     indices = U.indices.astype(np.int32)
-    data = U.data.astype(np.complex128, copy=False)
+    data = U.data.astype(dtype, copy=False)
     first = np.full(m, -1, dtype=np.int64)
     nonempty = np.diff(indptr) > 0
     first[nonempty] = indices[indptr[:-1][nonempty]]
@@ -271,7 +277,7 @@ def _upper_csr(A) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         new_ptr = np.zeros(m + 1, dtype=np.int32)
         np.cumsum(counts, out=new_ptr[1:])
         new_idx = np.empty(new_ptr[-1], dtype=np.int32)
-        new_dat = np.zeros(new_ptr[-1], dtype=np.complex128)
+        new_dat = np.zeros(new_ptr[-1], dtype=dtype)
         shift = np.zeros(m, dtype=np.int64)
         shift[missing] = 1
         rows = np.repeat(np.arange(m), np.diff(indptr))
@@ -284,7 +290,11 @@ def _upper_csr(A) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class PardisoFactor:
-    """A PARDISO LDLᴴ factorisation of a complex Hermitian (indefinite) sparse matrix.
+    """A PARDISO LDLᴴ factorisation of a complex Hermitian or real symmetric (indefinite) sparse matrix.
+
+    A complex matrix is factorised as ``mtype = -4`` with 1×1 pivots and its inertia read from D
+    (``pardiso_getdiag``); a real one as ``mtype = -2`` with Bunch–Kaufman 1×1 and 2×2 pivots and the
+    inertia PARDISO reports itself (``iparm(22)``, ``iparm(23)``), whose solves are not slowed.
 
     Construct with :func:`factor_ldl_pardiso`. PARDISO's memory is released (phase −1) by
     :meth:`free` or when the object is garbage-collected (``weakref.finalize``). Not thread-safe:
@@ -295,7 +305,10 @@ class PardisoFactor:
     m : int
         Dimension of A.
     pivoting : str
-        ``"diagonal"`` (1×1 pivots, inertia from D) or ``"bunch-kaufman"`` (no inertia).
+        ``"diagonal"`` (1×1 pivots, inertia from D) or ``"bunch-kaufman"`` (complex: no inertia; real:
+        inertia from ``iparm(22)``/``iparm(23)``).
+    real : bool
+        True for a real symmetric matrix (``mtype = -2``).
     n_negative : int or None
         Number of negative eigenvalues of A (Sylvester, from the signs of Re D); None when not
         reliable (perturbed or zero pivots, or Bunch–Kaufman pivoting).
@@ -318,14 +331,19 @@ class PardisoFactor:
         Right-hand sides solved so far.
     """
 
-    def __init__(self, A, *, what: str = "H - sigma", pivoting: str = "diagonal", inertia: bool = True,
+    def __init__(self, A, *, what: str = "H - sigma", pivoting: str | None = None, inertia: bool = True,
                  n_threads: int | None = None, pivot_eps_exp: int = 8, two_level: bool = True, msglvl: int = 0):
         lib = _require()
+        A = sp.csr_array(A)
+        self.real = not np.iscomplexobj(A.data)
+        if pivoting is None:
+            pivoting = "bunch-kaufman" if self.real else "diagonal"
         if pivoting not in ("diagonal", "bunch-kaufman"):
             raise SolverError(f"unknown PARDISO pivoting {pivoting!r} (diagonal, bunch-kaufman)")
-        inertia = bool(inertia) and pivoting == "diagonal"
-        self.inertia = inertia
-        A = sp.csr_array(A)
+        # Complex: inertia only with 1×1 pivots (from D, iparm(56) = 1); real: PARDISO counts it itself.
+        read_d = bool(inertia) and pivoting == "diagonal" and not self.real
+        self.inertia = bool(inertia) and (self.real or pivoting == "diagonal")
+        self._read_d = read_d
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise SolverError(f"PARDISO needs a square matrix, got shape {A.shape} for {what}")
         self.m = m = int(A.shape[0])
@@ -333,23 +351,24 @@ class PardisoFactor:
         self.pivoting = pivoting
         self._lib = lib
         self._n_threads = n_threads
-        self._ia, self._ja, self._a = _upper_csr(A)
+        self._dtype = np.float64 if self.real else np.complex128
+        self._mtype = _MTYPE_REAL_SYMMETRIC_INDEFINITE if self.real else _MTYPE_HERMITIAN_INDEFINITE
+        self._ia, self._ja, self._a = _upper_csr(A, self._dtype)
         del A
         self._pt = np.zeros(64, dtype=np.int64)
         self._iparm = np.zeros(64, dtype=np.int32)
-        self._finalizer = weakref.finalize(self, _release, lib, self._pt, _MTYPE_HERMITIAN_INDEFINITE, m,
-                                           self._iparm)
+        self._finalizer = weakref.finalize(self, _release, lib, self._pt, self._mtype, m, self._iparm)
         self.solves = 0
-        self._set_iparm(pivoting == "diagonal", inertia, pivot_eps_exp, two_level)
+        self._set_iparm(pivoting == "diagonal", read_d, pivot_eps_exp, two_level)
         self._msglvl = msglvl
         self.analysis_s = self.factor_s = 0.0
         self._phase(11, "analysis")
         self._numeric()
 
     def _phase(self, phase: int, name: str) -> None:
-        dummy = np.zeros(1, dtype=np.complex128)
+        dummy = np.zeros(1, dtype=self._dtype)
         t = time.perf_counter()
-        err = self._with_threads(lambda: _call(self._lib, self._pt, _MTYPE_HERMITIAN_INDEFINITE, phase, self.m,
+        err = self._with_threads(lambda: _call(self._lib, self._pt, self._mtype, phase, self.m,
                                                self._a, self._ia, self._ja, 1, self._iparm, dummy, dummy,
                                                self._msglvl))
         dt = time.perf_counter() - t
@@ -382,7 +401,7 @@ class PardisoFactor:
         """
         if not self._pt.any():
             raise SolverError(f"PARDISO factor of {self.what} was freed")
-        ia, ja, a = _upper_csr(A)
+        ia, ja, a = _upper_csr(A, self._dtype)
         if ia.shape != self._ia.shape or ja.shape != self._ja.shape or not (np.array_equal(ia, self._ia)
                                                                            and np.array_equal(ja, self._ja)):
             raise SolverError(f"refactor of {self.what}: the sparsity pattern differs from the analysed one")
@@ -401,7 +420,11 @@ class PardisoFactor:
                           "peak": int(max(ip[14], ip[15] + ip[16]))}
         self.d = None
         self.n_negative = self.n_positive = None
-        if self.inertia:
+        if self.inertia and self.real:  # iparm(22), iparm(23): PARDISO's own count (real types only)
+            pos, neg = int(ip[21]), int(ip[22])
+            if self.n_perturbed == 0 and pos + neg == m:
+                self.n_negative, self.n_positive = neg, pos
+        elif self._read_d:
             df = np.zeros(m, dtype=np.complex128)
             da = np.zeros(m, dtype=np.complex128)
             gerr = ctypes.c_int32(0)
@@ -459,7 +482,7 @@ class PardisoFactor:
         dg = sp.diags_array(U.diagonal())
         A = U + U.conj().T - dg
         rng = np.random.default_rng(0)
-        b = rng.standard_normal(self.m) + 1j * rng.standard_normal(self.m)
+        b = rng.standard_normal(self.m) + (0.0 if self.real else 1j * rng.standard_normal(self.m))
         x = self.solve(b)
         self.solves -= 1
         rel = float(np.linalg.norm(A @ x - b) / np.linalg.norm(b))
@@ -478,11 +501,12 @@ class PardisoFactor:
         Parameters
         ----------
         b : array_like, shape (m,) or (m, r)
-            Right-hand side(s); cast to complex128.
+            Right-hand side(s); cast to the factor's dtype (a complex ``b`` with a real factor is
+            solved as its real and imaginary parts).
 
         Returns
         -------
-        ndarray of complex128, same shape as ``b``
+        ndarray, same shape as ``b``: float64 for a real factor and real ``b``, else complex128
 
         Raises
         ------
@@ -494,12 +518,14 @@ class PardisoFactor:
         b = np.asarray(b)
         if b.ndim not in (1, 2) or b.shape[0] != self.m:
             raise SolverError(f"right-hand side of shape {b.shape} does not match a block of {self.m} states")
+        if self.real and np.iscomplexobj(b):
+            return self.solve(b.real) + 1j * self.solve(b.imag)
         nrhs = 1 if b.ndim == 1 else b.shape[1]
         if nrhs == 0:
-            return np.zeros(b.shape, dtype=np.complex128)
-        bb = np.array(b, dtype=np.complex128, order="F", copy=True)  # PARDISO may write into b
+            return np.zeros(b.shape, dtype=self._dtype)
+        bb = np.array(b, dtype=self._dtype, order="F", copy=True)  # PARDISO may write into b
         x = np.empty_like(bb, order="F")
-        err = self._with_threads(lambda: _call(self._lib, self._pt, _MTYPE_HERMITIAN_INDEFINITE, 33, self.m, self._a,
+        err = self._with_threads(lambda: _call(self._lib, self._pt, self._mtype, 33, self.m, self._a,
                                                self._ia, self._ja, nrhs, self._iparm, bb, x))
         if err != 0:
             raise _error(err, self.what, "solve", self.m)
@@ -522,24 +548,25 @@ class PardisoFactor:
                 f"perturbed={self.n_perturbed}, peak={self.memory_kb['peak'] / 1e6:.2f} GB)")
 
 
-def factor_ldl_pardiso(A, what: str = "H - sigma", *, pivoting: str = "diagonal", inertia: bool = True,
+def factor_ldl_pardiso(A, what: str = "H - sigma", *, pivoting: str | None = None, inertia: bool = True,
                        n_threads: int | None = None):
-    """LDLᴴ of a complex Hermitian (indefinite) sparse matrix with PARDISO, with its inertia.
+    """LDLᴴ of a complex Hermitian or real symmetric (indefinite) sparse matrix with PARDISO, with its inertia.
 
     Same contract as :func:`perovskite_tb.eigen.ldl.factor_ldl` without ``perm`` (PARDISO orders with
     its own METIS nested dissection).
 
     Parameters
     ----------
-    A : scipy sparse matrix or array, complex128, shape (m, m)
+    A : scipy sparse matrix or array, complex128 or float64, shape (m, m)
         Hermitian (only the upper triangle is read; the caller guarantees Hermiticity), e.g.
-        H_b − σ·1 in eV.
+        H_b − σ·1 in eV. A float64 matrix is factorised as real symmetric (``mtype = -2``).
     what : str, optional
         Name of the matrix in error messages.
     pivoting : {"diagonal", "bunch-kaufman"}, optional
-        ``"diagonal"`` (default): 1×1 pivots, inertia from the signs of D (``pardiso_getdiag``).
-        ``"bunch-kaufman"``: 1×1 and 2×2 pivots, more robust on matrices with tiny diagonals, no
-        inertia (``n_negative`` is None): oneMKL reports ``iparm(22)/(23)`` only for real matrices.
+        Default: ``"diagonal"`` for complex, ``"bunch-kaufman"`` for real A.
+        ``"diagonal"``: 1×1 pivots, inertia from the signs of D (``pardiso_getdiag``).
+        ``"bunch-kaufman"``: 1×1 and 2×2 pivots, more robust on matrices with tiny diagonals; inertia
+        only for real A (``iparm(22)/(23)``; oneMKL reports them only for real matrices).
     inertia : bool, optional
         Read D with ``pardiso_getdiag`` (``iparm(56) = 1``; default True). This setting makes every
         later solve ≈ 3.5× slower; pass False for a factor used only for solves.
@@ -553,7 +580,8 @@ def factor_ldl_pardiso(A, what: str = "H - sigma", *, pivoting: str = "diagonal"
         Keeps the factor alive; statistics in its attributes (``nnz_factor``, ``memory_kb``,
         ``n_perturbed``, ``factor_s``, ...).
     solve : callable
-        ``solve(x)`` = A⁻¹x for x of shape (m,) or (m, r), complex128 result of the same shape.
+        ``solve(x)`` = A⁻¹x for x of shape (m,) or (m, r), result of the same shape (float64 only
+        for real A and real x).
     n_negative : int or None
         Number of negative eigenvalues of A; None if a pivot was perturbed (``iparm(14) > 0``) or
         zero, or with Bunch–Kaufman pivoting — the count is then not guaranteed.

@@ -66,6 +66,10 @@ class SolveOptions:
         ≥ :data:`~perovskite_tb.eigen.ldl.PARDISO_MIN_ROWS` rows when the mkl wheel is installed, else SuperLU.
     dense_max_states : int
         ``"auto"`` diagonalises densely up to this dimension (0: never).
+    workers : int or None
+        Symmetry blocks solved at the same time in threads of this process (each factorisation and
+        BLAS then on one thread); None: :func:`perovskite_tb._system.thread_budget`, reduced to what the
+        memory budget holds. The result does not depend on it.
     """
 
     k: int = 4
@@ -77,6 +81,7 @@ class SolveOptions:
     seed: int = 12345
     ldl: str = "auto"
     dense_max_states: int = 0
+    workers: int | None = None
 
 
 @dataclass
@@ -199,18 +204,26 @@ class ShiftInvert(Backend):
         k = _block_k(opts, block)
         info: dict = {"factor_s": 0.0, "eigs_s": 0.0, "lu_nnz": 0, "n_below": None}
         t0 = time.perf_counter()
-        perm = group_ordering(Hb if Sb is None else abs(Hb) + abs(Sb), block.groups)
+        info["ldl"] = resolve_ldl_backend(opts.ldl, m)
+        # PARDISO orders by itself; the METIS order of the block graph is for SuperLU.
+        perm = None if info["ldl"] == "pardiso" else group_ordering(Hb if Sb is None else abs(Hb) + abs(Sb),
+                                                                      block.groups)
         info["ordering_s"] = time.perf_counter() - t0
         count = {"n": 0}
-        x0 = start_vector(m, seed)
+        real = not np.iscomplexobj(Hb.data)
+        x0 = start_vector(m, seed).real.copy() if real else start_vector(m, seed)
+        info["real"] = real
         ncv = min(m - 1, max(2 * k + 1, 16))
         sides = [(s_e, ("LA", "SA"))] if s_e == s_h else [(s_e, ("LA",)), (s_h, ("SA",))]
-        res, below = {}, []
+        res, below, prev = {}, [], None
         for shift, whichs in sides:
             t1 = time.perf_counter()
             A = Hb - shift * (sp.eye_array(m, format="csr") if Sb is None else Sb)
-            info["ldl"] = resolve_ldl_backend(opts.ldl, m)
-            lu, solve_lu, neg = factor_ldl(A, perm, "H - sigma" if Sb is None else "H - sigma S", info["ldl"])
+            if prev is not None:  # same pattern: PARDISO reuses its ordering and symbolic analysis
+                lu, solve_lu, neg = prev, prev.solve, prev.refactor(A)
+            else:
+                lu, solve_lu, neg = factor_ldl(A, perm, "H - sigma" if Sb is None else "H - sigma S", info["ldl"])
+            prev = lu if hasattr(lu, "refactor") else None
             del A
             t2 = time.perf_counter()
             info["factor_s"] += t2 - t1
@@ -222,11 +235,12 @@ class ShiftInvert(Backend):
                 count["n"] += 1
                 return solve_lu(x)
 
-            op = spla.LinearOperator((m, m), matvec=solve, dtype=np.complex128)
+            op = spla.LinearOperator((m, m), matvec=solve, dtype=np.float64 if real else np.complex128)
             for which in whichs:
                 res[which] = _arpack(Hb, Sb, op, shift, which, k, x0, opts.tol, ncv)
             del lu, solve_lu, solve, op
             info["eigs_s"] += time.perf_counter() - t2
+        del prev
         info["solves"] = count["n"]
         if len(below) == len(sides):
             # Every shift must see the same count below it: otherwise levels lie between the shifts.
@@ -313,6 +327,8 @@ class Primme(Backend):
             pre = spla.LinearOperator((m, m), matvec=prec, matmat=prec, dtype=np.complex128)
             c0, t = count["n"], time.perf_counter()
             x0 = start_vector(m, seed)[:, None] if x0 is None else x0
+            if not np.iscomplexobj(Hb.data):  # real block: a real start (the real part of a warm start, rotated)
+                x0 = np.real(x0 * np.exp(-1j * np.angle(x0.flat[np.argmax(np.abs(x0))])))
             w, V, _ = primme.eigsh(op, k=2, sigma=sigma, which=which, v0=x0, tol=tol, maxiter=200000,
                                    method="PRIMME_DEFAULT_MIN_TIME", return_stats=True, OPinv=pre)
             info[f"{which}_matvecs"] = count["n"] - c0

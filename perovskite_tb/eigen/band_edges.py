@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from perovskite_tb._system import memory_budget_gb
-from perovskite_tb.eigen.backends import SolveOptions, start_vector
+from perovskite_tb._system import memory_budget_gb, thread_budget
+from perovskite_tb.eigen.backends import SolveOptions, estimate_memory_gb, start_vector
 from perovskite_tb.eigen.doublets import Doublet, check_doublet, make_doublet, ritz, warm_vector
 from perovskite_tb.eigen.ldl import available_ldl_backends
+from perovskite_tb.eigen.real_blocks import real_blocks, realify
 from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.eigen.symmetry import ParityBlock, blocks_from_actions, symmetry_blocks
 from perovskite_tb.errors import DegeneracyError, InputError, SolverError
@@ -105,8 +108,11 @@ def blocks_for(sym: Symmetry, mode: str = "auto") -> tuple[ParityBlock, ...]:
     if not ops:
         return _one_block(sym.groups)
     if sym.positions is not None:  # sites: the operations that map them onto themselves when "auto"
-        return symmetry_blocks(sym.positions, sym.orbitals_per_site, ops=None if mode == "auto" else ops,
-                               species=sym.species)
+        blocks = symmetry_blocks(sym.positions, sym.orbitals_per_site, ops=None if mode == "auto" else ops,
+                                 species=sym.species)
+        if sym.theta is not None:  # the real structure is built for the spin-minor Θ only
+            return blocks
+        return real_blocks(blocks, sym.positions, sym.orbitals_per_site, sym.species)
     acts = [a for a in sym.actions if a[0] in ops]
     return blocks_from_actions(acts, sym.groups) if acts else _one_block(sym.groups)
 
@@ -144,19 +150,45 @@ def _add_inertia(total, count, weight):
     return total + weight * count
 
 
-def _solve_blocks(backend, n, Hbs, Sbs, blocks, shifts, opts, warm_start):
-    """Run the back-end on every block: candidates (energy, block, vector) per side, inertia, stats."""
+def _block_workers(opts, n_blocks: int, est_gb: float, base_gb: float, max_gb: float) -> int:
+    """Blocks to solve at once: the thread budget (or ``opts.workers``), as many as the memory holds."""
+    want = thread_budget() if opts.workers is None else int(opts.workers)
+    if want < 1:
+        raise InputError(f"workers must be a positive number of threads, got {opts.workers}")
+    per_block = max(est_gb - base_gb, 1e-9)
+    fits = int((max_gb - base_gb) // per_block) if max_gb > base_gb else 1
+    return max(1, min(want, n_blocks, fits))
+
+
+def _solve_one(backend, n, Hb, Sb, blk, bi, shifts, opts, warm_start):
+    tb = time.perf_counter()
+    v0 = (None, None)
+    if backend.warm_start and warm_start is not None and warm_start.electron.vectors.shape[0] == n:
+        v0 = (warm_vector(blk, warm_start.electron), warm_vector(blk, warm_start.hole))
+    lv = backend.solve(Hb, Sb, blk, shifts, opts, opts.seed + bi, v0)
+    lv.info.update(parity=blk.parity, label=blk.label, size=blk.size, nnz=int(Hb.nnz),
+                   seconds=time.perf_counter() - tb)
+    return lv
+
+
+def _solve_blocks(backend, n, Hbs, Sbs, blocks, shifts, opts, warm_start, workers: int = 1):
+    """Run the back-end on every block: candidates (energy, block, vector) per side, inertia, stats.
+
+    With ``workers`` > 1 the blocks run in threads (the factorisations and solves release the GIL),
+    each on one BLAS/MKL thread; the results are collected in block order, so they do not depend on
+    ``workers``.
+    """
+    args = [(backend, n, Hb, Sb, blk, bi, shifts, opts, warm_start)
+            for bi, (blk, Hb, Sb) in enumerate(zip(blocks, Hbs, Sbs))]
+    if workers > 1:
+        with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=workers) as ex:
+            levels = list(ex.map(lambda a: _solve_one(*a), args))
+    else:
+        levels = [_solve_one(*a) for a in args]
     cand_e, cand_h, infos = [], [], []
     n_below = 0 if (backend.inertia and opts.check_inertia) else None
-    for bi, (blk, Hb, Sb) in enumerate(zip(blocks, Hbs, Sbs)):
-        tb = time.perf_counter()
-        v0 = (None, None)
-        if backend.warm_start and warm_start is not None and warm_start.electron.vectors.shape[0] == n:
-            v0 = (warm_vector(blk, warm_start.electron), warm_vector(blk, warm_start.hole))
-        lv = backend.solve(Hb, Sb, blk, shifts, opts, opts.seed + bi, v0)
+    for bi, (blk, lv) in enumerate(zip(blocks, levels)):
         n_below = _add_inertia(n_below, lv.n_below, blk.weight)
-        lv.info.update(parity=blk.parity, label=blk.label, size=blk.size, nnz=int(Hb.nnz),
-                       seconds=time.perf_counter() - tb)
         infos.append(lv.info)
         cand_e += [(float(E), bi, lv.V_e[:, j]) for j, E in enumerate(lv.E_e)]
         cand_h += [(float(E), bi, lv.V_h[:, j]) for j, E in enumerate(lv.E_h)]
@@ -205,13 +237,17 @@ def _solve(H0, S, blocks, sigma, edge_shifts, n_fill, theta, kramers, method, op
     backend, est = choose_backend(method, n, nnz, n / max(b.size for b in blocks), max_gb,
                                   generalized=S is not None, dense_max_states=opts.dense_max_states)
     sets = _shift_sets(sigma, edge_shifts if backend.edge_shifts else None)
-    Hbs = [b.restrict(H0) for b in blocks]
+    # Real symmetric blocks where an antiunitary Θ·C2 allows (eigen.real_blocks); S only with complex blocks.
+    Hbs = [b.restrict(H0) if S is not None else realify(b.restrict(H0), b) for b in blocks]
     Sbs = [None if S is None else b.restrict(S) for b in blocks]
+    workers = _block_workers(opts, len(blocks), est, estimate_memory_gb(n, nnz, method="base", n_vectors=0), max_gb)
     stats: dict = {"n_states": n, "nnz": nnz, "method": backend.name, "solver": backend.name, "ldl": opts.ldl,
-                   "memory_estimate_GB": est, "n_blocks": len(blocks), "symmetry": [b.label for b in blocks]}
+                   "memory_estimate_GB": est, "n_blocks": len(blocks), "symmetry": [b.label for b in blocks],
+                   "workers": workers, "real_blocks": sum(b.real for b in blocks)}
     t1 = time.perf_counter()
     for i, shifts in enumerate(sets):
-        cand_e, cand_h, n_below, infos = _solve_blocks(backend, n, Hbs, Sbs, blocks, shifts, opts, warm_start)
+        cand_e, cand_h, n_below, infos = _solve_blocks(backend, n, Hbs, Sbs, blocks, shifts, opts, warm_start,
+                                                       workers)
         if n_fill is None or n_below is None or n_below == n_fill:
             break
         if i + 1 == len(sets):

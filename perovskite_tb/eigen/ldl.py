@@ -167,8 +167,9 @@ def factor_ldl(A, perm: np.ndarray, what: str = "H - sigma", backend: str = "sup
     ----------
     A : sparse matrix, complex128, shape (m, m)
         Hermitian; dropped from this frame before the factorisation.
-    perm : ndarray of int64, shape (m,)
-        Fill-reducing order (e.g. :func:`nd_ordering`); back-ends with their own ordering ignore it.
+    perm : ndarray of int64, shape (m,), or None
+        Fill-reducing order (e.g. :func:`nd_ordering`); back-ends with their own ordering ignore it
+        (None is allowed for them only).
     what : str, optional
         Name of the matrix in the error message.
     backend : str, optional
@@ -199,7 +200,7 @@ def factor_ldl(A, perm: np.ndarray, what: str = "H - sigma", backend: str = "sup
 
 
 def factor_nnz(handle) -> int:
-    """Non-zeros of a factorisation (nnz(L) + nnz(U) for SuperLU; ``handle.nnz`` otherwise, else 0)."""
+    """Non-zeros of a factorisation (nnz(L) + nnz(U) for SuperLU; nnz(L) for PARDISO; ``handle.nnz``, else 0)."""
     if hasattr(handle, "L") and hasattr(handle, "U"):
         return int(handle.L.nnz + handle.U.nnz)
-    return int(getattr(handle, "nnz", 0) or 0)
+    return int(getattr(handle, "nnz_factor", None) or getattr(handle, "nnz", 0) or 0)

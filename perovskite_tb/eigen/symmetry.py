@@ -17,6 +17,7 @@ character λ to λ*, so only half of the rotation blocks are returned (weight 2)
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ from perovskite_tb.model.basis import rotation_d
 from perovskite_tb.model.materials import BASES
 
 __all__ = ["ParityBlock", "inversion_blocks", "symmetry_blocks", "blocks_from_actions", "detect_operations",
-           "invariant_operations", "OPERATIONS"]
+           "invariant_operations", "monomial_operator", "OPERATIONS"]
 
 #: The candidate point operations about the origin: inversion and C4, C2 about x, y, z.
 OPERATIONS = ("P", "C4x", "C4y", "C4z", "C2x", "C2y", "C2z")
@@ -52,6 +53,10 @@ class ParityBlock:
         How many blocks with this spectrum exist (2 when the Kramers-partner block is not solved).
     label : str
         Characters of the block (diagnostic).
+    real : bool
+        The columns of Q span the block over the reals for an antiunitary symmetry A = Θ·C2 with
+        A² = 1 (:mod:`perovskite_tb.eigen.real_blocks`): a Hamiltonian commuting with A restricts to a
+        real symmetric matrix.
     """
 
     parity: int
@@ -59,6 +64,7 @@ class ParityBlock:
     groups: np.ndarray
     weight: int = 1
     label: str = ""
+    real: bool = False
 
     @property
     def size(self) -> int:
@@ -192,15 +198,28 @@ def _atom_operator(op: str, n_orb: int) -> np.ndarray:
     return _atom_rotation(_AXES[op[2]], 1 if op[1] == "4" else 2, n_orb)
 
 
+#: The last few site maps (key: digest of positions, species, operation, tolerance): a solve asks for
+#: the same maps several times (detection, blocks, real structure).
+_SITE_MAPS: dict = {}
+
+
 def _site_map(pos: np.ndarray, R: np.ndarray, tol: float,
               species: np.ndarray | None = None) -> np.ndarray | None:
     """Site index of R·r for every site, or None if some R·r is no site (of the same species)."""
     if pos.shape[0] == 0:
         return None
-    dist, idx = cKDTree(pos).query(pos @ R.T)
-    if dist.max() > tol or (species is not None and np.any(species[idx] != species)):
-        return None
-    return idx.astype(np.int64)
+    h = hashlib.sha1(np.ascontiguousarray(pos).tobytes())
+    h.update(np.ascontiguousarray(R).tobytes() + repr(tol).encode())
+    if species is not None:
+        h.update(np.ascontiguousarray(species).tobytes())
+    key = h.hexdigest()
+    if key not in _SITE_MAPS:
+        dist, idx = cKDTree(pos).query(pos @ R.T)
+        ok = dist.max() <= tol and (species is None or not np.any(species[idx] != species))
+        if len(_SITE_MAPS) >= 32:
+            _SITE_MAPS.pop(next(iter(_SITE_MAPS)))
+        _SITE_MAPS[key] = idx.astype(np.int64) if ok else None
+    return _SITE_MAPS[key]
 
 
 def invariant_operations(positions: np.ndarray, species: np.ndarray | None = None, *,
@@ -219,6 +238,45 @@ def invariant_operations(positions: np.ndarray, species: np.ndarray | None = Non
     pos = np.asarray(positions, dtype=float)
     spc = None if species is None else np.asarray(species)
     return tuple(op for op in OPERATIONS if _site_map(pos, _op_matrix(op), tol, spc) is not None)
+
+
+def monomial_operator(op: str, positions: np.ndarray, n_orb: int, species: np.ndarray | None = None,
+                      tol: float = 1e-6) -> sp.csr_array:
+    """Sparse matrix of a point operation on the spin-orbital basis of a structure (spin-minor).
+
+    Parameters
+    ----------
+    op : str
+        An operation of :data:`OPERATIONS` that leaves the structure invariant.
+    positions, species, tol
+        As :func:`invariant_operations`.
+    n_orb : int
+        Spin-orbitals per site.
+
+    Returns
+    -------
+    scipy.sparse.csr_array of complex128, shape (n, n), n = n_sites · n_orb
+        Unitary, one non-zero per column.
+
+    Raises
+    ------
+    InputError
+        Unknown operation, or the structure is not invariant under it.
+    SolverError
+        The operation is not monomial in the orbital basis.
+    """
+    pos = np.asarray(positions, dtype=float)
+    A = _atom_operator(op, n_orb)
+    smap = _site_map(pos, _op_matrix(op), tol, None if species is None else np.asarray(species))
+    if smap is None:
+        raise InputError(f"the structure is not invariant under {op}")
+    tgt_o = np.argmax(np.abs(A), axis=0)
+    ph_o = A[tgt_o, np.arange(n_orb)]
+    if not np.allclose(np.abs(ph_o), 1.0) or np.count_nonzero(np.abs(A) > 1e-12) != n_orb:
+        raise SolverError(f"operation {op} is not monomial in this orbital basis")
+    n = pos.shape[0] * n_orb
+    target = (smap[:, None] * n_orb + tgt_o[None, :]).ravel()
+    return sp.csr_array((np.tile(ph_o, pos.shape[0]), (target, np.arange(n))), shape=(n, n))
 
 
 def detect_operations(positions: np.ndarray, species: np.ndarray | None = None,
@@ -312,15 +370,9 @@ def symmetry_blocks(positions: np.ndarray, n_orb: int, *, ops=None, species: np.
     acts = []
     for op in ops:
         op0 = op if op == "P" else op[:2] + "z"
-        A = _atom_operator(op0, n_orb)
-        smap = _site_map(pos0, _op_matrix(op0), tol, spc)
-        tgt_o = np.argmax(np.abs(A), axis=0)
-        ph_o = A[tgt_o, np.arange(n_orb)]
-        if not np.allclose(np.abs(ph_o), 1.0) or np.count_nonzero(np.abs(A) > 1e-12) != n_orb:
-            raise SolverError(f"operation {op0} is not monomial in this orbital basis")
-        target = (smap[:, None] * n_orb + tgt_o[None, :]).ravel()
+        U = sp.csc_array(monomial_operator(op0, pos0, n_orb, spc, tol))  # column i: phase_i at row target_i
         order = 4 if op0.startswith("C4") else 2
-        acts.append((op0, target, np.tile(ph_o, n_sites), order))
+        acts.append((op0, U.indices.astype(np.int64), U.data.astype(np.complex128), order))
     blocks = blocks_from_actions(acts, np.arange(n, dtype=np.int64) // n_orb)
     if W is None:
         return blocks
