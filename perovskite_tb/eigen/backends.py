@@ -204,13 +204,13 @@ class ShiftInvert(Backend):
         k = _block_k(opts, block)
         info: dict = {"factor_s": 0.0, "eigs_s": 0.0, "lu_nnz": 0, "n_below": None}
         t0 = time.perf_counter()
-        info["ldl"] = resolve_ldl_backend(opts.ldl, m)
+        real = not np.iscomplexobj(Hb.data)
+        info["ldl"] = resolve_ldl_backend(opts.ldl, m, real and (Sb is None or not np.iscomplexobj(Sb.data)))
         # PARDISO orders by itself; the METIS order of the block graph is for SuperLU.
         perm = None if info["ldl"] == "pardiso" else group_ordering(Hb if Sb is None else abs(Hb) + abs(Sb),
                                                                       block.groups)
         info["ordering_s"] = time.perf_counter() - t0
         count = {"n": 0}
-        real = not np.iscomplexobj(Hb.data)
         x0 = start_vector(m, seed).real.copy() if real else start_vector(m, seed)
         info["real"] = real
         ncv = min(m - 1, max(2 * k + 1, 16))

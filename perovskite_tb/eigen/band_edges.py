@@ -160,8 +160,16 @@ def _block_workers(opts, n_blocks: int, est_gb: float, base_gb: float, max_gb: f
     return max(1, min(want, n_blocks, fits))
 
 
-def _solve_one(backend, n, Hb, Sb, blk, bi, shifts, opts, warm_start):
+def _restrict(H0, S, blk):
+    """The block's H_b (real symmetric where the block has a real structure, eigen.real_blocks) and S_b."""
+    if S is not None:  # a non-orthogonal basis (k·p) keeps complex blocks
+        return blk.restrict(H0), blk.restrict(S)
+    return realify(blk.restrict(H0), blk), None
+
+
+def _solve_one(backend, n, H0, S, blk, bi, shifts, opts, warm_start):
     tb = time.perf_counter()
+    Hb, Sb = _restrict(H0, S, blk)
     v0 = (None, None)
     if backend.warm_start and warm_start is not None and warm_start.electron.vectors.shape[0] == n:
         v0 = (warm_vector(blk, warm_start.electron), warm_vector(blk, warm_start.hole))
@@ -171,15 +179,15 @@ def _solve_one(backend, n, Hb, Sb, blk, bi, shifts, opts, warm_start):
     return lv
 
 
-def _solve_blocks(backend, n, Hbs, Sbs, blocks, shifts, opts, warm_start, workers: int = 1):
+def _solve_blocks(backend, n, H0, S, blocks, shifts, opts, warm_start, workers: int = 1):
     """Run the back-end on every block: candidates (energy, block, vector) per side, inertia, stats.
 
-    With ``workers`` > 1 the blocks run in threads (the factorisations and solves release the GIL),
+    Each block is restricted (:meth:`ParityBlock.restrict`) inside its task. With ``workers`` > 1 the
+    blocks run in threads (restriction, factorisations and solves release the GIL),
     each on one BLAS/MKL thread; the results are collected in block order, so they do not depend on
     ``workers``.
     """
-    args = [(backend, n, Hb, Sb, blk, bi, shifts, opts, warm_start)
-            for bi, (blk, Hb, Sb) in enumerate(zip(blocks, Hbs, Sbs))]
+    args = [(backend, n, H0, S, blk, bi, shifts, opts, warm_start) for bi, blk in enumerate(blocks)]
     if workers > 1:
         with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=workers) as ex:
             levels = list(ex.map(lambda a: _solve_one(*a), args))
@@ -237,16 +245,13 @@ def _solve(H0, S, blocks, sigma, edge_shifts, n_fill, theta, kramers, method, op
     backend, est = choose_backend(method, n, nnz, n / max(b.size for b in blocks), max_gb,
                                   generalized=S is not None, dense_max_states=opts.dense_max_states)
     sets = _shift_sets(sigma, edge_shifts if backend.edge_shifts else None)
-    # Real symmetric blocks where an antiunitary Θ·C2 allows (eigen.real_blocks); S only with complex blocks.
-    Hbs = [b.restrict(H0) if S is not None else realify(b.restrict(H0), b) for b in blocks]
-    Sbs = [None if S is None else b.restrict(S) for b in blocks]
     workers = _block_workers(opts, len(blocks), est, estimate_memory_gb(n, nnz, method="base", n_vectors=0), max_gb)
     stats: dict = {"n_states": n, "nnz": nnz, "method": backend.name, "solver": backend.name, "ldl": opts.ldl,
                    "memory_estimate_GB": est, "n_blocks": len(blocks), "symmetry": [b.label for b in blocks],
                    "workers": workers, "real_blocks": sum(b.real for b in blocks)}
     t1 = time.perf_counter()
     for i, shifts in enumerate(sets):
-        cand_e, cand_h, n_below, infos = _solve_blocks(backend, n, Hbs, Sbs, blocks, shifts, opts, warm_start,
+        cand_e, cand_h, n_below, infos = _solve_blocks(backend, n, H0, S, blocks, shifts, opts, warm_start,
                                                        workers)
         if n_fill is None or n_below is None or n_below == n_fill:
             break

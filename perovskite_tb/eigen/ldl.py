@@ -147,13 +147,20 @@ def available_ldl_backends() -> tuple[str, ...]:
 #: (26 cells) 4.2× faster, and is no faster below ≈ 40 k rows, where its inertia-reading solves cost
 #: more (benchmarks/PARDISO.md).
 PARDISO_MIN_ROWS = 50_000
+#: The same for real symmetric blocks (:mod:`perovskite_tb.eigen.real_blocks`): PARDISO's real LDLᵀ needs
+#: no inertia-reading solves; on one thread it factorised (ordering included) 1.7× faster than SuperLU
+#: + METIS at 10.7 k rows, 1.8× at 23 k and 2.4× at 43 k, with solves as fast or faster (0.9–1.2×),
+#: and the same below 6 k rows (benchmarks/README.md).
+PARDISO_MIN_ROWS_REAL = 10_000
 
 
-def resolve_ldl_backend(backend: str, m: int) -> str:
-    """The LDLᴴ back-end ``"auto"`` stands for at block size ``m``; other names are returned as given."""
+def resolve_ldl_backend(backend: str, m: int, real: bool = False) -> str:
+    """The LDLᴴ back-end ``"auto"`` stands for at block size ``m`` (``real``: a real symmetric block);
+    other names are returned as given."""
     if backend != "auto":
         return backend
-    return "pardiso" if m >= PARDISO_MIN_ROWS and _pardiso_available() else "superlu"
+    floor = PARDISO_MIN_ROWS_REAL if real else PARDISO_MIN_ROWS
+    return "pardiso" if m >= floor and _pardiso_available() else "superlu"
 
 
 def factor_ldl(A, perm: np.ndarray, what: str = "H - sigma", backend: str = "superlu"):
@@ -191,7 +198,7 @@ def factor_ldl(A, perm: np.ndarray, what: str = "H - sigma", backend: str = "sup
     SolverError
         If the factorisation fails (singular, out of memory).
     """
-    backend = resolve_ldl_backend(backend, A.shape[0])
+    backend = resolve_ldl_backend(backend, A.shape[0], not np.iscomplexobj(A.data))
     if backend not in LDL_BACKENDS:
         raise InputError(f"unknown LDL back-end {backend!r} (choose from {', '.join(LDL_BACKENDS)})")
     if backend in _LDL_AVAILABLE and not _LDL_AVAILABLE[backend]():
