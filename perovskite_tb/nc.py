@@ -25,6 +25,7 @@ from perovskite_tb.model.materials import EtbParameters
 from perovskite_tb._system import memory_budget_gb
 from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.model.shapes import ShapeSpec, build, max_sites, size_json
+from perovskite_tb.model.termination import TerminationSpec
 from perovskite_tb.model.terms import ETB_EDGE_MARGIN_EV, Terms, terms_from_hamiltonian
 from perovskite_tb.observables import evaluate
 from perovskite_tb.observables.coulomb import coulomb_of_solution
@@ -251,6 +252,7 @@ def nc_gfactors(
     return_terms: bool = False,
     method: str = "auto",
     dielectric="default",
+    termination=None,
     solver_options: dict | None = None,
 ):
     """Signed g tensors of the lowest electron and highest hole doublet of an ETB nanocrystal of any registered shape.
@@ -272,6 +274,10 @@ def nc_gfactors(
         (ε_in, ε_out) for the e–h Coulomb energy and the optical transition energy
         (:func:`dielectric_pair`; ``"default"``: the cited constants of the material and the glass);
         None skips the Coulomb step.
+    termination : str or TerminationSpec, optional
+        Surface termination (:data:`perovskite_tb.model.termination.TERMINATIONS`: ``"pbx6"`` (default),
+        ``"passivated"``, ``"csx"``); a :class:`~perovskite_tb.model.termination.TerminationSpec` sets its
+        parameter (δ_sb, U_Cs).
     solver_options : dict, optional
         :class:`~perovskite_tb.eigen.backends.SolveOptions` fields (``ldl``, ``workers``, ``max_memory_gb``, …).
 
@@ -282,17 +288,20 @@ def nc_gfactors(
     Raises
     ------
     GeometryError, SolverError, DegeneracyError
+    InputError
+        Unknown termination or a termination parameter out of range.
     """
     t0 = time.perf_counter()
+    term = TerminationSpec.of(termination)
     spec = n_cells if isinstance(n_cells, ShapeSpec) else ShapeSpec.from_n_cells(n_cells)
     check_memory(spec, params, method)
     structure = build(spec, params.a)
-    ht = assemble(structure, params, orbital_zeeman=orbital_zeeman)
+    ht = assemble(structure, params, orbital_zeeman=orbital_zeeman, termination=term)
     terms = terms_from_hamiltonian(ht)
     res, edges = _solve(terms, t0, {"assembly_s": time.perf_counter() - t0}, solver=method, sigma=sigma,
                         symmetry="auto", warm_start=None, options=dict(solver_options or {}),
                         eps=dielectric_pair(params.material, dielectric))
-    res = dataclasses.replace(res, shape_info=size_json(spec, structure))
+    res = dataclasses.replace(res, shape_info={**size_json(spec, structure), "termination": term.kind})
     return (res, ht, edges) if return_terms else res
 
 

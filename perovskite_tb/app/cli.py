@@ -4,8 +4,9 @@ Sub-commands and their JSON keys are a stable contract used by regression checks
 
 * ``bulk --material M --parameter-set S [--orbital-zeeman] [--temperature-K T] --json`` →
   Eg_eV, gap_M_eV, gap_X_eV, Delta_so_eV, m_e, m_h, g_e, g_h
-* ``nc --material M --parameter-set S --n-cells NX NY NZ [--orbital-zeeman] [--temperature-K T] --json`` →
-  n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds
+* ``nc --material M --parameter-set S --n-cells NX NY NZ [--orbital-zeeman] [--temperature-K T]
+  [--termination pbx6|passivated|csx] --json`` →
+  n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds, termination
 * ``curve`` → the main job (see :mod:`perovskite_tb.app.curve`)
 * ``sweep RUN.toml [--scheduler tcp://HOST:PORT] [--dry-run]``, ``export FILE.h5 --csv [-o F.csv]`` →
   :mod:`perovskite_tb.app.sweep` (run-file schema: ``docs/run-file.md``)
@@ -74,6 +75,28 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="temperature (K); default: the set's reference temperature")
 
 
+def _termination_options(p: argparse.ArgumentParser) -> None:
+    """``--termination`` and its parameters (:mod:`perovskite_tb.model.termination`)."""
+    from perovskite_tb.model.termination import TERMINATIONS
+
+    p.add_argument("--termination", choices=tuple(TERMINATIONS), default=None,
+                   help="surface termination: pbx6 (default: PbX6 octahedra, bulk on-site energies), passivated "
+                        "(dangling-bond hybrids raised, Lee et al. PRB 69, 045316 (2004)), csx (outer CsX layer: "
+                        "each Cs an on-site potential on the halides it touches)")
+    p.add_argument("--passivation-eV", type=_finite_float("eV"), default=None, metavar="DELTA",
+                   help="passivated: dangling-bond energy δ_sb (eV, 10..100; default 30)")
+    p.add_argument("--cs-potential-eV", type=_finite_float("eV"), default=None, metavar="U",
+                   help="csx: on-site potential per Cs on a touching halide (eV, -4..0; default the screened "
+                        "point charge, -0.81 eV for CsPbI3)")
+
+
+def _termination(args):
+    from perovskite_tb.model.termination import TerminationSpec
+
+    return TerminationSpec.from_options(args.termination, passivation_eV=args.passivation_eV,
+                                        cs_potential_eV=args.cs_potential_eV)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``perovskite-tb``."""
     ap = _Parser(prog="perovskite-tb", description="ETB and k·p g-factors of CsPbX3 nanocrystals (units eV, nm, T, K)")
@@ -98,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--semi-axes-nm", nargs=3, type=_finite_float("nm"), default=None, metavar=("A", "B", "C"),
                    help="spheroid: semi-axes along x, y, z (nm) about a central Pb")
     add_dielectric_options(n)
+    _termination_options(n)
     _solver_option(n)
     n.add_argument("--json", action="store_true", help="print one JSON object")
     n.set_defaults(func=_cmd_nc)
@@ -197,7 +221,7 @@ def _cmd_nc(args) -> int:
 
     params = _params(args)
     r = nc_gfactors(params, _nc_shape(args), orbital_zeeman=args.orbital_zeeman,
-                    dielectric=dielectric_option(args), method=args.solver)
+                    dielectric=dielectric_option(args), method=args.solver, termination=_termination(args))
     _print(nc_json(r, params), args.json)
     return 0
 

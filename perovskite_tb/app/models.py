@@ -45,8 +45,8 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
     point : Point
         ``params`` is the ETB set at the point's temperature.
     etb_solver : callable, optional
-        ``(params, N, orbital_zeeman) -> NcResult`` replacing the pipeline for N×N×N cubes
-        (in-process runs only; the curve job's hook).
+        ``(params, N, orbital_zeeman) -> NcResult`` replacing the pipeline for N×N×N cubes of the
+        default termination (in-process runs only; the curve job's hook).
 
     Raises
     ------
@@ -54,17 +54,20 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
         A shape this version cannot build.
     """
     spec = point.shape
+    term = point.termination
+    default_term = term is None or term.is_default
+    kw = {} if default_term else {"termination": term}
     if spec.n_cells is not None:
         n = tuple(spec.n_cells)
-        if etb_solver is not None and n[0] == n[1] == n[2]:
+        if etb_solver is not None and n[0] == n[1] == n[2] and default_term:
             r = etb_solver(point.params, n[0], point.orbital_zeeman)
         else:
-            r = nc.nc_gfactors(point.params, n, orbital_zeeman=point.orbital_zeeman)
+            r = nc.nc_gfactors(point.params, n, orbital_zeeman=point.orbital_zeeman, **kw)
     else:
         if spec.kind not in SHAPES:
             raise GeometryError(f"shape {spec.kind!r} is not available in this version "
                                 f"(known: {', '.join(SHAPES)})")
-        r = nc.nc_gfactors(point.params, spec, orbital_zeeman=point.orbital_zeeman)
+        r = nc.nc_gfactors(point.params, spec, orbital_zeeman=point.orbital_zeeman, **kw)
     n_atoms = getattr(r, "n_atoms", None) or r.n_states // point.params.n_orb
     return row_from_result(r, **point.columns(), n_atoms=n_atoms, peak_rss_GB=peak_rss_gb())
 

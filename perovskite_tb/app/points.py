@@ -19,6 +19,7 @@ from perovskite_tb.errors import ParameterError, PerovskiteTBError
 from perovskite_tb.model.materials import available_sets, load_parameters
 from perovskite_tb.model.shapes import ShapeSpec
 from perovskite_tb.model.temperature import kane_energy_scale, lattice_scale, parameters_at
+from perovskite_tb.model.termination import DEFAULT_TERMINATION, TerminationSpec
 from kp.confinement import nc_default_set
 from kp.envelope import default_n_basis
 from kp.parameters import load_kp_parameters
@@ -57,6 +58,8 @@ class Point:
         Estimated peak memory [GB].
     params : EtbParameters or KpParameters
         The model's parameter set at ``temperature_K``.
+    termination : TerminationSpec or None
+        Surface termination of an ETB point (None for k·p).
     """
 
     model: str
@@ -72,6 +75,7 @@ class Point:
     key: str = ""
     memory_gb: float = 0.0
     params: object = field(default=None, repr=False, compare=False)
+    termination: TerminationSpec | None = None
 
     @property
     def n_cells(self) -> tuple:
@@ -94,16 +98,17 @@ class Point:
             "diameter_nm": math.nan if s.diameter_nm is None else s.diameter_nm,
             "semi_axes_nm": _NAN3 if s.semi_axes_nm is None else s.semi_axes_nm,
             "kp_basis": self.kp_basis, "kp_resolution": self.kp_resolution,
+            "termination": "" if self.termination is None else self.termination.kind,
         }
 
 
 def point_key(model, material, parameter_set, lattice_set, n_cells, edge_nm, temperature_K,
               orbital_zeeman, *, shape: str = "", diameter_nm=math.nan, semi_axes_nm=None,
-              kp_basis: str = "", kp_resolution: int = 0) -> str:
+              kp_basis: str = "", kp_resolution: int = 0, termination: str = "") -> str:
     """Resume key of a point: one string from its identity columns (as stored in the file).
 
-    Cubes, cuboids and explicit k·p edges with the default k·p basis and resolution keep the key
-    of the first file layout, so older files resume.
+    Cubes, cuboids and explicit k·p edges with the default k·p basis, resolution and termination keep
+    the key of the first file layout, so older files resume.
     """
     n = tuple(int(x) for x in n_cells)
     if shape == "sphere":
@@ -118,6 +123,8 @@ def point_key(model, material, parameter_set, lattice_set, n_cells, edge_nm, tem
         key += f"|basis={kp_basis}"
     if model == "kp" and int(kp_resolution):
         key += f"|N={int(kp_resolution)}"
+    if termination not in ("", DEFAULT_TERMINATION):
+        key += f"|term={termination}"
     return key
 
 
@@ -127,7 +134,8 @@ def row_key(row: dict) -> str:
         row["model"], row["material"], row["parameter_set"], row["lattice_set"], row["n_cells"],
         row["edge_nm"], row["temperature_K"], row["orbital_zeeman"], shape=row["shape"],
         diameter_nm=row["diameter_nm"], semi_axes_nm=row["semi_axes_nm"],
-        kp_basis=row["kp_basis"], kp_resolution=row["kp_resolution"])
+        kp_basis=row["kp_basis"], kp_resolution=row["kp_resolution"],
+        termination=row.get("termination", ""))
 
 
 def _with_key(p: Point) -> Point:
@@ -260,9 +268,11 @@ class _Expander:
         out = []
         for s in self.shapes:
             edges = _NAN3 if s.n_cells is None else tuple(n * pT.a for n in s.n_cells)
-            for oz in self.spec.axes.orbital_zeeman:
-                out.append(Point("etb", mat, set_name, set_name, s, T, oz, edges_nm=edges,
-                                 memory_gb=_memory_etb(pT.n_orb, s, pT.a), params=pT))
+            for term in self.spec.axes.termination:
+                for oz in self.spec.axes.orbital_zeeman:
+                    out.append(Point("etb", mat, set_name, set_name, s, T, oz, edges_nm=edges,
+                                     memory_gb=_memory_etb(pT.n_orb, s, pT.a), params=pT,
+                                     termination=self.spec.options.termination_spec(term)))
         return out
 
     def kp(self, mat: str, ps: str, set_name: str, T: float) -> list[Point]:
@@ -289,7 +299,8 @@ class _Expander:
 def expand_points(spec: RunSpec) -> _Resolved:
     """Resolve parameter sets and expand the axes into :class:`Point` s (canonical order).
 
-    Order: model, material, parameter_set, temperature, shape and size, Zeeman variant / k·p basis.
+    Order: model, material, parameter_set, temperature, shape and size, termination (ETB), Zeeman
+    variant / k·p basis.
 
     Raises
     ------
@@ -314,6 +325,9 @@ def expand_points(spec: RunSpec) -> _Resolved:
     op = spec.options
     invariants = {"temperature_rule": op.temperature_rule, "kp_kane_scaling": op.kp_kane_scaling,
                   "kp_edge_temperature_K": op.kp_edge_temperature_K}
+    for key in ("passivation_eV", "cs_potential_eV"):  # recorded (and checked on resume) only when given
+        if getattr(op, key) is not None:
+            invariants[key] = getattr(op, key)
     return _Resolved(points=tuple(unique.values()), etb_sets=etb_sets, kp_sets=kp_sets,
                      invariants=invariants)
 

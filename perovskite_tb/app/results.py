@@ -86,6 +86,8 @@ ID_COLUMNS: tuple[Column, ...] = (
     Column("orbital_zeeman", "", "bool", "on-site μB L·B term included (ETB only)"),
     Column("temperature_K", "K", "f8", "temperature of the parameter set"),
     Column("shape", "", "str", "NC shape (perovskite_tb.model.shapes: cube, cuboid, sphere, spheroid)"),
+    Column("termination", "", "str", "surface termination of an ETB NC (perovskite_tb.model.termination: "
+           "pbx6, passivated, csx); '' for k·p and rows written before terminations existed"),
     Column("n_cells", "1", "i8", "Pb sites per edge (Nx, Ny, Nz); 0 for shapes not given by cells",
            shape=(3,)),
     Column("edge_nm", "nm", "f8", "edge along x (cubes: the edge); NaN for spheres and spheroids"),
@@ -163,7 +165,7 @@ REFERENCE_COLUMNS: dict[str, Column] = {c.name: c for c in (
 #: Columns of ``perovskite-tb nc --json`` (historical keys first, then shape, observables, solver).
 NC_JSON = ("n_cells", "edges_nm", "n_states", "E_e", "E_h", "transition_energy", "g_e", "g_h",
            "g_e_tensor", "g_h_tensor", "residual_e", "residual_h", "seconds",
-           "shape", "n_atoms", "diameter_nm", "semi_axes_nm", *REGISTRY, "solver")
+           "shape", "n_atoms", "diameter_nm", "semi_axes_nm", "termination", *REGISTRY, "solver")
 #: Columns of ``perovskite-tb kp-nc --json`` (the historical keys of kp.confinement.nc_gfactors).
 KP_NC_JSON = ("n_states", "E_e", "E_h", "transition_energy", "g_e", "g_h", "g_e_tensor",
               "g_h_tensor", "residual_e", "residual_h", "parameter_set", "kp_basis", "kp_n_basis",

@@ -8,6 +8,7 @@ study) build the same document in code and go through :func:`parse_run` too.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -20,6 +21,7 @@ from perovskite_tb.app.validate import Check
 from perovskite_tb.app.validate import show
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.temperature import RULES
+from perovskite_tb.model.termination import DEFAULT_TERMINATION, TERMINATIONS, TerminationSpec
 from kp.envelope import BASIS_KINDS
 
 __all__ = ["RUN_SCHEMA", "MODELS", "SIZE_AXES", "Axes", "Options", "Execution", "RunSpec",
@@ -62,6 +64,9 @@ class Axes:
         k·p envelope bases (:data:`kp.envelope.BASIS_KINDS`).
     kp_resolution : tuple of int
         k·p envelope functions per direction; empty = kp's size-dependent default.
+    termination : tuple of str
+        Surface terminations of ETB NCs (:data:`perovskite_tb.model.termination.TERMINATIONS`);
+        k·p takes the default only.
     """
 
     material: tuple = ("CsPbI3",)
@@ -76,6 +81,7 @@ class Axes:
     orbital_zeeman: tuple = (False,)
     kp_basis: tuple = ("legendre",)
     kp_resolution: tuple = ()
+    termination: tuple = (DEFAULT_TERMINATION,)
 
 
 @dataclass(frozen=True)
@@ -94,12 +100,23 @@ class Options:
     kp_edge_temperature_K : float or None
         If set, ``edge_nm`` values are k·p edges at this temperature [K]; at T the edge is
         L·a(T)/a(T_edge) of the ETB set (the NC keeps its cell count). None: edges fixed in T.
+    passivation_eV : float or None
+        δ_sb of the ``passivated`` termination (eV); None: its default (30 eV).
+    cs_potential_eV : float or None
+        U_Cs of the ``csx`` termination (eV); None: its default (screened point charge).
     """
 
     temperature_rule: str = "a"
     kp_parameter_set: str | None = None
     kp_kane_scaling: bool = False
     kp_edge_temperature_K: float | None = None
+    passivation_eV: float | None = None
+    cs_potential_eV: float | None = None
+
+    def termination_spec(self, kind: str) -> TerminationSpec:
+        """The :class:`~perovskite_tb.model.termination.TerminationSpec` of ``kind`` with these parameters."""
+        kw = {"passivation_eV": self.passivation_eV} if kind == "passivated" and self.passivation_eV is not None else {}
+        return TerminationSpec(kind, cs_potential_eV=self.cs_potential_eV if kind == "csx" else None, **kw)
 
 
 @dataclass(frozen=True)
@@ -251,8 +268,14 @@ def _parse_axes(c: Check, doc: dict, path_of: Callable) -> Axes:
                 c.fail(f"[axes].{key}", "applies to model 'kp' only (add it to [axes].model"
                        + (" or use n_cells)" if key == "edge_nm" else ")"))
     shapes = _shapes(c, ax, sz, models)
+    terms = c.axis(ax.get("termination", DEFAULT_TERMINATION), "[axes].termination",
+                   lambda x, p: c.choice(x, p, TERMINATIONS, "termination"))
+    if "kp" in models and set(terms) != {DEFAULT_TERMINATION}:
+        c.fail("[axes].termination", f"model 'kp' has a hard-wall box, no termination but "
+               f"{DEFAULT_TERMINATION!r}; run other terminations with model 'etb' only")
     return Axes(material=material, parameter_set=psets, model=models, shape=shapes,
-                temperature_K=temps, orbital_zeeman=oz, kp_basis=bases, kp_resolution=res, **sz)
+                temperature_K=temps, orbital_zeeman=oz, kp_basis=bases, kp_resolution=res,
+                termination=terms, **sz)
 
 
 def _parse_options(c: Check, doc: dict) -> tuple[Options, tuple]:
@@ -270,8 +293,24 @@ def _parse_options(c: Check, doc: dict) -> tuple[Options, tuple]:
     if op.get("kp_resolution") is not None:
         res = (c.pos_int(op["kp_resolution"], "[options].kp_resolution", "an integer in 2..64",
                          lo=2, hi=64),)
+    term = {k: op[k] for k in ("passivation_eV", "cs_potential_eV") if op.get(k) is not None}
+    for key, v in term.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            c.fail(f"[options].{key}", f"must be a finite number in eV, got {show(v)}")
     return Options(temperature_rule=rule, kp_parameter_set=kp_set, kp_kane_scaling=kane,
-                   kp_edge_temperature_K=t_edge), res
+                   kp_edge_temperature_K=t_edge, **term), res
+
+
+def _check_termination(c: Check, axes: Axes, options: Options) -> None:
+    """Termination parameters: in range, and only with their termination on the axis."""
+    for key, kind in (("passivation_eV", "passivated"), ("cs_potential_eV", "csx")):
+        if getattr(options, key) is not None:
+            if kind not in axes.termination:
+                c.fail(f"[options].{key}", f"applies to termination {kind!r}, which is not in [axes].termination")
+            try:
+                options.termination_spec(kind)
+            except InputError as exc:
+                c.fail(f"[options].{key}", str(exc))
 
 
 def _parse_execution(c: Check, doc: dict) -> Execution:
@@ -339,6 +378,7 @@ def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None =
             c.fail("plot", f"must end with .png, .pdf or .svg, got {plot!r}")
     axes = _parse_axes(c, doc, path_of)
     options, res = _parse_options(c, doc)
+    _check_termination(c, axes, options)
     if res:
         if axes.kp_resolution:
             c.fail("[options].kp_resolution", "given twice (also [axes].kp_resolution)")

@@ -35,18 +35,18 @@ import numpy as np
 import scipy.sparse as sp
 
 from perovskite_tb.model import _kernels
+from perovskite_tb.model._csr import PEIERLS_COEF, Neighbours, stack, tables
 from perovskite_tb.model.basis import atom_J, atom_L, atom_S, onsite_block
-from perovskite_tb.constants import E_OVER_HBAR, G0, MU_B
+from perovskite_tb.constants import G0, MU_B
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.structure import Structure
 from perovskite_tb.model.materials import EtbParameters
 from perovskite_tb.model.slater_koster import (AXIS_DIRECTIONS, HoppingShell, hopping_block, nearest_neighbour_shell,
                                                pair_block)
+from perovskite_tb.model.termination import SurfaceTerm, TerminationSpec, surface_term
 
-__all__ = ["HamiltonianTerms", "BondBlocks", "assemble", "bloch_matrix", "bond_blocks", "block_tables"]
-
-#: e/(2ħ) in 1/(T·nm²): the Peierls phase per unit B·(R_i × R_j).
-PEIERLS_COEF = 0.5 * E_OVER_HBAR
+__all__ = ["HamiltonianTerms", "BondBlocks", "assemble", "bloch_matrix", "bond_blocks", "block_tables",
+           "PEIERLS_COEF"]
 
 
 def block_tables(params: EtbParameters) -> tuple[np.ndarray, np.ndarray]:
@@ -63,17 +63,20 @@ class BondBlocks:
 
     Attributes
     ----------
-    onsite : ndarray of complex128, shape (n_species, n_orb, n_orb)
-        On-site block per species (eV).
+    onsite : ndarray of complex128, shape (n_classes, n_orb, n_orb)
+        On-site block per site class (eV): the species' block plus the termination's addition.
     kind : ndarray of int64, shape (n_bonds,)
         Bond kind (species pair, shell, bond vector) of every bond.
     hop : ndarray of complex128, shape (n_kinds, n_orb, n_orb)
         Block ⟨site i|H|site j⟩ of each bond kind (eV); the reverse bond carries its conjugate transpose.
+    surface : SurfaceTerm
+        Site classes of the termination (:mod:`perovskite_tb.model.termination`; classes = species for pbx6).
     """
 
     onsite: np.ndarray
     kind: np.ndarray
     hop: np.ndarray
+    surface: SurfaceTerm
 
 
 def _shell_table(params: EtbParameters, shells) -> dict:
@@ -88,7 +91,7 @@ def _shell_table(params: EtbParameters, shells) -> dict:
     return table
 
 
-def bond_blocks(structure: Structure, params: EtbParameters, shells=()) -> BondBlocks:
+def bond_blocks(structure: Structure, params: EtbParameters, shells=(), *, termination=None) -> BondBlocks:
     """On-site and hopping blocks of ``structure`` (bond kinds deduplicated).
 
     Parameters
@@ -98,18 +101,24 @@ def bond_blocks(structure: Structure, params: EtbParameters, shells=()) -> BondB
         On-site energies and the nearest-neighbour (shell 1) Pb–X integrals.
     shells : sequence of HoppingShell, optional
         Integrals of further shells present in the bond list.
+    termination : str or TerminationSpec, optional
+        Surface termination (:mod:`perovskite_tb.model.termination`); None: pbx6 (nothing added).
 
     Raises
     ------
     InputError
-        A bond's shell and species pair has no integrals, or a shell is given twice.
+        A bond's shell and species pair has no integrals, a shell is given twice, or a bad termination.
     """
     names = structure.species_names
-    onsite = np.array([onsite_block(params, sp) for sp in names])
+    surf = surface_term(structure, params, termination)
+    onsite = np.array([onsite_block(params, names[sp]) for sp in surf.class_species])
+    if not surf.trivial:
+        onsite = onsite + surf.extra
     table = _shell_table(params, shells)
     b = structure.bonds
     if len(b) == 0:
-        return BondBlocks(onsite, np.zeros(0, dtype=np.int64), np.zeros((0,) + onsite.shape[1:], np.complex128))
+        return BondBlocks(onsite, np.zeros(0, dtype=np.int64), np.zeros((0,) + onsite.shape[1:], np.complex128),
+                          surf)
     key = np.column_stack([structure.species[b.i], structure.species[b.j], b.shell,
                            np.round(b.vector / structure.a, 9)])
     _, first, kind = np.unique(key, axis=0, return_index=True, return_inverse=True)
@@ -123,93 +132,7 @@ def bond_blocks(structure: Structure, params: EtbParameters, shells=()) -> BondB
             hop.append(pair_block(params.basis, table[shell, sj, si].integrals, -v).conj().T)
         else:
             raise InputError(f"no hopping integrals for shell {shell} between {si} and {sj}")
-    return BondBlocks(onsite, kind.reshape(-1).astype(np.int64), np.array(hop))
-
-
-def _tables(blocks: np.ndarray):
-    """Padded per-row CSR tables of a stack of blocks (n_comp, n_tab, n_orb, n_orb); pattern = union over comps."""
-    n_comp, n_tab, n_orb, _ = blocks.shape
-    mask = np.any(np.abs(blocks) > 0.0, axis=0)  # (n_tab, n_orb, n_orb)
-    counts = mask.sum(axis=2)  # (n_tab, n_orb)
-    ptr = np.zeros((n_tab, n_orb + 1), dtype=np.int64)
-    ptr[:, 1:] = np.cumsum(counts, axis=1)
-    w = max(int(ptr[:, -1].max()), 1)
-    col = np.zeros((n_tab, w), dtype=np.int64)
-    val = np.zeros((n_comp, n_tab, w), dtype=np.complex128)
-    for t in range(n_tab):
-        r, c = np.nonzero(mask[t])  # row-major: rows ascending, columns ascending within a row
-        col[t, : r.size] = c
-        val[:, t, : r.size] = blocks[:, t, r, c]
-    return ptr, col, val
-
-
-def _stack(onsite: np.ndarray, hop: np.ndarray) -> np.ndarray:
-    """Block-table slots of one component: on-site per species, bond kinds i → j, then j → i (conj. transpose)."""
-    return np.concatenate([onsite, hop, np.conj(np.swapaxes(hop, -1, -2))], axis=-3)
-
-
-@dataclass(frozen=True)
-class _Neighbours:
-    """Per-site neighbour lists (ascending site index, itself included) with their block-table slot.
-
-    Slots: species s → s (on-site); bond kind k → n_species + k (i → j), n_species + n_kinds + k (j → i).
-    """
-
-    ptr: np.ndarray
-    site: np.ndarray
-    tab: np.ndarray
-    hop: np.ndarray
-    positions: np.ndarray
-    n_orb: int
-
-    @classmethod
-    def of(cls, structure: Structure, n_orb: int, kind: np.ndarray | None = None) -> "_Neighbours":
-        """Neighbour lists of sites and bonds (``kind`` per bond); on-site terms only if ``kind`` is None."""
-        n = structure.n_sites
-        n_sp = len(structure.species_names)
-        s = np.arange(n, dtype=np.int64)
-        rows, cols, tabs = [s], [s], [structure.species.astype(np.int64)]
-        if kind is not None and kind.size:
-            n_k = int(kind.max()) + 1
-            b = structure.bonds
-            rows += [b.i, b.j]
-            cols += [b.j, b.i]
-            tabs += [n_sp + kind, n_sp + n_k + kind]
-        r = np.concatenate(rows)
-        c = np.concatenate(cols)
-        t = np.concatenate(tabs)
-        o = np.lexsort((c, r))
-        r, c, t = r[o], c[o], t[o]
-        if np.any((r[1:] == r[:-1]) & (c[1:] == c[:-1])):
-            raise InputError("two bonds (or a bond and a site) join the same pair of sites")
-        ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(r, minlength=n), out=ptr[1:])
-        return cls(ptr=ptr, site=np.ascontiguousarray(c), tab=np.ascontiguousarray(t),
-                   hop=(t >= n_sp).astype(np.int64),
-                   positions=np.ascontiguousarray(structure.positions, dtype=float), n_orb=n_orb)
-
-    def build(self, tables, *, mode: int = _kernels.MODE_H, B=(0.0, 0.0, 0.0)) -> list:
-        """CSR matrices (one per table component) sharing indptr/indices."""
-        ptr, col, val = tables
-        n = (self.ptr.shape[0] - 1) * self.n_orb
-        counts = np.empty(n, dtype=np.int64)
-        _kernels.csr_row_counts(self.ptr, self.tab, ptr, self.n_orb, counts)
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        nnz = int(indptr[-1])
-        idx_t = np.int32 if nnz < 2**31 - 1 and n < 2**31 - 1 else np.int64
-        indices = np.empty(nnz, dtype=idx_t)
-        data = np.empty((val.shape[0], nnz), dtype=np.complex128)
-        _kernels.csr_fill(self.ptr, self.site, self.tab, self.hop, self.positions, self.n_orb, ptr, col, val,
-                          indptr, indices, data, mode, np.asarray(B, dtype=float), PEIERLS_COEF)
-        indptr = indptr.astype(idx_t)
-        out = []
-        for g in range(val.shape[0]):
-            m = sp.csr_array((n, n), dtype=np.complex128)
-            m.data, m.indices, m.indptr = data[g], indices, indptr  # no validation/copy; sorted by construction
-            m.has_sorted_indices = True
-            out.append(m)
-        return out
+    return BondBlocks(onsite, kind.reshape(-1).astype(np.int64), np.array(hop), surf)
 
 
 def _zeeman_blocks(params: EtbParameters, orbital_zeeman: bool) -> np.ndarray:
@@ -232,10 +155,12 @@ class HamiltonianTerms:
     J : tuple of 3 scipy.sparse.csr_array, complex128, shape (n, n)
         On-site total angular momentum L + S (units ħ), for the sign of g.
     n_fill : int
-        Number of filled spin-orbitals (HOMO = n_fill − 1, LUMO = n_fill, 0-based; this package's PbX6 termination, README, Termination).
+        Number of filled spin-orbitals (HOMO = n_fill − 1, LUMO = n_fill, 0-based): Pb 6s² + X s²p⁶ per atom,
+        less the states a termination lifts above the gap (:attr:`SurfaceTerm.n_lifted`).
     structure : Structure
     params : EtbParameters
     orbital_zeeman : bool
+    termination : TerminationSpec
     """
 
     H0: sp.csr_array
@@ -245,7 +170,8 @@ class HamiltonianTerms:
     structure: Structure
     params: EtbParameters
     orbital_zeeman: bool
-    _nbr: _Neighbours
+    termination: TerminationSpec
+    _nbr: Neighbours
     _blocks: BondBlocks
     _zeeman_atom: np.ndarray
 
@@ -287,19 +213,24 @@ class HamiltonianTerms:
         if not exact:
             return (self.H0 + B[0] * self.M[0] + B[1] * self.M[1] + B[2] * self.M[2]).tocsr()
         Z = np.einsum("g,gij->ij", B, self._zeeman_atom)
-        blocks = _stack(self._blocks.onsite + Z[None], self._blocks.hop)[None]
-        return self._nbr.build(_tables(blocks), mode=_kernels.MODE_H, B=B)[0]
+        blocks = stack(self._blocks.onsite + Z[None], self._blocks.hop)[None]
+        return self._nbr.build(tables(blocks), mode=_kernels.MODE_H, B=B)[0]
+
+    @property
+    def surface(self) -> SurfaceTerm:
+        """Site classes and on-site additions of the termination."""
+        return self._blocks.surface
 
 
 def _onsite_operator(structure: Structure, atom_op: np.ndarray) -> tuple:
     """Block-diagonal CSR operators from a per-atom operator (3, n_orb, n_orb), the same on every species."""
     n_sp = len(structure.species_names)
     blocks = np.repeat(atom_op[:, None], n_sp, axis=1).astype(np.complex128)
-    return tuple(_Neighbours.of(structure, atom_op.shape[-1]).build(_tables(blocks), mode=_kernels.MODE_M))
+    return tuple(Neighbours.of(structure, atom_op.shape[-1]).build(tables(blocks), mode=_kernels.MODE_M))
 
 
 def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: bool = False,
-             shells=()) -> HamiltonianTerms:
+             shells=(), termination=None) -> HamiltonianTerms:
     """Assemble H0, M_γ and J_γ of a nanocrystal from its bond list with the threaded numba CSR kernel.
 
     Parameters
@@ -311,6 +242,8 @@ def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: boo
         Include μB L·B on-site (default False).
     shells : sequence of HoppingShell, optional
         Integrals of hopping shells beyond the nearest-neighbour Pb–X shell of ``params``.
+    termination : str or TerminationSpec, optional
+        Surface termination (:data:`perovskite_tb.model.termination.TERMINATIONS`); None: pbx6.
 
     Returns
     -------
@@ -319,26 +252,27 @@ def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: boo
     Raises
     ------
     InputError
-        Periodic structure, lattice constant different from the parameter set's, or a bond without
-        hopping integrals.
+        Periodic structure, lattice constant different from the parameter set's, a bond without
+        hopping integrals, or an unknown termination or termination parameter.
     """
     if structure.periodic:
         raise InputError("assemble needs a finite structure; use bloch_matrix for a periodic cell")
     if not np.isclose(structure.a, params.a, rtol=1e-12):
         raise InputError(f"structure lattice constant {structure.a} nm differs from parameter set a = {params.a} nm")
-    bb = bond_blocks(structure, params, shells)
+    spec = TerminationSpec.of(termination)
+    bb = bond_blocks(structure, params, shells, termination=spec)
     n_orb = params.n_orb
-    nbr = _Neighbours.of(structure, n_orb, bb.kind)
-    (H0,) = nbr.build(_tables(_stack(bb.onsite, bb.hop)[None]), mode=_kernels.MODE_H)
+    surf = bb.surface
+    nbr = Neighbours.of(structure, n_orb, bb.kind, surf.site_class, surf.n_classes)
+    (H0,) = nbr.build(tables(stack(bb.onsite, bb.hop)[None]), mode=_kernels.MODE_H)
     zat = _zeeman_blocks(params, orbital_zeeman)
-    n_sp = bb.onsite.shape[0]
-    mblocks = _stack(np.repeat(zat[:, None], n_sp, axis=1), np.broadcast_to(bb.hop, (3,) + bb.hop.shape))
-    M = tuple(nbr.build(_tables(mblocks), mode=_kernels.MODE_M))
+    mblocks = stack(np.repeat(zat[:, None], surf.n_classes, axis=1), np.broadcast_to(bb.hop, (3,) + bb.hop.shape))
+    M = tuple(nbr.build(tables(mblocks), mode=_kernels.MODE_M))
     J = _onsite_operator(structure, atom_J(params.basis))
-    n_fill = 2 * (structure.n_pb + 4 * structure.n_x)
+    n_fill = 2 * (structure.n_pb + 4 * structure.n_x) - surf.n_lifted
     return HamiltonianTerms(
         H0=H0, M=M, J=J, n_fill=n_fill, structure=structure, params=params, orbital_zeeman=orbital_zeeman,
-        _nbr=nbr, _blocks=bb, _zeeman_atom=zat,
+        termination=spec, _nbr=nbr, _blocks=bb, _zeeman_atom=zat,
     )
 
 

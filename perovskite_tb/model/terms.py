@@ -167,20 +167,22 @@ def terms_from_hamiltonian(ht: HamiltonianTerms) -> Terms:
     Returns
     -------
     Terms
-        ``S = None`` (orthogonal ETB basis), ``n_fill`` = filled spin-orbitals of this package's PbX6
-        termination (README, Termination), ``edge_hint`` = bulk edges of the set at R
+        ``S = None`` (orthogonal ETB basis), ``n_fill`` = filled spin-orbitals of the structure and its
+        termination, ``symmetry.species`` = the termination's symmetry labels
+        (:meth:`perovskite_tb.model.termination.SurfaceTerm.symmetry_labels`), ``edge_hint`` = bulk edges of the set at R
         (Nestoklon, Comput. Mater. Sci. 196, 110535 (2021)).
     """
     n_orb = ht.params.n_orb
     n = int(ht.H0.shape[0])
     sym = Symmetry(groups=np.arange(n, dtype=np.int64) // n_orb, positions=ht.structure.positions,
-                   orbitals_per_site=n_orb, species=ht.structure.species)
+                   orbitals_per_site=n_orb, species=ht.surface.symmetry_labels())
     return Terms(H0=ht.H0, M=ht.M, J=ht.J, S=None, n_fill=ht.n_fill, structure=ht.structure, model="etb",
                  params=ht.params, edge_hint=bulk_edges(ht.params), edge_margin=ETB_EDGE_MARGIN_EV,
                  symmetry=sym, dense_max_states=0)
 
 
-def etb_terms(params: EtbParameters, structure: Structure, orbital_zeeman: bool = False) -> Terms:
+def etb_terms(params: EtbParameters, structure: Structure, orbital_zeeman: bool = False,
+              termination=None) -> Terms:
     """Assemble the ETB model of ``structure`` and return its :class:`Terms`.
 
     Parameters
@@ -190,6 +192,8 @@ def etb_terms(params: EtbParameters, structure: Structure, orbital_zeeman: bool 
         Positions in nm about the NC centre (the gauge origin).
     orbital_zeeman : bool, optional
         Include the on-site μB L·B term (default False).
+    termination : str or TerminationSpec, optional
+        Surface termination (:mod:`perovskite_tb.model.termination`); None: pbx6.
 
     Returns
     -------
@@ -198,6 +202,7 @@ def etb_terms(params: EtbParameters, structure: Structure, orbital_zeeman: bool 
     Raises
     ------
     InputError
-        Lattice constant of the structure differs from the set's.
+        Lattice constant of the structure differs from the set's; bad termination.
     """
-    return terms_from_hamiltonian(assemble(structure, params, orbital_zeeman=orbital_zeeman))
+    return terms_from_hamiltonian(assemble(structure, params, orbital_zeeman=orbital_zeeman,
+                                           termination=termination))

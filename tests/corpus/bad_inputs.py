@@ -194,3 +194,31 @@ def materialise(case: Case, directory: Path) -> list[str]:
         else:
             p.write_text(content)
     return [a.replace("{dir}", str(directory)) for a in case.argv]
+
+
+def termination_cases() -> list[Case]:
+    """Surface terminations (issue 12): unknown names, parameters out of range or without their termination,
+    and a termination the k·p model cannot do."""
+    nc2 = ("nc", "--n-cells", "2", "2", "2")
+    kp_run = 'output = "r.h5"\n[axes]\nmodel = ["kp"]\nn_cells = [2]\ntermination = ["csx"]\n'
+    cs_run = 'output = "r.h5"\n[axes]\nn_cells = [2]\ntermination = ["pbx6"]\n[options]\ncs_potential_eV = -0.5\n'
+    return [
+        Case("args", "nc-termination-unknown", (*nc2, "--termination", "hydrogen"), {}, ("hydrogen",)),
+        Case("args", "nc-passivation-low", (*nc2, "--termination", "passivated", "--passivation-eV", "2"), {}, ("2",)),
+        Case("args", "nc-passivation-nan", (*nc2, "--termination", "passivated", "--passivation-eV", "nan"), {}, ("nan",)),
+        Case("args", "nc-cs-positive", (*nc2, "--termination", "csx", "--cs-potential-eV", "1.5"), {}, ("1.5",)),
+        Case("mismatch", "nc-cs-without-csx", (*nc2, "--cs-potential-eV", "-0.5"), {}, ("csx",)),
+        Case("mismatch", "nc-passivation-with-csx", (*nc2, "--termination", "csx", "--passivation-eV", "30"), {},
+             ("passivated",)),
+        Case("mismatch", "sweep-kp-csx", ("sweep", "{dir}/r.toml", "--dry-run"), {"r.toml": kp_run}, ("kp",)),
+        Case("mismatch", "sweep-cs-without-csx", ("sweep", "{dir}/r.toml", "--dry-run"), {"r.toml": cs_run},
+             ("cs_potential_eV",)),
+    ]
+
+
+_all_cases_before_terminations = all_cases
+
+
+def all_cases() -> list[Case]:  # noqa: F811 (extended, the list above is kept as it was)
+    """Every case of the corpus, including the termination cases."""
+    return _all_cases_before_terminations() + termination_cases()
