@@ -27,7 +27,7 @@ import math
 import sys
 
 from perovskite_tb import __version__
-from perovskite_tb.app import fit, halides, kp_cli, sweep_cli, tseries
+from perovskite_tb.app import fit, halides, kp_cli, study, sweep_cli, tseries
 from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option, finite_float
 from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.plot import ENERGY_AXES
@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit.add_subcommand(sub)
     halides.add_subcommand(sub)
+    study.add_subcommand(sub)
     tseries.add_subcommand(sub, _finite_float, _positive_int)
     sweep_cli.add_subcommands(sub)
     kp_cli.add_subcommands(sub)
