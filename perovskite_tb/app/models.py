@@ -57,6 +57,8 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
     term = point.termination
     default_term = term is None or term.is_default
     kw = {} if default_term else {"termination": term}
+    if getattr(point, "solver", "auto") != "auto":
+        kw["method"] = point.solver
     if spec.n_cells is not None:
         n = tuple(spec.n_cells)
         if etb_solver is not None and n[0] == n[1] == n[2] and default_term:

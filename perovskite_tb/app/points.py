@@ -60,6 +60,9 @@ class Point:
         The model's parameter set at ``temperature_K``.
     termination : TerminationSpec or None
         Surface termination of an ETB point (None for k·p).
+    solver : str
+        ETB eigensolver back-end (``[execution].solver``; not part of the point's identity: every
+        back-end gives the same levels and g to the solver tolerances).
     """
 
     model: str
@@ -76,6 +79,7 @@ class Point:
     memory_gb: float = 0.0
     params: object = field(default=None, repr=False, compare=False)
     termination: TerminationSpec | None = None
+    solver: str = field(default="auto", compare=False)
 
     @property
     def n_cells(self) -> tuple:
@@ -272,7 +276,8 @@ class _Expander:
                 for oz in self.spec.axes.orbital_zeeman:
                     out.append(Point("etb", mat, set_name, set_name, s, T, oz, edges_nm=edges,
                                      memory_gb=_memory_etb(pT.n_orb, s, pT.a), params=pT,
-                                     termination=self.spec.options.termination_spec(term)))
+                                     termination=self.spec.options.termination_spec(term),
+                                     solver=self.spec.execution.solver))
         return out
 
     def kp(self, mat: str, ps: str, set_name: str, T: float) -> list[Point]:

@@ -19,6 +19,7 @@ import tomli_w
 
 from perovskite_tb.app.validate import Check
 from perovskite_tb.app.validate import show
+from perovskite_tb.eigen.registry import BACKENDS
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.temperature import RULES
 from perovskite_tb.model.termination import DEFAULT_TERMINATION, TERMINATIONS, TerminationSpec
@@ -138,6 +139,9 @@ class Execution:
         Every point in a fresh process (its ``peak_rss_GB`` is its own; needed for memory studies).
     point_timeout_s : float or None
         With ``isolate``: a point running longer [s] is stopped and reported as failed.
+    solver : str
+        ETB eigensolver back-end (``"auto"`` or a name of :data:`perovskite_tb.eigen.registry.BACKENDS`);
+        the one used is the ``solver`` column of every row.
     """
 
     workers: int | None = None
@@ -146,6 +150,7 @@ class Execution:
     scheduler: str | None = None
     isolate: bool = False
     point_timeout_s: float | None = None
+    solver: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,7 @@ class RunSpec:
 _TOP = ("schema", "output", "plot", "axes", "options", "execution", "cluster")
 _AXES = tuple(f.name for f in fields(Axes))
 _OPTIONS = tuple(f.name for f in fields(Options)) + ("kp_resolution",)
-_EXECUTION = ("workers", "max_memory_gb", "threads_per_worker", "isolate", "point_timeout_s")
+_EXECUTION = ("workers", "max_memory_gb", "threads_per_worker", "isolate", "point_timeout_s", "solver")
 
 
 def _sizes(c: Check, ax: dict) -> dict:
@@ -329,6 +334,11 @@ def _parse_execution(c: Check, doc: dict) -> Execution:
         if not out["isolate"]:
             c.fail("[execution].point_timeout_s", "needs isolate = true (a point is stopped by "
                    "ending its process)")
+    if ex.get("solver") is not None:
+        name = c.string(ex["solver"], "[execution].solver")
+        if name != "auto" and name not in BACKENDS:
+            c.fail("[execution].solver", f"unknown solver {name!r} (auto, {', '.join(BACKENDS)})")
+        out["solver"] = name
     cl = c.table(doc.get("cluster", {}), "[cluster]", ("scheduler",))
     if cl.get("scheduler") is not None:
         out["scheduler"] = check_scheduler(c.string(cl["scheduler"], "[cluster].scheduler"),

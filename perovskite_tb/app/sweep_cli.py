@@ -13,6 +13,7 @@ from pathlib import Path
 
 from perovskite_tb.app.export import load_results, write_csv
 from perovskite_tb.app.runfile import check_scheduler, load_run_file
+from perovskite_tb.eigen.registry import BACKENDS
 from perovskite_tb.app.sweep import check_output, expand_points, run_sweep
 from perovskite_tb.errors import InputError
 
@@ -31,6 +32,8 @@ def add_subcommands(sub) -> None:
                    help="Dask scheduler address tcp://HOST:PORT (overrides [cluster].scheduler)")
     s.add_argument("--workers", default=None,
                    help="local worker processes, a positive integer (overrides [execution].workers)")
+    s.add_argument("--solver", choices=("auto",) + tuple(BACKENDS), default=None,
+                   help="ETB eigensolver back-end (overrides [execution].solver; default auto)")
     s.add_argument("--dry-run", action="store_true",
                    help="validate, list the points still to compute with their memory estimate "
                         "(GB), and stop")
@@ -56,6 +59,8 @@ def _cmd_sweep(args) -> int:
         if w < 1 or str(w) != args.workers.strip():
             raise InputError(f"--workers must be a positive integer, got {args.workers!r}")
         ex = replace(ex, workers=w)
+    if args.solver is not None:
+        ex = replace(ex, solver=args.solver)
     if args.scheduler is not None:
         ex = replace(
             ex,
