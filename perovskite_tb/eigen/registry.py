@@ -5,6 +5,7 @@ the ``"auto"`` choice by size and memory.
 from __future__ import annotations
 
 from perovskite_tb.eigen.backends import Backend, Dense, Primme, ShiftInvert
+from perovskite_tb.eigen.ldl import available_ldl_backends
 from perovskite_tb.errors import InputError, SolverError
 
 __all__ = ["BACKENDS", "METHODS", "register_backend", "available_backends", "choose_backend"]
@@ -39,19 +40,23 @@ def available_backends() -> tuple[str, ...]:
     return tuple(name for name, b in BACKENDS.items() if b.available())
 
 
-#: Largest block dimension that ``"auto"`` still solves by shift-invert when PRIMME is installed
-#: (16 cells: 43 k; at 20 cells, 83 k-state blocks, PRIMME took 244 s against 441 s; benchmarks/README.md).
+#: Largest block dimension that ``"auto"`` still solves by shift-invert when PRIMME is installed but the
+#: mkl wheel (PARDISO) is not (16 cells: 43 k; at 20 cells, 83 k-state blocks, PRIMME took 244 s against
+#: 441 s for SuperLU shift-invert; benchmarks/README.md). With PARDISO on real symmetric blocks the
+#: shift-invert solve of the 16 nm cube takes ≈ 80 CPU s against PRIMME's 229 s, so it is chosen at
+#: every size.
 _SI_MAX_BLOCK = 50_000
 
 
 def _auto(n, nnz, n_blocks, max_memory_gb, generalized, dense_max_states) -> str:
-    """Today's rule: dense up to ``dense_max_states``; shift-invert while its estimate fits and the
-    largest block is ≤ 50 k states (or always without PRIMME); else PRIMME (standard problems)."""
+    """Dense up to ``dense_max_states``; shift-invert while its estimate fits and either PARDISO is
+    installed, or the largest block is ≤ 50 k states, or PRIMME is absent; else PRIMME (standard problems)."""
     if n <= dense_max_states and BACKENDS["dense"].memory_gb(n, nnz, n_blocks) <= max_memory_gb:
         return "dense"
     have_primme = BACKENDS["primme"].available() and not generalized
     est_si = BACKENDS["shift-invert"].memory_gb(n, nnz, n_blocks)
-    if est_si <= max_memory_gb and (n / n_blocks <= _SI_MAX_BLOCK or not have_primme):
+    fast_ldl = "pardiso" in available_ldl_backends()
+    if est_si <= max_memory_gb and (fast_ldl or n / n_blocks <= _SI_MAX_BLOCK or not have_primme):
         return "shift-invert"
     return "primme" if have_primme else "shift-invert"
 
