@@ -20,7 +20,8 @@ from perovskite_tb.eigen.levels import levels_near
 from perovskite_tb.errors import InputError
 from perovskite_tb.gfactor import GFactor, g_from_splitting, g_tensor
 from perovskite_tb.model.bulk import bulk_properties
-from perovskite_tb.model.hamiltonian import HamiltonianTerms, assemble
+from perovskite_tb.model.hamiltonian import HamiltonianTerms, assemble, nnz_per_row
+from perovskite_tb.model.slater_koster import second_neighbour_shells
 from perovskite_tb.model.materials import EtbParameters
 from perovskite_tb._system import memory_budget_gb
 from perovskite_tb.eigen.registry import choose_backend
@@ -152,7 +153,8 @@ def check_memory(spec: ShapeSpec, params: EtbParameters, method: str = "auto",
     n = params.n_orb * max_sites(spec, params.a)
     sizes = spec.n_cells or spec.semi_axes_nm or (spec.diameter_nm,) * 3
     n_blocks = 8 if len(set(sizes)) == 1 or (spec.semi_axes_nm is not None and len(set(sizes)) == 2) else 4
-    _, est = choose_backend(method, n, int(NNZ_PER_ROW * n), n_blocks, memory_budget_gb(max_memory_gb))
+    nnz = NNZ_PER_ROW if not second_neighbour_shells(params) else nnz_per_row(params)
+    _, est = choose_backend(method, n, int(nnz * n), n_blocks, memory_budget_gb(max_memory_gb))
     return est
 
 

@@ -144,6 +144,14 @@ def _eye(n):
     return sp.eye_array(n, format="csr", dtype=np.complex128)
 
 
+def test_passivation_default_is_converged_in_delta():
+    """g and the levels at the default δ_sb are within 0.02 (g) and 5 meV of δ_sb = 10⁵ eV (the limit ∝ 1/δ)."""
+    a = nc_gfactors(P, 3, termination="passivated", dielectric=None)
+    b = nc_gfactors(P, 3, termination=TerminationSpec("passivated", passivation_eV=1e5), dielectric=None)
+    assert abs(a.g_e.g - b.g_e.g) < 0.02 and abs(a.g_h.g - b.g_h.g) < 0.02
+    assert abs(a.E_e - b.E_e) < 5e-3 and abs(a.E_h - b.E_h) < 5e-3
+
+
 def test_passivation_lifts_one_orbital_per_dangling_bond():
     s = cuboid(P.a, 3)
     ht = assemble(s, P, termination="passivated")
@@ -254,7 +262,7 @@ def test_run_file_termination_axis_points_and_keys():
     ({"termination": ["pbx6", "hydrogen"]}, None, "hydrogen"),
     ({"termination": ["csx"], "model": ["etb", "kp"]}, None, "kp"),
     ({"termination": ["pbx6"]}, {"passivation_eV": 30.0}, "passivated"),
-    ({"termination": ["passivated"]}, {"passivation_eV": 1000.0}, "1000"),
+    ({"termination": ["passivated"]}, {"passivation_eV": 1e6}, "1000000"),
     ({"termination": ["csx"]}, {"cs_potential_eV": "x"}, "cs_potential_eV"),
 ])
 def test_run_file_bad_termination(axes, options, word):

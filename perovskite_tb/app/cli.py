@@ -84,9 +84,9 @@ def _termination_options(p: argparse.ArgumentParser) -> None:
                         "(dangling-bond hybrids raised, Lee et al. PRB 69, 045316 (2004)), csx (outer CsX layer: "
                         "each Cs an on-site potential on the halides it touches)")
     p.add_argument("--passivation-eV", type=_finite_float("eV"), default=None, metavar="DELTA",
-                   help="passivated: dangling-bond energy δ_sb (eV, 10..100; default 30)")
+                   help="passivated: dangling-bond energy δ_sb (eV, 100..1e5; default 1000)")
     p.add_argument("--cs-potential-eV", type=_finite_float("eV"), default=None, metavar="U",
-                   help="csx: on-site potential per Cs on a touching halide (eV, -4..0; default the screened "
+                   help="csx: on-site potential per Cs on a touching halide (eV, -1..0; default the screened "
                         "point charge, -0.81 eV for CsPbI3)")
 
 

@@ -37,7 +37,7 @@ from perovskite_tb.app.fitspec import (DEFAULT_SCALES, FITTABLE_NAMES, TARGET_NA
                                        FitSpec, Target, read_fit_spec)
 from perovskite_tb.errors import DegeneracyError, InputError, ParameterError, SolverError
 from perovskite_tb.model.bulk import bulk_properties
-from perovskite_tb.model.materials import EtbParameters
+from perovskite_tb.model.materials import ONSITE_NAMES, EtbParameters
 
 __all__ = [
     "TARGET_NAMES",
@@ -156,7 +156,7 @@ def fit_parameters(spec: FitSpec | str | Path | dict, *, xtol: float = 1e-10, ft
                 f"fit of {spec.material}.{spec.parameter_set} did not converge after {sol.nfev} evaluations "
                 f"(status {sol.status}: {sol.message}); ½χ² = {sol.cost:.4g}"
             )
-        params = make(sol.x)
+        params, shift = _aligned(make(sol.x), spec.align_vbm)
         try:
             ach = evaluate_targets(params, TARGET_NAMES, orbital_zeeman=spec.orbital_zeeman)
         except DegeneracyError as exc:
@@ -170,10 +170,19 @@ def fit_parameters(spec: FitSpec | str | Path | dict, *, xtol: float = 1e-10, ft
         )
         raise SolverError(f"fit of {spec.material}.{spec.parameter_set} misses target tolerances: {miss}")
     return FitResult(
-        spec=spec, params=params, initial=dict(zip(names, x0.tolist())), fitted=dict(zip(names, sol.x.tolist())),
+        spec=spec, params=params, initial=dict(zip(names, x0.tolist())),
+        fitted={n: float(getattr(params, n)) for n in names},
         achieved=ach, residuals=res, met=met, cost=float(sol.cost), nfev=int(sol.nfev), status=int(sol.status),
-        message=str(sol.message),
+        message=str(sol.message), vbm_shift=shift,
     )
+
+
+def _aligned(params: EtbParameters, align: bool) -> tuple[EtbParameters, float]:
+    """``params`` with every on-site energy shifted by −E_vbm if ``align`` (bulk VBM at 0 eV), and the shift."""
+    if not align:
+        return params, 0.0
+    shift = -float(bulk_properties(params).E_vbm)
+    return params.replace(**{n: getattr(params, n) + shift for n in ONSITE_NAMES}), shift
 
 
 def run_fit_file(spec_path: str | Path, output: str | Path | None = None) -> tuple[FitResult, Path]:

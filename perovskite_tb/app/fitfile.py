@@ -12,9 +12,9 @@ from pathlib import Path
 
 import tomli_w
 
-from perovskite_tb.app.fitspec import FITTABLE_NAMES, TARGET_NAMES, FitResult
+from perovskite_tb.app.fitspec import FITTABLE_NAMES, RECORDED_TARGETS, TARGET_NAMES, FitResult
 from perovskite_tb.errors import InputError
-from perovskite_tb.model.materials import (_SP3_UNUSED, ONSITE_NAMES, SPIN_ORBIT_NAMES,
+from perovskite_tb.model.materials import (_SP3_UNUSED, ONSITE_NAMES, SECOND_NEIGHBOUR_NAMES, SPIN_ORBIT_NAMES,
                                            TWO_CENTRE_NAMES)
 
 __all__ = ["write_parameter_file", "format_report"]
@@ -72,8 +72,11 @@ def _set_lines(result: FitResult) -> list[str]:
         "", "[lattice]",
         _kv("a", {"value": _round(p.a * 10, 8), "unit": "angstrom", "source": src["a"]}),
     ]
-    for sec, names in (("onsite", ONSITE_NAMES), ("two_centre", TWO_CENTRE_NAMES),
-                       ("spin_orbit", SPIN_ORBIT_NAMES)):
+    sections = [("onsite", ONSITE_NAMES), ("two_centre", TWO_CENTRE_NAMES), ("spin_orbit", SPIN_ORBIT_NAMES)]
+    if any(getattr(p, n) for n in SECOND_NEIGHBOUR_NAMES) or set(SECOND_NEIGHBOUR_NAMES) & (
+            set(spec.free) | set(spec.start)):
+        sections.append(("second_neighbour", SECOND_NEIGHBOUR_NAMES))
+    for sec, names in sections:
         lines += ["", f"[{sec}]"]
         for n in names:
             if p.basis == "sp3" and n in _SP3_UNUSED:
@@ -81,6 +84,9 @@ def _set_lines(result: FitResult) -> list[str]:
             free = n in spec.free
             entry = {"value": _round(getattr(p, n), 7) if free else float(getattr(p, n)),
                      "unit": "eV", "source": src[n]}
+            if result.vbm_shift and sec == "onsite" and not free:
+                entry = {**entry, "value": _round(getattr(p, n), 7),
+                         "note": f"cited value shifted by {result.vbm_shift:+.6f} eV (align_vbm)"}
             lines.append(_kv(n, {**entry, "fitted": True} if free else entry))
     # no [temperature] table: fitted sets carry no cited dEg/dT unless the parent's material matches
     if spec.parent.material == spec.material and (spec.parent.dEg_dT or spec.parent.thermal_expansion):
@@ -99,6 +105,7 @@ def _record_lines(result: FitResult) -> list[str]:
         _kv("parent", spec.parent_name), _kv("parent_sha256", spec.parent.file_sha256),
         _kv("free", list(spec.free)), _kv("orbital_zeeman", spec.orbital_zeeman),
         _kv("citations", list(spec.citations)), _kv("cost", _round(result.cost, 8)),
+        *([_kv("vbm_shift_eV", _round(result.vbm_shift, 8))] if spec.align_vbm else []),
         _kv("nfev", result.nfev),
         _kv("optimizer", "scipy.optimize.least_squares (trf): " + result.message),
         "", "[fit.initial]",
@@ -113,7 +120,8 @@ def _record_lines(result: FitResult) -> list[str]:
             d["source"] = t.source
         lines.append(_kv(t.name, d))
     lines += ["", "[fit.achieved]", "# all bulk quantities of the fitted set (eV, m0, 1)"]
-    lines += [_kv(n, _round(v, 6)) for n, v in result.achieved.items()]
+    targeted = {t.name for t in spec.targets}
+    lines += [_kv(n, _round(v, 6)) for n, v in result.achieved.items() if n in RECORDED_TARGETS or n in targeted]
     lines += ["", "[fit.residuals]", "# achieved − target"]
     lines += [_kv(n, _round(v, 4)) for n, v in result.residuals.items()]
     lines += ["", "[fit.met]", "# |residual| ≤ tolerance (targets with a tolerance only)"]

@@ -11,7 +11,9 @@ Fit spec schema
     of a shipped set, or a path to a ``.toml`` relative to the spec), ``source`` (citation key given to
     every fitted value; must exist in ``references.toml``), optional ``description``, ``status``,
     ``orbital_zeeman`` (bool, default false), ``citations`` (list of keys), ``max_nfev`` (int, default
-    400), ``strict`` (bool: raise if a target misses its tolerance; default false).
+    400), ``strict`` (bool: raise if a target misses its tolerance; default false), ``align_vbm`` (bool:
+    after the fit shift every on-site energy by −E_vbm so that the bulk VBM is the energy zero again, a
+    uniform shift that changes no gap, mass or g; default false).
 ``[start]``
     Optional ``name = { value, unit, source }`` overrides of the parent before fitting (``a`` or any
     ETB parameter); fixed if not free, starting values if free.
@@ -19,7 +21,8 @@ Fit spec schema
     ``names`` (list of parameter names) and optional ``bounds = { name = [lo, hi] }`` (eV).
 ``[targets]``
     ``name = { value, weight = 1, tolerance = optional, source }`` with name in :data:`TARGET_NAMES`;
-    units: eV for energies, m0 for masses, 1 for g.
+    units: eV for energies, m0 for masses, 1 for g. ``E_Xp_R`` is the top of the halide-p valence bands
+    at R relative to the VBM (:class:`~perovskite_tb.model.bulk.BulkProperties`).
 
 References
 ----------
@@ -37,6 +40,7 @@ from pathlib import Path
 from perovskite_tb.errors import InputError, ParameterError
 from perovskite_tb.model.materials import (
     ONSITE_NAMES,
+    SECOND_NEIGHBOUR_NAMES,
     SPIN_ORBIT_NAMES,
     TWO_CENTRE_NAMES,
     EtbParameters,
@@ -46,22 +50,24 @@ from perovskite_tb.model.materials import (
     parameters_dir,
 )
 
-__all__ = ["TARGET_NAMES", "FITTABLE_NAMES", "DEFAULT_SCALES", "Target", "FitSpec", "FitResult",
-           "read_fit_spec"]
+__all__ = ["TARGET_NAMES", "FITTABLE_NAMES", "DEFAULT_SCALES", "RECORDED_TARGETS", "Target", "FitSpec",
+           "FitResult", "read_fit_spec"]
 
 #: Bulk targets that can be fitted, with their units (attributes of :class:`~perovskite_tb.model.bulk.BulkProperties`).
 TARGET_NAMES = {
     "Eg": "eV", "gap_M": "eV", "gap_X": "eV", "Delta_so": "eV",
-    "m_e": "m0", "m_h": "m0", "g_e": "1", "g_h": "1",
+    "m_e": "m0", "m_h": "m0", "g_e": "1", "g_h": "1", "E_Xp_R": "eV",
 }
+#: Targets whose achieved values every fitted file records (others only when the spec targets them).
+RECORDED_TARGETS = ("Eg", "gap_M", "gap_X", "Delta_so", "m_e", "m_h", "g_e", "g_h")
 #: Residual scale s_t used when a target has no tolerance (choice of this module: 1 meV for
 #: energies, 0.001 m0 for masses, 0.01 for g-factors, i.e. roughly the precision of Table S2).
 DEFAULT_SCALES = {
     "Eg": 1e-3, "gap_M": 1e-3, "gap_X": 1e-3, "Delta_so": 1e-3,
-    "m_e": 1e-3, "m_h": 1e-3, "g_e": 1e-2, "g_h": 1e-2,
+    "m_e": 1e-3, "m_h": 1e-3, "g_e": 1e-2, "g_h": 1e-2, "E_Xp_R": 1e-3,
 }
 #: Parameters that may be freed (eV).
-FITTABLE_NAMES = ONSITE_NAMES + TWO_CENTRE_NAMES + SPIN_ORBIT_NAMES
+FITTABLE_NAMES = ONSITE_NAMES + TWO_CENTRE_NAMES + SPIN_ORBIT_NAMES + SECOND_NEIGHBOUR_NAMES
 _UNITS = {"eV": 1.0, "meV": 1e-3, "angstrom": 0.1, "Å": 0.1, "nm": 1.0}
 @dataclass(frozen=True)
 class Target:
@@ -117,6 +123,8 @@ class FitSpec:
     orbital_zeeman : bool
     max_nfev : int
     strict : bool
+    align_vbm : bool
+        Shift the on-site energies of the fitted set by −E_vbm (energy zero at the bulk VBM).
     description, status : str
     citations : tuple of str
     raw : dict
@@ -135,6 +143,7 @@ class FitSpec:
     orbital_zeeman: bool = False
     max_nfev: int = 400
     strict: bool = False
+    align_vbm: bool = False
     description: str = ""
     status: str = ""
     citations: tuple = ()
@@ -170,6 +179,8 @@ class FitResult:
     status : int
         ``scipy.optimize.least_squares`` status (> 0 converged).
     message : str
+    vbm_shift : float
+        Shift added to every on-site energy after the fit (eV; 0 unless ``align_vbm``).
     """
 
     spec: FitSpec
@@ -183,6 +194,7 @@ class FitResult:
     nfev: int
     status: int
     message: str
+    vbm_shift: float = 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,7 +237,7 @@ def _load_doc(spec, base_dir) -> tuple[dict, Path]:
 
 
 _KNOWN_FIT = {"material", "parameter_set", "parent", "source", "description", "status",
-              "orbital_zeeman", "citations", "max_nfev", "strict"}
+              "orbital_zeeman", "citations", "max_nfev", "strict", "align_vbm"}
 
 
 def _read_fit_table(doc: dict) -> dict:
@@ -248,7 +260,7 @@ def _read_fit_table(doc: dict) -> dict:
     max_nfev = fit.get("max_nfev", 400)
     if isinstance(max_nfev, bool) or not isinstance(max_nfev, int) or max_nfev < 1:
         raise InputError(f"fit spec: [fit] max_nfev must be a positive integer, got {max_nfev!r}")
-    for key in ("orbital_zeeman", "strict"):
+    for key in ("orbital_zeeman", "strict", "align_vbm"):
         if not isinstance(fit.get(key, False), bool):
             raise InputError(f"fit spec: [fit] {key} must be true or false, got {fit.get(key)!r}")
     return fit
@@ -374,6 +386,7 @@ def read_fit_spec(spec: str | Path | dict, *, base_dir: str | Path | None = None
         material=fit["material"], parameter_set=fit["parameter_set"], parent=parent, parent_name=parent_name,
         start=start, free=tuple(names), bounds=bounds, targets=tuple(targets), source=fit["source"],
         orbital_zeeman=fit.get("orbital_zeeman", False), max_nfev=fit.get("max_nfev", 400),
-        strict=fit.get("strict", False), description=str(fit.get("description", "")),
+        strict=fit.get("strict", False), align_vbm=fit.get("align_vbm", False),
+        description=str(fit.get("description", "")),
         status=str(fit.get("status", "")), citations=tuple(fit.get("citations", [])), raw=doc,
     )

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from perovskite_tb.app.runfile import SIZE_AXES, RunSpec
 from perovskite_tb.eigen.solver import estimate_memory_gb
 from perovskite_tb.errors import ParameterError, PerovskiteTBError
+from perovskite_tb.model.hamiltonian import nnz_per_row
 from perovskite_tb.model.materials import available_sets, load_parameters
+from perovskite_tb.model.slater_koster import second_neighbour_shells
 from perovskite_tb.model.shapes import ShapeSpec
 from perovskite_tb.model.temperature import kane_energy_scale, lattice_scale, parameters_at
 from perovskite_tb.model.termination import DEFAULT_TERMINATION, TerminationSpec
@@ -159,9 +161,14 @@ def _box_cells(spec: ShapeSpec, a: float) -> tuple:
     return tuple(2 * math.ceil(h / a) + 1 for h in half)
 
 
-def _memory_etb(n_orb: int, spec: ShapeSpec, a: float) -> float:
+def _memory_etb(n_orb: int, spec: ShapeSpec, a: float, nnz_row: float = 7.4) -> float:
     n_states = n_orb * _n_sites(_box_cells(spec, a))
-    return float(estimate_memory_gb(n_states, int(7.4 * n_states)))
+    return float(estimate_memory_gb(n_states, int(nnz_row * n_states)))
+
+
+def _nnz_row(params) -> float:
+    """Stored entries per row: 7.4 for nearest-neighbour sets (unchanged), more with second-neighbour shells."""
+    return 7.4 if not second_neighbour_shells(params) else nnz_per_row(params)
 
 
 def _memory_kp(resolution: int, edges) -> float:
@@ -275,7 +282,7 @@ class _Expander:
             for term in self.spec.axes.termination:
                 for oz in self.spec.axes.orbital_zeeman:
                     out.append(Point("etb", mat, set_name, set_name, s, T, oz, edges_nm=edges,
-                                     memory_gb=_memory_etb(pT.n_orb, s, pT.a), params=pT,
+                                     memory_gb=_memory_etb(pT.n_orb, s, pT.a, _nnz_row(pT)), params=pT,
                                      termination=self.spec.options.termination_spec(term),
                                      solver=self.spec.execution.solver))
         return out

@@ -16,6 +16,7 @@ spin–orbit split J = 3/2 CB (R8−).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,7 +26,8 @@ from perovskite_tb.gfactor import GFactor, g_tensor
 from perovskite_tb.model.basis import atom_L, atom_S
 from perovskite_tb.model.hamiltonian import bloch_matrix
 from perovskite_tb.model.materials import EtbParameters
-from perovskite_tb.model.structure import bulk_cell
+from perovskite_tb.model.slater_koster import second_neighbour_shells
+from perovskite_tb.model.structure import bulk_cell, with_shell
 
 __all__ = [
     "BulkProperties",
@@ -72,7 +74,20 @@ def bloch_derivatives(params: EtbParameters, k: np.ndarray) -> np.ndarray:
 
 
 def _bloch(params, k, derivatives):
-    return bloch_matrix(bulk_cell(params.a), params, k, derivatives=derivatives)
+    return bloch_matrix(_cell(params.a, _shell_key(params)), params, k, derivatives=derivatives)
+
+
+def _shell_key(params: EtbParameters) -> tuple:
+    return tuple((sh.shell, sh.species, dist) for sh, dist in second_neighbour_shells(params))
+
+
+@lru_cache(maxsize=64)
+def _cell(a: float, shells: tuple):
+    """The 4-atom cell with the bonds of the second-neighbour shells ``(shell, species, length)`` (cached)."""
+    cell = bulk_cell(a)
+    for shell, species, dist in shells:
+        cell = with_shell(cell, shell, species, dist)
+    return cell
 
 
 def _cell_operator(params: EtbParameters, op_atom: np.ndarray) -> np.ndarray:
@@ -169,6 +184,10 @@ class BulkProperties:
         Signed bulk g-factors (J convention of Kirstein et al., Nat. Commun. 13, 3062 (2022)).
     orbital_zeeman : bool
         Whether the on-site L·B term was included.
+    E_Xp_R : float
+        Top of the halide-p valence bands at R relative to the VBM (eV, < 0): the highest level at R below
+        the R6+ valence-band-top doublet (bands 22–23, 0-based). Without X–X hopping it is the
+        dispersionless non-bonding halide p level E_p,X + λ_X (≈ −2.0 eV in the CsPbI3 sets).
     """
 
     Eg: float
@@ -181,6 +200,7 @@ class BulkProperties:
     g_e: float
     g_h: float
     orbital_zeeman: bool
+    E_Xp_R: float = float("nan")
 
     def as_json(self) -> dict:
         """CLI contract keys: Eg_eV, gap_M_eV, gap_X_eV, Delta_so_eV, m_e, m_h, g_e, g_h."""
@@ -284,5 +304,5 @@ def bulk_properties(params: EtbParameters, *, orbital_zeeman: bool = False) -> B
         Eg=float(ER[c] - ER[v]), gap_M=gaps["M"], gap_X=gaps["X"],
         Delta_so=float(np.mean(ER[c + 2 : c + 6]) - ER[c]), E_vbm=float(ER[v]),
         m_e=_mass(params, c, kR), m_h=_mass(params, v - 1, kR),
-        g_e=ge.g, g_h=gh.g, orbital_zeeman=orbital_zeeman,
+        g_e=ge.g, g_h=gh.g, orbital_zeeman=orbital_zeeman, E_Xp_R=float(ER[v - 2] - ER[v]),
     )

@@ -1,9 +1,12 @@
 r"""One assembler for the ETB model: sites and bonds of a :class:`~perovskite_tb.model.structure.Structure`
 → nanocrystal H(B) = H0 + Σ_γ B_γ M_γ (+ exact Peierls phases) or periodic-cell Bloch H(k).
 
-Both paths take their blocks from :func:`bond_blocks` (on-site block per species, a Slater–Koster block
+Both paths take their blocks from :func:`bond_blocks` (on-site block per site class, a Slater–Koster block
 per bond kind = species pair, shell and bond vector), so a further-neighbour shell is bonds in the
-structure plus a :class:`~perovskite_tb.model.slater_koster.HoppingShell`; bulk and nanocrystal follow.
+structure plus a :class:`~perovskite_tb.model.slater_koster.HoppingShell`; bulk and nanocrystal follow. The
+second-neighbour shells of a parameter set (X–X at a/√2, Pb–Pb at a) are added by
+:func:`with_parameter_shells` in both paths; a surface termination adds on-site terms
+(:mod:`perovskite_tb.model.termination`).
 
 Gauge and sign conventions (stated once here; Graf & Vogl, PRB 51, 4940 (1995) for the Peierls
 substitution, Roth, Lax & Zwerdling, Phys. Rev. 114, 90 (1959) for the linear term)
@@ -39,14 +42,14 @@ from perovskite_tb.model._csr import PEIERLS_COEF, Neighbours, stack, tables
 from perovskite_tb.model.basis import atom_J, atom_L, atom_S, onsite_block
 from perovskite_tb.constants import G0, MU_B
 from perovskite_tb.errors import InputError
-from perovskite_tb.model.structure import Structure
+from perovskite_tb.model.structure import Structure, with_shell
 from perovskite_tb.model.materials import EtbParameters
 from perovskite_tb.model.slater_koster import (AXIS_DIRECTIONS, HoppingShell, hopping_block, nearest_neighbour_shell,
-                                               pair_block)
+                                               pair_block, second_neighbour_shells)
 from perovskite_tb.model.termination import SurfaceTerm, TerminationSpec, surface_term
 
 __all__ = ["HamiltonianTerms", "BondBlocks", "assemble", "bloch_matrix", "bond_blocks", "block_tables",
-           "PEIERLS_COEF"]
+           "with_parameter_shells", "nnz_per_row", "NNZ_PER_ROW", "PEIERLS_COEF"]
 
 
 def block_tables(params: EtbParameters) -> tuple[np.ndarray, np.ndarray]:
@@ -89,6 +92,34 @@ def _shell_table(params: EtbParameters, shells) -> dict:
             raise InputError(f"hopping shell {sh.shell} between {sh.species} is given twice")
         table[key] = sh
     return table
+
+
+#: Stored entries per row of the NC Hamiltonian (memory estimates before assembly): ≈ 7.1–7.3 measured for the
+#: nearest-neighbour sp3d5s* model (8–12 cells), plus ≈ 6.8 for a full X–X shell (ss, sp, pp) and ≈ 0.8 for a
+#: Pb–Pb shell; rounded up.
+NNZ_PER_ROW = {"nn": 7.5, "XX": 7.0, "PbPb": 1.0}
+
+
+def nnz_per_row(params: EtbParameters) -> float:
+    """Estimated stored entries per row of the NC Hamiltonian of ``params`` (:data:`NNZ_PER_ROW`)."""
+    tags = {sh.species[0] + sh.species[1] for sh, _ in second_neighbour_shells(params)}
+    return NNZ_PER_ROW["nn"] + sum(NNZ_PER_ROW[t] for t in tags)
+
+
+def with_parameter_shells(structure: Structure, params: EtbParameters, shells=()) -> tuple[Structure, tuple]:
+    """``structure`` with the bonds of the set's second-neighbour shells added (where not present yet), and
+    ``shells`` extended by their integrals (:func:`perovskite_tb.model.slater_koster.second_neighbour_shells`).
+
+    A set without second-neighbour integrals returns its arguments unchanged.
+    """
+    extra = second_neighbour_shells(params)
+    if not extra:
+        return structure, tuple(shells)
+    present = set(structure.bonds.shell.tolist())
+    for sh, dist in extra:
+        if sh.shell not in present:
+            structure = with_shell(structure, sh.shell, sh.species, dist)
+    return structure, (*shells, *(sh for sh, _ in extra))
 
 
 def bond_blocks(structure: Structure, params: EtbParameters, shells=(), *, termination=None) -> BondBlocks:
@@ -241,7 +272,8 @@ def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: boo
     orbital_zeeman : bool, optional
         Include μB L·B on-site (default False).
     shells : sequence of HoppingShell, optional
-        Integrals of hopping shells beyond the nearest-neighbour Pb–X shell of ``params``.
+        Integrals of hopping shells beyond the nearest-neighbour Pb–X shell of ``params``; the set's own
+        second-neighbour shells (:func:`with_parameter_shells`) are added to the bond list and to these.
     termination : str or TerminationSpec, optional
         Surface termination (:data:`perovskite_tb.model.termination.TERMINATIONS`); None: pbx6.
 
@@ -260,6 +292,7 @@ def assemble(structure: Structure, params: EtbParameters, *, orbital_zeeman: boo
     if not np.isclose(structure.a, params.a, rtol=1e-12):
         raise InputError(f"structure lattice constant {structure.a} nm differs from parameter set a = {params.a} nm")
     spec = TerminationSpec.of(termination)
+    structure, shells = with_parameter_shells(structure, params, shells)
     bb = bond_blocks(structure, params, shells, termination=spec)
     n_orb = params.n_orb
     surf = bb.surface
@@ -294,7 +327,7 @@ def bloch_matrix(structure: Structure, params: EtbParameters, k, *, derivatives:
     derivatives : bool, optional
         Also return ∂H/∂k_α (eV·nm), shape (3, n, n).
     shells : sequence of HoppingShell, optional
-        As in :func:`assemble`.
+        As in :func:`assemble` (the set's second-neighbour shells are added the same way).
 
     Returns
     -------
@@ -309,6 +342,7 @@ def bloch_matrix(structure: Structure, params: EtbParameters, k, *, derivatives:
     if not structure.periodic:
         raise InputError("bloch_matrix needs a periodic cell (Structure.lattice)")
     k = np.asarray(k, dtype=float)
+    structure, shells = with_parameter_shells(structure, params, shells)
     bb = bond_blocks(structure, params, shells)
     n = params.n_orb
     N = structure.n_sites * n

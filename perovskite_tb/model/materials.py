@@ -29,6 +29,7 @@ __all__ = [
     "ONSITE_NAMES",
     "TWO_CENTRE_NAMES",
     "SPIN_ORBIT_NAMES",
+    "SECOND_NEIGHBOUR_NAMES",
     "BASES",
     "PLAUSIBLE",
     "check_plausible",
@@ -51,6 +52,10 @@ TWO_CENTRE_NAMES = (
     "V_dd_sigma", "V_dd_pi", "V_dd_delta",
 )
 SPIN_ORBIT_NAMES = ("lambda_so_X", "lambda_so_Pb")
+#: Second-neighbour two-centre integrals (optional section ``[second_neighbour]``, default 0): X–X at a/√2
+#: and Pb–Pb at a, s and p shells (``sp`` = s on atom 1, p on atom 2; equal to ps for a homonuclear pair).
+SECOND_NEIGHBOUR_NAMES = ("V_XX_ss_sigma", "V_XX_sp_sigma", "V_XX_pp_sigma", "V_XX_pp_pi",
+                          "V_PbPb_ss_sigma", "V_PbPb_sp_sigma", "V_PbPb_pp_sigma", "V_PbPb_pp_pi")
 #: Names that exist only in the sp3d5s* basis.
 _SP3_UNUSED = {
     "E_d_X", "E_d_Pb", "E_sstar_X", "E_sstar_Pb", "V_sa_sstarc_sigma", "V_sc_sstara_sigma",
@@ -58,9 +63,12 @@ _SP3_UNUSED = {
     "V_sc_da_sigma", "V_sstara_dc_sigma", "V_sstarc_da_sigma", "V_pa_dc_sigma", "V_pa_dc_pi",
     "V_pc_da_sigma", "V_pc_da_pi", "V_dd_sigma", "V_dd_pi", "V_dd_delta",
 }
-_TOP_KEYS = {"meta", "lattice", "onsite", "two_centre", "spin_orbit", "temperature", "fit"}
+_TOP_KEYS = {"meta", "lattice", "onsite", "two_centre", "spin_orbit", "second_neighbour", "temperature", "fit"}
 _TEMPERATURE_NAMES = ("dEg_dT", "thermal_expansion", "hopping_exponent")
-_SECTIONS = {"onsite": ONSITE_NAMES, "two_centre": TWO_CENTRE_NAMES, "spin_orbit": SPIN_ORBIT_NAMES}
+_SECTIONS = {"onsite": ONSITE_NAMES, "two_centre": TWO_CENTRE_NAMES, "spin_orbit": SPIN_ORBIT_NAMES,
+             "second_neighbour": SECOND_NEIGHBOUR_NAMES}
+#: Sections that may be left out (their parameters are then 0), and parameters that may be left out of them.
+_OPTIONAL = {"second_neighbour"}
 SECTION_OF.update({n: s for s, names in _SECTIONS.items() for n in names})
 
 
@@ -70,12 +78,14 @@ def _f(unit: str, symbol: str) -> dataclasses.Field:
 
 @dataclass(frozen=True)
 class EtbParameters:
-    """Nearest-neighbour sp3(d5s*) Slater–Koster parameters of cubic CsPbX3 (Pb = cation c, X = anion a).
+    """sp3(d5s*) Slater–Koster parameters of cubic CsPbX3 (Pb = cation c, X = anion a).
 
     All energies in eV, lengths in nm. Names: ``E_<orbital>_<atom>`` on-site energies,
-    ``V_<pair>_<bond>`` two-centre integrals (``sa_pc`` = s on anion, p on cation; unmarked pairs such
-    as ``pp`` are symmetric), ``lambda_so_<atom>`` = Δ_atom/3 with H_SO = λ L·σ on p shells
-    (Jancu et al., PRB 57, 6493 (1998); Nestoklon, Comput. Mater. Sci. 196, 110535 (2021), Table I).
+    ``V_<pair>_<bond>`` nearest-neighbour Pb–X two-centre integrals (``sa_pc`` = s on anion, p on cation;
+    unmarked pairs such as ``pp`` are symmetric), ``lambda_so_<atom>`` = Δ_atom/3 with H_SO = λ L·σ on p
+    shells (Jancu et al., PRB 57, 6493 (1998); Nestoklon, Comput. Mater. Sci. 196, 110535 (2021), Table I);
+    optional second neighbours ``V_XX_<pair>_<bond>`` (X–X at a/√2) and ``V_PbPb_<pair>_<bond>`` (Pb–Pb at a),
+    0 unless the file has a ``[second_neighbour]`` table.
 
     Attributes
     ----------
@@ -126,6 +136,14 @@ class EtbParameters:
     V_dd_sigma: float = _f("eV", "ddσ")
     V_dd_pi: float = _f("eV", "ddπ")
     V_dd_delta: float = _f("eV", "ddδ")
+    V_XX_ss_sigma: float = _f("eV", "ssσ (X–X, a/√2)")
+    V_XX_sp_sigma: float = _f("eV", "spσ (X–X, a/√2)")
+    V_XX_pp_sigma: float = _f("eV", "ppσ (X–X, a/√2)")
+    V_XX_pp_pi: float = _f("eV", "ppπ (X–X, a/√2)")
+    V_PbPb_ss_sigma: float = _f("eV", "ssσ (Pb–Pb, a)")
+    V_PbPb_sp_sigma: float = _f("eV", "spσ (Pb–Pb, a)")
+    V_PbPb_pp_sigma: float = _f("eV", "ppσ (Pb–Pb, a)")
+    V_PbPb_pp_pi: float = _f("eV", "ppπ (Pb–Pb, a)")
     lambda_so_X: float = _f("eV", "Δ_a/3")
     lambda_so_Pb: float = _f("eV", "Δ_c/3")
     reference_temperature_K: float = 0.0
@@ -144,11 +162,12 @@ class EtbParameters:
             )
         if not (math.isfinite(self.a) and self.a > 0):
             raise ParameterError(f"lattice constant a must be a positive finite length, got {self.a} nm")
-        for name in ONSITE_NAMES + TWO_CENTRE_NAMES + SPIN_ORBIT_NAMES:
+        for name in ONSITE_NAMES + TWO_CENTRE_NAMES + SPIN_ORBIT_NAMES + SECOND_NEIGHBOUR_NAMES:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ParameterError(f"parameter {name} must be a finite number in eV, got {v!r}")
-        for name in ("a",) + ONSITE_NAMES + TWO_CENTRE_NAMES + SPIN_ORBIT_NAMES + _TEMPERATURE_NAMES + (
+        for name in ("a",) + ONSITE_NAMES + TWO_CENTRE_NAMES + SPIN_ORBIT_NAMES + SECOND_NEIGHBOUR_NAMES + \
+                _TEMPERATURE_NAMES + (
                 "reference_temperature_K",):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -166,9 +185,12 @@ class EtbParameters:
         return 2 * len(BASES[self.basis])
 
     def values(self) -> dict[str, float]:
-        """Return all physical parameters as a flat ``{name: value}`` dict (eV, nm)."""
+        """Return all physical parameters as a flat ``{name: value}`` dict (eV, nm); second-neighbour
+        integrals only when non-zero."""
         names = ("a",) + ONSITE_NAMES + TWO_CENTRE_NAMES + SPIN_ORBIT_NAMES
-        return {n: float(getattr(self, n)) for n in names}
+        out = {n: float(getattr(self, n)) for n in names}
+        out.update({n: float(getattr(self, n)) for n in SECOND_NEIGHBOUR_NAMES if getattr(self, n)})
+        return out
 
     def replace(self, **changes) -> "EtbParameters":
         """Return a copy with some values changed (``dataclasses.replace``), provenance marked."""
@@ -305,15 +327,16 @@ def load_parameter_file(path: str | Path) -> EtbParameters:
     kw["a"], src = _read_value("lattice", "a", doc["lattice"]["a"], path)
     sources.append(("a", src))
     for section, names in _SECTIONS.items():
-        table = doc.get(section)
+        table = doc.get(section, {} if section in _OPTIONAL else None)
         if not isinstance(table, dict):
-            raise ParameterError(f"{path.name}: missing section [{section}]")
+            raise ParameterError(f"{path.name}: missing section [{section}]" if table is None
+                                 else f"{path.name}: [{section}] must be a table")
         unknown = set(table) - set(names)
         if unknown:
             raise ParameterError(f"{path.name}: unknown parameter(s) in [{section}]: {', '.join(sorted(unknown))}")
         for name in names:
             if name not in table:
-                if basis == "sp3" and name in _SP3_UNUSED:
+                if (basis == "sp3" and name in _SP3_UNUSED) or section in _OPTIONAL:
                     continue
                 raise ParameterError(f"{path.name}: missing parameter [{section}] {name}")
             if basis == "sp3" and name in _SP3_UNUSED:

@@ -16,7 +16,7 @@ if l_α ≤ l_β the element is :math:`E_{\alpha\beta}(\hat d)` with :math:`V(\a
 A hopping shell is data (:class:`HoppingShell`: shell index, the ordered species pair and its
 two-centre integrals); :func:`pair_block` turns it into the block of any bond direction, so a further
 neighbour shell needs no new code here. The nearest-neighbour Pb–X shell of a parameter set is
-:func:`nearest_neighbour_shell`.
+:func:`nearest_neighbour_shell`, its second-neighbour X–X and Pb–Pb shells :func:`second_neighbour_shells`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,14 @@ from perovskite_tb.model.basis import rotation_d, rotation_p
 from perovskite_tb.model.materials import BASES, EtbParameters
 
 __all__ = ["sk_block", "rotation_to", "hopping_block", "pair_block", "HoppingShell", "nearest_neighbour_shell",
-           "AXIS_DIRECTIONS", "NN_SHELL"]
+           "second_neighbour_shells", "AXIS_DIRECTIONS", "NN_SHELL", "XX_SHELL", "PBPB_SHELL"]
 
 #: Shell index of the nearest-neighbour Pb–X bonds.
 NN_SHELL = 1
+#: Shell index of the X–X bonds at a/√2 (second neighbours of a halide).
+XX_SHELL = 2
+#: Shell index of the Pb–Pb bonds at a.
+PBPB_SHELL = 3
 
 #: The six Pb→X bond directions of the cubic perovskite: +x, −x, +y, −y, +z, −z (shape (6, 3)).
 AXIS_DIRECTIONS = np.array(
@@ -197,6 +201,25 @@ class HoppingShell:
 def nearest_neighbour_shell(params: EtbParameters) -> HoppingShell:
     """The nearest-neighbour Pb → X shell of a parameter set (:data:`NN_SHELL`)."""
     return HoppingShell(NN_SHELL, ("Pb", "X"), _integrals(params))
+
+
+def second_neighbour_shells(params: EtbParameters) -> tuple:
+    """The second-neighbour shells of a parameter set with a non-zero integral, as (HoppingShell, bond length nm).
+
+    X–X at a/√2 (:data:`XX_SHELL`) and Pb–Pb at a (:data:`PBPB_SHELL`), s and p orbital shells: ssσ, spσ
+    (= psσ, the pair is homonuclear), ppσ, ppπ (``V_XX_*``, ``V_PbPb_*`` of
+    :class:`~perovskite_tb.model.materials.EtbParameters`). Shells whose integrals are all zero are left
+    out, so a nearest-neighbour set gets no extra bonds.
+    """
+    out = []
+    for shell, sp_, tag, dist in ((XX_SHELL, "X", "XX", params.a / np.sqrt(2.0)), (PBPB_SHELL, "Pb", "PbPb", params.a)):
+        v = {k: getattr(params, f"V_{tag}_{k}") for k in ("ss_sigma", "sp_sigma", "pp_sigma", "pp_pi")}
+        if not any(v.values()):
+            continue
+        ints = {("s", "s"): {"sigma": v["ss_sigma"]}, ("s", "p"): {"sigma": v["sp_sigma"]},
+                ("p", "p"): {"sigma": v["pp_sigma"], "pi": v["pp_pi"]}}
+        out.append((HoppingShell(shell, (sp_, sp_), ints), float(dist)))
+    return tuple(out)
 
 
 def pair_block(basis: str, integrals: Mapping, d: np.ndarray, *, spin: bool = True) -> np.ndarray:

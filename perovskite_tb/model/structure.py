@@ -299,10 +299,12 @@ def with_shell(structure: Structure, shell: int, species: tuple[str, str], dista
     except ValueError:
         raise GeometryError(f"unknown species in {species} (known: {', '.join(structure.species_names)})") from None
     pos = structure.positions
-    shifts = [np.zeros(3)] if not structure.periodic else [
-        np.asarray(c, dtype=float) @ structure.lattice for c in itertools.product((-1, 0, 1), repeat=3)]
     i1 = np.nonzero(structure.species == s1)[0]
     i2 = np.nonzero(structure.species == s2)[0]
+    if not structure.periodic:
+        new = _finite_shell(pos, i1, i2, s1 == s2, distance_nm, tol, int(shell))
+        return replace(structure, bonds=BondList.concat([structure.bonds, new]))
+    shifts = [np.asarray(c, dtype=float) @ structure.lattice for c in itertools.product((-1, 0, 1), repeat=3)]
     tree = cKDTree(pos[i2])
     bi, bj, vec = [], [], []
     for t in shifts:
@@ -320,3 +322,21 @@ def with_shell(structure: Structure, shell: int, species: tuple[str, str], dista
     new = BondList(i=np.array(bi, dtype=np.int64), j=np.array(bj, dtype=np.int64),
                    shell=np.full(len(bi), int(shell), dtype=np.int64), vector=np.array(vec, dtype=float).reshape(-1, 3))
     return replace(structure, bonds=BondList.concat([structure.bonds, new]))
+
+
+def _finite_shell(pos: np.ndarray, i1: np.ndarray, i2: np.ndarray, same: bool, r: float, tol: float,
+                  shell: int) -> BondList:
+    """Bonds i1 → i2 at distance r ± tol of a finite structure (vectorised; pairs once, i < j if ``same``)."""
+    if i1.size == 0 or i2.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return BondList(i=empty, j=empty, shell=empty, vector=np.zeros((0, 3)))
+    m = cKDTree(pos[i1]).sparse_distance_matrix(cKDTree(pos[i2]), r + tol, output_type="ndarray")
+    a, b = i1[m["i"]], i2[m["j"]]
+    keep = np.abs(m["v"] - r) <= tol
+    if same:
+        keep &= a < b
+    a, b = a[keep], b[keep]
+    order = np.lexsort((b, a))
+    a, b = a[order].astype(np.int64), b[order].astype(np.int64)
+    return BondList(i=a, j=b, shell=np.full(a.size, shell, dtype=np.int64),
+                    vector=np.ascontiguousarray(pos[b] - pos[a], dtype=float).reshape(-1, 3))

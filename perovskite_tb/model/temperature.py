@@ -45,7 +45,7 @@ from functools import lru_cache
 
 from perovskite_tb._system import blas_threads
 from perovskite_tb.errors import InputError, ParameterError, SolverError
-from perovskite_tb.model.materials import TWO_CENTRE_NAMES, EtbParameters
+from perovskite_tb.model.materials import SECOND_NEIGHBOUR_NAMES, TWO_CENTRE_NAMES, EtbParameters
 
 __all__ = [
     "RULES",
@@ -282,7 +282,7 @@ def _parameters_at(params: EtbParameters, T: float, rule: str) -> EtbParameters:
     changes = {"a": params.a * s, "reference_temperature_K": T}
     if rule == "b":
         f = s ** (-params.hopping_exponent)
-        changes.update({n: getattr(params, n) * f for n in TWO_CENTRE_NAMES})
+        changes.update({n: getattr(params, n) * f for n in TWO_CENTRE_NAMES + SECOND_NEIGHBOUR_NAMES})
     trial = params.replace(**changes)
     Epc = params.E_p_Pb
     for _ in range(30):

@@ -22,10 +22,13 @@ site of the nanocrystal lacks is a *missing bond*, and a site with one is a surf
     :math:`|s\rangle/\sqrt6 + |p_{\hat d}\rangle/\sqrt2 + |d_{\sigma,\hat d}\rangle/\sqrt3`. Orthonormality is
     what leaves the remaining bonds intact (with the tetrahedral 1:3 s:p mixture the +x and −x hybrids of a
     halide overlap by −½, and raising the dangling one also removes most of the σ orbital of the halide's
-    remaining bond). Lee et al. find that any δ_sb above ≈ 5 eV removes the surface states of the gap; the
-    default is 30 eV. For the PbX6 shapes only surface X have missing bonds (one each); each raised hybrid
-    carries one orbital above the gap, so the filled spin-orbitals drop by 2 per hybrid
-    (:attr:`SurfaceTerm.n_lifted`).
+    remaining bond). Lee et al. find for InAs/GaAs that any δ_sb above ≈ 5 eV removes the surface states of
+    the gap and quote ≈ 30 eV. Here the results converge more slowly, as 1/δ_sb (second-order coupling of the
+    raised hybrid to the neighbouring Pb): for a 6-cell CsPbI3 cube g_e = −1.47, −0.13, +0.32, +0.40, +0.43,
+    +0.44 for δ_sb = 10, 30, 100, 300, 1000, 10⁴ eV, and at 10 eV a surface state lies in the gap
+    (E_e = 1.09 eV < Eg). The default is 1000 eV, the accepted range 100 … 10⁵ eV. For the PbX6 shapes only
+    surface X have missing bonds (one each); each raised hybrid carries one orbital above the gap, so the
+    filled spin-orbitals drop by 2 per hybrid (:attr:`SurfaceTerm.n_lifted`).
 ``csx``
     CsX-terminated faces: a Cs ion at every A site (cube centre (i+½, j+½, k+½)a of the Pb lattice) that has
     at least two of its eight Pb corners in the nanocrystal but not all eight; that is the outer CsX layer of
@@ -38,8 +41,11 @@ site of the nanocrystal lacks is a *missing bond*, and a site with one is a surf
 The default U_Cs is the screened point-charge potential of a Cs⁺ ion at the Cs–X distance d = a/√2,
 :math:`U_{Cs} = -e^2/(4\pi\varepsilon_0\bar\varepsilon d)`, with :math:`\bar\varepsilon` = 4 (an assumption: the
 mean of the high-frequency constants of CsPbX3, ≈ 4.5–6, and of the host glass, ≈ 2.2, i.e. the screening of a
-charge at a planar interface); −0.81 eV for CsPbI3 (a = 0.6289 nm). Plausible range −4 … 0 eV (0: pbx6;
-−4 eV is beyond the unscreened value −3.2 eV of CsPbI3). The bulk on-site energies already contain the field of
+charge at a planar interface); −0.81 eV for CsPbI3 (a = 0.6289 nm). Accepted range −1 … 0 eV (0: pbx6); beyond
+≈ −1.2 eV the electron binds to the surface Pb layer and drops into the gap (:data:`CS_POTENTIAL_RANGE_EV`).
+Even at the default the electron is surface-resonant (weight 0.41 in the outer Pb/X shell of a 10-cell cube,
+pbx6: 0.09), in line with the conduction-band-derived surface states that DFT finds at the CBM of
+CsI-terminated cubic CsPbI3 (001) (Seidu et al., J. Chem. Phys. 154, 074712 (2021), abstract). The bulk on-site energies already contain the field of
 the four Cs every bulk halide touches; pbx6 keeps them at the surface, so csx − pbx6 is the effect of an extra
 potential U_Cs per outer Cs on the surface halides, not a first-principles surface model.
 
@@ -69,13 +75,17 @@ __all__ = ["TerminationSpec", "SurfaceTerm", "TERMINATIONS", "DEFAULT_TERMINATIO
 
 #: Name of the default termination (the PbX6 octahedra, nothing added).
 DEFAULT_TERMINATION = "pbx6"
-#: Default dangling-bond energy δ_sb (eV) of ``passivated`` (Lee et al., PRB 69, 045316 (2004)).
-DEFAULT_PASSIVATION_EV = 30.0
-#: Accepted δ_sb (eV): Lee et al. need ≳ 5 eV; below ≈ 10 eV the raised X hybrid can end up near the
-#: conduction-band edge of CsPbX3 (it lies at ≈ +6 eV for 10 eV), so the state count would be ambiguous.
-PASSIVATION_RANGE_EV = (10.0, 100.0)
-#: Accepted U_Cs (eV): attractive, at most a little beyond the unscreened point charge at a/√2 (−3.2 … −3.7 eV).
-CS_POTENTIAL_RANGE_EV = (-4.0, 0.0)
+#: Default dangling-bond energy δ_sb (eV) of ``passivated``: large enough that g is within ≈ 0.01 of the
+#: δ_sb → ∞ limit (module docstring).
+DEFAULT_PASSIVATION_EV = 1000.0
+#: Accepted δ_sb (eV): from 100 eV (a 6-cell CsPbI3 cube is then 0.1 off the limit in g_e; at 10 eV a surface
+#: state lies in the gap) to 10⁵ eV (still far from the precision limit of the solvers).
+PASSIVATION_RANGE_EV = (100.0, 1.0e5)
+#: Accepted U_Cs (eV): attractive, down to −1 eV. Stronger potentials bind the electron to the surface Pb
+#: (CsPbI3 cubes of 6–10 cells: at −1.6 eV E_e lies below the bulk CBM with 0.9 of its weight in the outer
+#: shell; at −1.2 eV E_e is 14 meV above the CBM at 10 cells and falling), and at −2.3 eV the empty d levels
+#: of a face halide (four Cs, E_d,X ≈ 11 eV) would reach the gap.
+CS_POTENTIAL_RANGE_EV = (-1.0, 0.0)
 #: Screening ε̄ of the default Cs potential (module docstring; an assumption, not a measured value).
 SCREENING_CS = 4.0
 #: e²/(4πε0) in eV·nm (CODATA 2018: 1.439964…).

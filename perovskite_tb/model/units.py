@@ -32,6 +32,9 @@ INTERNAL_UNIT = {"energy": "eV", "length": "nm", "temperature": "K", "energy/tem
 #: * on-site energies: sp3d5s* sets lie within −14…+23 eV (Jancu et al., PRB 57, 6493 (1998), Table I;
 #:   Nestoklon 2021, Table I); the range is ±40 eV.
 #: * two-centre integrals: |V| ≤ 3 eV in Nestoklon 2021 and ≤ 5 eV in Jancu 1998; the range is ±10 eV.
+#: * second-neighbour integrals (X–X at a/√2 ≈ 0.44 nm, Pb–Pb at a ≈ 0.63 nm): two-centre integrals fall
+#:   off with distance (Harrison's V ∝ d⁻², W. A. Harrison, Electronic Structure and the Properties of
+#:   Solids, 1980), so they lie well below the nearest-neighbour scale; the range is ±3 eV.
 #: * spin–orbit λ = Δ/3: atomic p-shell splittings of Pb 6p (≈ 1.75 eV) and I 5p (≈ 0.94 eV) give
 #:   λ ≈ 0.3–0.6 eV (Nestoklon 2021: 0.28 / 0.54 eV); λ ≥ 0 by the Landé interval rule; the range is 0–1.5 eV.
 #: * dEg/dT: +3.1×10⁻⁴ eV/K for CsPbI3 (Meliakov et al., Nanoscale 16, 21496 (2024)); |dEg/dT| ≤ 5×10⁻³ eV/K.
@@ -43,6 +46,7 @@ PLAUSIBLE = {
     "a": (0.45, 0.80),
     "onsite": (-40.0, 40.0),
     "two_centre": (-10.0, 10.0),
+    "second_neighbour": (-3.0, 3.0),
     "spin_orbit": (0.0, 1.5),
     "dEg_dT": (-5e-3, 5e-3),
     "thermal_expansion": (0.0, 5e-4),
@@ -51,7 +55,7 @@ PLAUSIBLE = {
 }
 #: Dimension of each parameter (sections by their section name).
 DIMENSION_OF = {
-    "a": "length", "onsite": "energy", "two_centre": "energy", "spin_orbit": "energy",
+    "a": "length", "onsite": "energy", "two_centre": "energy", "spin_orbit": "energy", "second_neighbour": "energy",
     "dEg_dT": "energy/temperature", "thermal_expansion": "1/temperature", "hopping_exponent": "dimensionless",
     "reference_temperature_K": "temperature",
 }

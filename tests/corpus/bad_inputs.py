@@ -222,3 +222,33 @@ _all_cases_before_terminations = all_cases
 def all_cases() -> list[Case]:  # noqa: F811 (extended, the list above is kept as it was)
     """Every case of the corpus, including the termination cases."""
     return _all_cases_before_terminations() + termination_cases()
+
+
+def second_neighbour_cases() -> list[Case]:
+    """The optional [second_neighbour] section of a parameter file (issue 12): wrong unit, out of range,
+    unknown name, not a table."""
+    text = (parameters_dir() / "CsPbI3.nestoklon2023-2nn.etb.toml").read_text()
+    head = _entry(text, "V_XX_pp_sigma").group(0)
+    val = _entry(text, "V_XX_pp_sigma").group(1)
+    return [
+        _param_case("unit-V_XX_pp_sigma", text.replace(head, head.replace('unit = "eV"', 'unit = "nm"'), 1),
+                    ("V_XX_pp_sigma",)),
+        _param_case("range-V_XX_pp_sigma", text.replace(head, head.replace(f"value = {val}", "value = 40.0"), 1),
+                    ("V_XX_pp_sigma",)),
+        _param_case("nan-V_XX_pp_sigma", text.replace(head, head.replace(f"value = {val}", "value = nan"), 1),
+                    ("V_XX_pp_sigma",)),
+        _param_case("second-neighbour-unknown", text.replace("[second_neighbour]\n", '[second_neighbour]\n'
+                    'V_XX_dd_sigma = { value = 0.1, unit = "eV", source = "nestoklon2021" }\n', 1),
+                    ("V_XX_dd_sigma",)),
+        _param_case("second-neighbour-not-table",
+                    "second_neighbour = 3\n" + re.sub(r"\[second_neighbour\]\n(.+\n)+", "", text, count=1),
+                    ("second_neighbour",)),
+    ]
+
+
+_all_cases_before_second_neighbours = all_cases
+
+
+def all_cases() -> list[Case]:  # noqa: F811 (extended, the lists above are kept as they were)
+    """Every case of the corpus, including the termination and second-neighbour cases."""
+    return _all_cases_before_second_neighbours() + second_neighbour_cases()
