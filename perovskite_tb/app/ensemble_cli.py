@@ -123,7 +123,8 @@ def _parse_ensemble(c: Check, doc: dict) -> dict:
             out[key] = c.pos_int(v, path, f"an integer in {unit[0]}..{unit[1]}", lo=unit[0], hi=unit[1])
     missing = [k for k in _REQUIRED if k not in out]
     if missing:
-        c.fail("[ensemble]", f"missing {', '.join(missing)} (laser energy eV, field T, spectral window FWHM eV)")
+        c.fail("[ensemble]", f"missing {', '.join(missing)} (laser energy eV, field T, "
+               "spectral window FWHM eV)")
     by_size = [k for k in ("size_mean_nm", "size_std_nm") if k in out]
     by_pl = [k for k in ("pl_centre_eV", "pl_fwhm_eV") if k in out]
     if bool(by_size) == bool(by_pl) or len(by_size + by_pl) != 2:
@@ -179,7 +180,8 @@ def parse_ensemble_run(doc: dict, *, source: str = "<ensemble>", base_dir=None) 
             if k in doc:
                 c.fail(f"[{k}]", "only used to compute points: give [axes].n_cells (the cubes to compute)")
         results = path_of(results)
-    return EnsembleRun(results=results, output=output, plot=plot, sweep=sweep, ensemble=ens, source=source, **sel)
+    return EnsembleRun(results=results, output=output, plot=plot, sweep=sweep, ensemble=ens, source=source,
+                       **sel)
 
 
 def load_ensemble_run(path) -> EnsembleRun:
@@ -244,12 +246,7 @@ def model_curve(run: EnsembleRun, *, progress: bool | None = None) -> tuple[Mode
         orbital_zeeman=run.orbital_zeeman)
     mask = select_rows(rows, **sel)
     if mask.sum() < 2:
-        have = sorted(set(zip(rows.get("material", ()), rows.get("parameter_set", ()),
-                              np.asarray(rows.get("temperature_K", ()), dtype=float))))
-        raise InputError(f"{run.source}: results: {run.results} has {int(mask.sum())} ETB cube row(s) for "
-                         f"{run.material}/{run.parameter_set} at {run.temperature_K:g} K (oz={run.orbital_zeeman}); "
-                         f"the ensemble needs >= 2 (file holds {', '.join(f'{m}/{s} {t:g} K' for m, s, t in have) or 'no ETB rows'}"
-                         "; give [axes].n_cells to compute sizes)")
+        raise InputError(_too_few_rows(run, rows, int(mask.sum())))
     notes = []
     for c in ("e", "h"):
         col = np.asarray(rows.get(f"Delta_N_{c}", np.full(len(mask), np.nan)), dtype=float)[mask]
@@ -259,6 +256,15 @@ def model_curve(run: EnsembleRun, *, progress: bool | None = None) -> tuple[Mode
     info = {"results": str(run.results), "keys": sorted(rows["key"][mask]), "n_computed": n_computed,
             "options_json": attrs.get("options_json", ""), "notes": notes}
     return curve_from_rows(rows, mask), info
+
+
+def _too_few_rows(run: EnsembleRun, rows: dict, n: int) -> str:
+    have = sorted(set(zip(rows.get("material", ()), rows.get("parameter_set", ()),
+                          np.asarray(rows.get("temperature_K", ()), dtype=float))))
+    held = ", ".join(f"{m}/{s} {t:g} K" for m, s, t in have) or "no ETB rows"
+    return (f"{run.source}: results: {run.results} has {n} ETB cube row(s) for {run.material}/"
+            f"{run.parameter_set} at {run.temperature_K:g} K (oz={run.orbital_zeeman}); the ensemble needs "
+            f">= 2 (file holds {held}; give [axes].n_cells to compute sizes)")
 
 
 def _check_range(run: EnsembleRun, curve: ModelCurve, info: dict) -> None:
@@ -320,15 +326,18 @@ def _cmd_ensemble(args) -> int:
     res = run_ensemble_job(run, progress=False if args.no_progress else None, run_file_text=text)
     scalars = {k: v for k, v in res.items() if isinstance(v, float)}
     if args.json:
-        print(json.dumps({**scalars, "n_model_points": len(res["model"]["keys"]),
-                          "n_computed": res["model"]["n_computed"], "files": res["files"], "notes": res["notes"]}))
+        m = res["model"]
+        print(json.dumps({**scalars, "n_model_points": len(m["keys"]), "n_computed": m["n_computed"],
+                          "files": res["files"], "notes": res["notes"]}))
         return 0
     m = res["model"]
     print(f"model curve: {len(m['keys'])} sizes from {m['results']} ({m['n_computed']} computed now)")
     for c, name in (("e", "electron"), ("h", "hole")):
-        print(f"{name:>8s}: g = {_fmt(res[f'g_{c}_mean'])}, Δg = {_fmt(res[f'Delta_g_{c}'])}, "
-              f"Δ_N = {_fmt(res[f'Delta_N_{c}_mT'])} mT, ODMR ΔB = {_fmt(res[f'odmr_linewidth_{c}_mT'])} mT, "
-              f"T2* = {_fmt(res[f'T2star_{c}_ps'])} ps (exp form {_fmt(res[f'T2star_{c}_exp_ps'])} ps)")
+        v = {k: _fmt(res[k.format(c=c)]) for k in ("g_{c}_mean", "Delta_g_{c}", "Delta_N_{c}_mT",
+                                                    "odmr_linewidth_{c}_mT", "T2star_{c}_ps", "T2star_{c}_exp_ps")}
+        print(f"{name:>8s}: g = {v['g_{c}_mean']}, Δg = {v['Delta_g_{c}']}, Δ_N = {v['Delta_N_{c}_mT']} mT, "
+              f"ODMR ΔB = {v['odmr_linewidth_{c}_mT']} mT, T2* = {v['T2star_{c}_ps']} ps "
+              f"(exp form {v['T2star_{c}_exp_ps']} ps)")
     for n in res["notes"]:
         print(f"note: {n}")
     print("wrote " + " and ".join(res["files"]))

@@ -116,7 +116,8 @@ def curve_from_rows(rows: dict, mask=None) -> ModelCurve:
     """
     n = len(rows.get("transition_energy", ()))
     sel = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    cols = {f: (np.asarray(rows[c], dtype=float)[sel] if c in rows else None) for f, c in CURVE_COLUMNS.items()}
+    cols = {f: (np.asarray(rows[c], dtype=float)[sel] if c in rows else None)
+            for f, c in CURVE_COLUMNS.items()}
     return ModelCurve.from_arrays(cols["E_eV"] if cols["E_eV"] is not None else [], cols["edge_nm"],
                                   cols["g_e"], cols["g_h"], cols["Delta_N_e_mT"], cols["Delta_N_h_mT"])
 
@@ -151,7 +152,8 @@ def check_outputs(output, plot, *, results=None, source: str = "ensemble") -> tu
     if output is not None:
         out = Path(output)
         if out.suffix.lower() not in (".h5", ".hdf5"):
-            raise InputError(f"{source}: output: {str(out)!r} must end in .h5 or .hdf5 (the ensemble is HDF5)")
+            raise InputError(f"{source}: output: {str(out)!r} must end in .h5 or .hdf5 "
+                             "(the ensemble is HDF5)")
         parent = out.parent if str(out.parent) else Path(".")
         if not parent.is_dir():
             raise InputError(f"{source}: output: directory {str(parent)!r} does not exist")
