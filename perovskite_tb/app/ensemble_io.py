@@ -220,12 +220,10 @@ def write_outputs(cfg: EnsembleConfig, res: dict, attrs: dict | None = None) -> 
 
 def _plot(cfg: EnsembleConfig, res: dict) -> None:
     """Three panels: selected sizes with g(E); TRFE traces; ODMR ΔB(B)."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend and figures are left alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # optional: only when a figure is asked for
-
-    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig = Figure(figsize=(14, 3.8))
+    a1, a2, a3 = fig.subplots(1, 3)
     a1.plot(res["E_eV"], res["density"] / res["density"].max(), label="selected NCs")
     a1.axvline(cfg.laser_eV, ls=":", c="k")
     a1.set(xlabel="transition energy (eV)", ylabel="weight (norm.)")
@@ -245,4 +243,3 @@ def _plot(cfg: EnsembleConfig, res: dict) -> None:
     a3.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(cfg.plot, dpi=120)
-    plt.close(fig)
