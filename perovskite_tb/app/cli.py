@@ -11,6 +11,7 @@ Sub-commands and their JSON keys are a stable contract used by regression checks
 * ``sweep RUN.toml [--scheduler tcp://HOST:PORT] [--dry-run]``, ``export FILE.h5 --csv [-o F.csv]`` →
   :mod:`perovskite_tb.app.sweep` (run-file schema: ``docs/run-file.md``)
 * ``tseries``, ``halides``, ``fit`` → the other jobs
+* ``ensemble RUN.toml [--json]`` → ensemble spin dephasing (:mod:`perovskite_tb.app.ensemble_cli`)
 * ``kp-bulk``, ``kp-nc`` → the k·p model (:mod:`perovskite_tb.app.kp_cli`)
 
 The JSON keys come from the result schema (:mod:`perovskite_tb.app.results`: ``BULK_JSON``,
@@ -27,7 +28,7 @@ import math
 import sys
 
 from perovskite_tb import __version__
-from perovskite_tb.app import fit, halides, kp_cli, study, sweep_cli, tseries
+from perovskite_tb.app import ensemble_cli, fit, halides, kp_cli, study, sweep_cli, tseries
 from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option, finite_float
 from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.plot import ENERGY_AXES
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_subcommand(sub)
     tseries.add_subcommand(sub, _finite_float, _positive_int)
     sweep_cli.add_subcommands(sub)
+    ensemble_cli.add_subcommand(sub)
     kp_cli.add_subcommands(sub)
     return ap
 

@@ -1,7 +1,8 @@
 r"""Ensemble spin dephasing: size distribution × model g(E), Δ_N(E) → Δg, ODMR linewidth, T2*, TRFE trace.
 
 Inputs are tables of the model curve (arrays over computed NC sizes: edge L, transition energy E,
-g_e, g_h, Δ_N,e, Δ_N,h; e.g. rows of a sweep/curve HDF5 file — reading them is the caller's job). The
+g_e, g_h, Δ_N,e, Δ_N,h; e.g. rows of a sweep/curve HDF5 file, read by
+:func:`perovskite_tb.app.ensemble_io.curve_from_rows`). The
 quantities are interpolated monotonically (PCHIP) in E, and L ↔ E is interpolated the same way.
 
 Ensemble model (all choices documented, none fitted to data):
@@ -28,14 +29,14 @@ Ensemble model (all choices documented, none fitted to data):
   by the envelope shape, not by physics).
 * **TRFE trace**: :math:`S(t) = \sum_i w_i\cos(|g_i|\mu_B B t/\hbar)` over the sub-ensemble, × exp(−t/T2*(0))
   if given, × :math:`\exp(-(g_i\mu_B\Delta_{N,i} t/\hbar)^2/4)` (frozen Overhauser field along B) if
-  ``trace_nuclear``. Written to HDF5 (+ PNG).
+  ``trace_nuclear``. Written to HDF5 (+ PNG) by :mod:`perovskite_tb.app.ensemble_io`; the run-file job
+  ``perovskite-tb ensemble run.toml`` is :mod:`perovskite_tb.app.ensemble_cli`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
@@ -46,7 +47,7 @@ from perovskite_tb.errors import InputError
 
 __all__ = [
     "ModelCurve", "LogNormal", "EnsembleConfig", "subensemble", "weighted_moments", "odmr_linewidth_mT",
-    "t2star_gauss_ps", "t2star_exp_ps", "trfe_trace", "run_ensemble", "config_from_dict",
+    "t2star_gauss_ps", "t2star_exp_ps", "trfe_trace", "field_scan", "run_ensemble", "config_from_dict",
     "MUB_OVER_HBAR_PER_PS_T",
 ]
 
@@ -290,7 +291,9 @@ def trfe_trace(t_ps: np.ndarray, g: np.ndarray, w: np.ndarray, B_T: float, *, T2
 class EnsembleConfig:
     """Inputs of :func:`run_ensemble` (energies eV, sizes nm, field T, times ps).
 
-    Give either ``size_mean_nm`` + ``size_std_nm`` or ``pl_centre_eV`` + ``pl_fwhm_eV``.
+    Give either ``size_mean_nm`` + ``size_std_nm`` or ``pl_centre_eV`` + ``pl_fwhm_eV``. The field scan
+    (ODMR ΔB(B), T2*(B)) runs over ``n_B`` fields from 0 to ``field_max_T`` (default 2·``field_T``).
+    ``output`` (HDF5) and ``plot`` (PNG) are written by :mod:`perovskite_tb.app.ensemble_io`.
     """
 
     curve: ModelCurve
@@ -306,6 +309,8 @@ class EnsembleConfig:
     t_max_ps: float = 1000.0
     n_t: int = 2001
     n_grid: int = 4001
+    field_max_T: float | None = None
+    n_B: int = 201
     output: str | None = None
     plot: str | None = None
 
@@ -343,6 +348,31 @@ def _carrier(sub: dict, vals: dict, c: str, cfg: EnsembleConfig) -> dict:
             f"T2star_{c}_exp_ps": t2star_exp_ps(dg, cfg.field_T, cfg.T2_0_ps)}
 
 
+def field_scan(res: dict, B_T: np.ndarray) -> dict:
+    r"""ODMR linewidth ΔB(B) (mT) and T2*(B) (ps, Gaussian form; inf at B = 0) of both carriers on a field grid.
+
+    Parameters
+    ----------
+    res : dict
+        Scalars of :func:`run_ensemble` (``g_c_mean``, ``Delta_g_c``, ``Delta_N_c_mT`` for c = e, h).
+    B_T : ndarray of float64, shape (n_B,)
+        Fields (T), ≥ 0.
+
+    Returns
+    -------
+    dict
+        ``B_T`` and, per carrier c, ``odmr_linewidth_c_mT_vs_B`` and ``T2star_c_ps_vs_B`` (shape (n_B,)).
+    """
+    B = np.asarray(B_T, dtype=float)
+    out = {"B_T": B}
+    for c in ("e", "h"):
+        g, dg, dn = res[f"g_{c}_mean"], res[f"Delta_g_{c}"], res[f"Delta_N_{c}_mT"]
+        out[f"odmr_linewidth_{c}_mT_vs_B"] = odmr_linewidth_mT(B, dg, g, dn)
+        rate = abs(dg) * MUB_OVER_HBAR_PER_PS_T * B
+        out[f"T2star_{c}_ps_vs_B"] = np.where(rate > 0, math.sqrt(2.0) / np.where(rate > 0, rate, 1.0), np.inf)
+    return out
+
+
 def run_ensemble(config: EnsembleConfig) -> dict:
     """Sub-ensemble at the laser energy: mean g, Δg, Δ_N, ODMR ΔB(B), T2*(B) and the TRFE traces.
 
@@ -353,7 +383,7 @@ def run_ensemble(config: EnsembleConfig) -> dict:
         ``T2star_e_ps``, ``T2star_e_with_nuclear_ps``, ``T2star_e_exp_ps`` and the same for ``h``;
         ``selected_fraction``, ``size_coverage``, ``window_outside``, ``size_mu``, ``size_sigma``),
         arrays ``t_ps``, ``trace_e``, ``trace_h``, ``L_nm``, ``E_eV``, ``w``, ``density``, ``g_e``, ``g_h``,
-        ``notes`` (list of str) and ``files`` (paths written).
+        the field scan of :func:`field_scan`, ``notes`` (list of str) and ``files`` (paths written).
 
     Raises
     ------
@@ -363,6 +393,11 @@ def run_ensemble(config: EnsembleConfig) -> dict:
     cfg = config
     _positive("field", cfg.field_T, "T")
     _positive("t_max", cfg.t_max_ps, "ps")
+    B_max = 2.0 * float(cfg.field_T) if cfg.field_max_T is None else _positive("field_max", cfg.field_max_T, "T")
+    if cfg.output or cfg.plot:
+        from perovskite_tb.app.ensemble_io import check_outputs, write_outputs  # (ensemble_io imports this module)
+
+        check_outputs(cfg.output, cfg.plot)
     dist = cfg.distribution()
     sub = subensemble(cfg.curve, dist, cfg.laser_eV, cfg.window_fwhm_eV, cfg.n_grid)
     vals = cfg.curve.at(sub["E_eV"])
@@ -378,56 +413,9 @@ def run_ensemble(config: EnsembleConfig) -> dict:
         res[f"trace_{c}"] = trfe_trace(t, vals[f"g_{c}"], sub["w"], cfg.field_T, T2_0_ps=cfg.T2_0_ps, Delta_N_mT=dn)
     res.update({"t_ps": t, "L_nm": sub["L_nm"], "E_eV": sub["E_eV"], "w": sub["w"], "density": sub["density"],
                 "g_e": vals["g_e"], "g_h": vals["g_h"], "notes": notes})
-    res["files"] = _write(cfg, res)
+    res.update(field_scan(res, np.linspace(0.0, B_max, max(int(cfg.n_B), 2))))
+    res["files"] = write_outputs(cfg, res) if (cfg.output or cfg.plot) else []
     return res
-
-
-def _scalars(res: dict) -> dict:
-    return {k: v for k, v in res.items() if isinstance(v, float)}
-
-
-def _write(cfg: EnsembleConfig, res: dict) -> list[str]:
-    files = []
-    if cfg.output:
-        import h5py  # optional at import time: only needed when writing
-
-        doc = {k: v for k, v in asdict(cfg).items() if k != "curve"}
-        with h5py.File(cfg.output, "w") as f:
-            f.attrs["schema"] = "perovskite_tb.app.ensemble/1"
-            f.attrs["config_json"] = json.dumps(doc, default=float)
-            f.attrs["results_json"] = json.dumps(_scalars(res))
-            for k in ("t_ps", "trace_e", "trace_h", "L_nm", "E_eV", "w", "density", "g_e", "g_h"):
-                f.create_dataset(k, data=res[k])
-            for q in ("E_eV", "edge_nm") + _QUANTITIES:
-                f.create_dataset(f"curve/{q}", data=getattr(cfg.curve, q))
-        files.append(cfg.output)
-    if cfg.plot:
-        _plot(cfg, res)
-        files.append(cfg.plot)
-    return files
-
-
-def _plot(cfg: EnsembleConfig, res: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # optional: only when a PNG is asked for
-
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a1.plot(res["E_eV"], res["density"] / res["density"].max(), label="selected NCs")
-    a1.axvline(cfg.laser_eV, ls=":", c="k")
-    a1.set(xlabel="transition energy (eV)", ylabel="weight (norm.)")
-    a1b = a1.twinx()
-    a1b.plot(cfg.curve.E_eV, cfg.curve.g_e, "o-", c="C1", label="g_e(E)")
-    a1b.plot(cfg.curve.E_eV, cfg.curve.g_h, "s-", c="C2", label="g_h(E)")
-    a1b.set_ylabel("g")
-    a2.plot(res["t_ps"], res["trace_e"], label=f"e: T2*={res['T2star_e_ps']:.0f} ps")
-    a2.plot(res["t_ps"], res["trace_h"], label=f"h: T2*={res['T2star_h_ps']:.0f} ps", alpha=0.7)
-    a2.set(xlabel="delay (ps)", ylabel="TRFE (norm.)", title=f"B = {cfg.field_T} T, E_L = {cfg.laser_eV} eV")
-    a2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(cfg.plot, dpi=120)
-    plt.close(fig)
 
 
 _KEYS = {f.name for f in EnsembleConfig.__dataclass_fields__.values()} - {"curve"}

@@ -252,3 +252,107 @@ _all_cases_before_second_neighbours = all_cases
 def all_cases() -> list[Case]:  # noqa: F811 (extended, the lists above are kept as they were)
     """Every case of the corpus, including the termination and second-neighbour cases."""
     return _all_cases_before_second_neighbours() + second_neighbour_cases()
+# ------------------------------------------------------------------------------------------------
+# Ensemble run files (issue 14): bad widths, energies outside the computed range, fields <= 0 and
+# result-file abuse. A small synthetic result file (3 ETB cube rows, CsPbI3 nestoklon2023 at 6 K,
+# 2.146-1.757 eV) stands in for the model points, so no case computes anything.
+
+_ENS_ROWS = ((6, 2.1457, 1.225, 1.281, 38.6), (10, 1.8787, 2.131, 0.787, 11.6), (16, 1.7565, 2.753, 0.340, 4.7))
+_ENS_OK = {"laser_eV": "1.824", "field_T": "0.43", "window_fwhm_eV": "0.01", "size_mean_nm": "7.5",
+           "size_std_nm": "1.0"}
+
+
+def _ensemble_results_bytes() -> bytes:
+    """A result file (schema perovskite_tb.results/2) with the rows of ``_ENS_ROWS``, as bytes."""
+    import tempfile
+
+    from perovskite_tb.app.io import ResultWriter
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "m.h5"
+        with ResultWriter(p, {"kind": "sweep"}) as w:
+            for n, E, ge, gh, dn in _ENS_ROWS:
+                L = n * 0.6289
+                w.append("etb", {"material": "CsPbI3", "parameter_set": "nestoklon2023",
+                                 "lattice_set": "nestoklon2023", "shape": "cube", "n_cells": (n, n, n),
+                                 "edge_nm": L, "edges_nm": (L, L, L), "temperature_K": 6.0,
+                                 "transition_energy": E, "g_e": ge, "g_h": gh, "Delta_N_e": dn})
+        return p.read_bytes()
+
+
+def _ensemble_text(ens: dict, head: str = 'results = "m.h5"\noutput = "e.h5"\n', axes: str = "") -> str:
+    body = "".join(f"{k} = {v}\n" for k, v in ens.items())
+    return head + axes + "[ensemble]\n" + body
+
+
+def ensemble_cases() -> list[Case]:
+    """``perovskite-tb ensemble run.toml`` with bad values (class args) and bad files (class files)."""
+    h5 = _ensemble_results_bytes()
+
+    def case(name, ens=None, mention=(), cls="args", head='results = "m.h5"\noutput = "e.h5"\n', axes="",
+             files=None, drop=()):
+        e = {k: v for k, v in {**_ENS_OK, **(ens or {})}.items() if k not in drop}
+        fs = {"run.toml": _ensemble_text(e, head, axes), "m.h5": h5, **(files or {})}
+        return Case(cls, f"ensemble-{name}", ("ensemble", "{dir}/run.toml"), fs, tuple(mention))
+
+    pl = {"pl_centre_eV": "1.85", "pl_fwhm_eV": "0.1"}
+    out = [
+        case("size-std-zero", {"size_std_nm": "0.0"}, ("size_std_nm", "nm")),
+        case("size-std-negative", {"size_std_nm": "-1.0"}, ("size_std_nm", "-1")),
+        case("size-mean-zero", {"size_mean_nm": "0"}, ("size_mean_nm",)),
+        case("size-mean-negative", {"size_mean_nm": "-7.5"}, ("size_mean_nm", "-7.5")),
+        case("pl-fwhm-zero", {**pl, "pl_fwhm_eV": "0.0"}, ("pl_fwhm_eV", "eV"), drop=("size_mean_nm", "size_std_nm")),
+        case("pl-fwhm-negative", {**pl, "pl_fwhm_eV": "-0.1"}, ("pl_fwhm_eV",), drop=("size_mean_nm", "size_std_nm")),
+        case("window-zero", {"window_fwhm_eV": "0"}, ("window_fwhm_eV",)),
+        case("window-negative", {"window_fwhm_eV": "-0.01"}, ("window_fwhm_eV",)),
+        case("laser-above-range", {"laser_eV": "2.5"}, ("laser_eV", "2.5", "outside the computed range")),
+        case("laser-below-range", {"laser_eV": "1.5"}, ("laser_eV", "1.5", "outside the computed range")),
+        case("laser-zero", {"laser_eV": "0.0"}, ("laser_eV",)),
+        case("pl-centre-outside", {**pl, "pl_centre_eV": "3.0"}, ("pl_centre_eV", "outside"),
+             drop=("size_mean_nm", "size_std_nm")),
+        case("field-zero", {"field_T": "0.0"}, ("field_T", "T")),
+        case("field-negative", {"field_T": "-0.43"}, ("field_T", "-0.43")),
+        case("field-nan", {"field_T": "nan"}, ("field_T",)),
+        case("field-inf", {"field_T": "inf"}, ("field_T",)),
+        case("field-string", {"field_T": '"0.43"'}, ("field_T",)),
+        case("field-max-zero", {"field_max_T": "0"}, ("field_max_T",)),
+        case("T2-0-zero", {"T2_0_ps": "0"}, ("T2_0_ps", "ps")),
+        case("t-max-negative", {"t_max_ps": "-1.0"}, ("t_max_ps",)),
+        case("n-t-one", {"n_t": "1"}, ("n_t",)),
+        case("both-forms", pl, ("size_mean_nm", "pl_centre_eV")),
+        case("neither-form", {}, ("size_mean_nm", "pl_centre_eV"), drop=("size_mean_nm", "size_std_nm")),
+        case("half-form", {}, ("size_mean_nm",), drop=("size_std_nm",)),
+        case("missing-laser", {}, ("laser_eV",), drop=("laser_eV",)),
+        case("unknown-key", {"sizes": "3"}, ("sizes",)),
+        case("two-temperatures", axes="[axes]\ntemperature_K = [6.0, 30.0]\n", mention=("temperature_K",)),
+        case("cuboid", axes="[axes]\nn_cells = [[2, 2, 3]]\n", mention=("n_cells",)),
+        case("no-rows", axes="[axes]\ntemperature_K = 300.0\n", mention=("300",)),
+        case("execution-without-cells", head='results = "m.h5"\noutput = "e.h5"\n[execution]\nworkers = 1\n',
+             mention=("execution",)),
+        Case("args", "ensemble-run-missing", ("ensemble", "{dir}/none.toml"), {}, ("none.toml",)),
+        Case("args", "ensemble-invalid-toml", ("ensemble", "{dir}/run.toml"), {"run.toml": "laser_eV = = 1\n"},
+             ("TOML",)),
+        Case("args", "ensemble-no-ensemble-table", ("ensemble", "{dir}/run.toml"),
+             {"run.toml": 'results = "m.h5"\n', "m.h5": h5}, ("[ensemble]",)),
+        case("results-missing", head='results = "none.h5"\noutput = "e.h5"\n', mention=("none.h5",), cls="files"),
+        case("results-not-hdf5", head='results = "t.h5"\noutput = "e.h5"\n', mention=("t.h5",), cls="files",
+             files={"t.h5": b"not hdf5 " * 20}),
+        case("results-csv", head='results = "m.csv"\noutput = "e.h5"\n', mention=("m.csv",), cls="files"),
+        case("output-is-results", head='results = "m.h5"\noutput = "m.h5"\n', mention=("m.h5",), cls="files"),
+        case("output-foreign-hdf5", head='results = "m.h5"\noutput = "f.h5"\n', mention=("f.h5",), cls="files",
+             files={"f.h5": h5}),
+        case("output-txt", head='results = "m.h5"\noutput = "e.txt"\n', mention=("e.txt",), cls="files"),
+        case("output-dir-missing", head='results = "m.h5"\noutput = "no/dir/e.h5"\n', mention=("no/dir",),
+             cls="files"),
+        case("plot-suffix", head='results = "m.h5"\noutput = "e.h5"\nplot = "e.txt"\n', mention=("e.txt",),
+             cls="files"),
+    ]
+    return out
+
+
+_all_cases_before_ensemble = all_cases
+
+
+def all_cases() -> list[Case]:  # noqa: F811  (extended: the corpus grows by appending)
+    """Every case of the corpus, including the ensemble run files."""
+    return _all_cases_before_ensemble() + ensemble_cases()
