@@ -27,26 +27,25 @@ refused with a one-line error.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import subprocess
 from pathlib import Path
 
 import h5py
-from filelock import FileLock, Timeout
-import numba
 import numpy as np
-import scipy
+from filelock import FileLock, Timeout
 
-from perovskite_tb import __version__
+from perovskite_tb.app.integrity import (JOURNAL, LIBVER, ROW_SHA, DamagedFileError, check_seal, check_seals,
+                                         damage_guard, row_sha256, seal, verify_rows)
 from perovskite_tb.app.measured import load_measured  # noqa: F401  (public name of this module)
+from perovskite_tb.app.provenance import history, provenance
+from perovskite_tb.app.salvage import row_record
 from perovskite_tb.app.results import BULK_COLUMNS, check_row, default_row
 from perovskite_tb.app.results import COLUMNS as ROW_COLUMNS
 from perovskite_tb.errors import InputError, PerovskiteTBError
 from kp.confinement import nc_default_set
 
 __all__ = ["SCHEMA", "LEGACY_SCHEMAS", "KINDS", "COLUMNS", "ResultWriter", "CurveWriter",
-           "open_results", "read_rows", "read_curve", "read_table", "update_attrs", "provenance", "n_complete",
+           "open_results", "root_attrs", "check_readable", "read_rows", "read_curve", "read_table", "update_attrs", "provenance", "n_complete",
            "load_results", "load_measured"]
 
 SCHEMA = "perovskite_tb.results/2"
@@ -74,25 +73,6 @@ def n_complete(grp) -> int:
     return n
 
 
-def _git_describe() -> str:
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                             text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        out = ""
-    return out or "unknown"
-
-
-def provenance() -> dict:
-    """Package version, git describe, library versions and creation time (strings)."""
-    return {
-        "package_version": __version__, "git_describe": _git_describe(),
-        "numpy_version": np.__version__, "scipy_version": scipy.__version__,
-        "numba_version": numba.__version__, "h5py_version": h5py.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
 def _schema_of(f, path) -> str:
     """Schema of an open file: SCHEMA or a legacy row layout; raises InputError otherwise."""
     schema = f.attrs.get("schema")
@@ -106,20 +86,50 @@ def _schema_of(f, path) -> str:
 
 
 def open_results(path):
-    """Open a result file for reading (h5py.File); one-line InputError if missing, not HDF5 or foreign."""
+    """Open a result file for reading (h5py.File); one-line InputError if missing, not HDF5, foreign or damaged.
+
+    Sealed attributes (:mod:`perovskite_tb.app.integrity`) are checked on every group and dataset.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"result file {str(p)!r} does not exist")
     try:
         f = h5py.File(p, "r")
     except OSError as exc:
-        raise InputError(f"cannot read {str(p)!r} as HDF5: {exc}") from None
+        raise InputError(f"cannot read {str(p)!r} as HDF5: {' '.join(str(exc).split())}") from None
+    except Exception as exc:  # noqa: BLE001 — a damaged superblock can raise other errors
+        raise DamagedFileError(f"{str(p)!r} cannot be opened as HDF5 ({type(exc).__name__}: {exc})") from None
     try:
-        _schema_of(f, p)
-    except InputError:
+        with damage_guard(p, "attributes"):
+            _schema_of(f, p)
+            check_seals(f, p)
+    except BaseException:
         f.close()
         raise
     return f
+
+
+def root_attrs(path) -> dict:
+    """Root attributes of an existing file ({} if it has none, e.g. an empty or foreign HDF5 file).
+
+    Raises
+    ------
+    InputError
+        Not HDF5; DamagedFileError if the attributes fail their seal or cannot be read.
+    """
+    p = Path(path)
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise InputError(f"cannot open result file {str(p)!r}: {' '.join(str(exc).split())}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise DamagedFileError(f"{str(p)!r} cannot be opened as HDF5 ({type(exc).__name__}: {exc})") from None
+    with f, damage_guard(p, "attributes"):
+        if "schema" not in f.attrs:
+            return {}
+        if check_seal(f) is False:
+            check_seals(f, p)
+        return dict(f.attrs)
 
 
 def _read_column(ds, n: int) -> np.ndarray:
@@ -173,15 +183,73 @@ def read_rows(f, model: str) -> dict:
     """Complete rows of ``model`` in an open result file as column name → ndarray (all columns).
 
     Columns missing in the file (older files) are filled (module docstring); unknown extra columns
-    are kept.
+    are kept. Rows with a SHA-256 digest (:mod:`perovskite_tb.app.integrity`) are verified.
+
+    Raises
+    ------
+    DamagedFileError
+        A row fails its digest, the row counter disagrees with the column lengths, or a read fails.
     """
-    grp = f.get(f"{model}/rows")
-    if not isinstance(grp, h5py.Group) or "n_cells" not in grp:
-        return {}
-    n = n_complete(grp)
-    cols = {k: _read_column(grp[k], n) for k in grp}
-    fill = _legacy_fill(dict(f.attrs), model, cols) if f.attrs.get("schema") != SCHEMA else {}
+    with damage_guard(f.filename, f"{model} rows"):
+        grp = f.get(f"{model}/rows")
+        if not isinstance(grp, h5py.Group) or "n_cells" not in grp:
+            return {}
+        n = n_complete(grp)
+        cols = {k: _read_column(grp[k], n) for k in grp}
+        verify_rows(f, model, grp, cols, n)
+        fill = _legacy_fill(dict(f.attrs), model, cols) if f.attrs.get("schema") != SCHEMA else {}
     return _complete_columns(cols, n, fill)
+
+
+def check_readable(path) -> None:
+    """Read every row and table of an existing result file, verifying digests and seals (no writes).
+
+    Raises
+    ------
+    InputError
+        Foreign or unknown schema; DamagedFileError if anything cannot be read or fails its check.
+    """
+    with open_results(path) as f:
+        with damage_guard(path):
+            for name in list(f):
+                obj = f[name]
+                if name == "tables" and isinstance(obj, h5py.Group):
+                    for t in obj.values():
+                        for ds in t.values():
+                            ds[()]
+                elif isinstance(obj, h5py.Group) and name != "params":
+                    read_rows(f, name)
+
+
+def _check_before_writing(path: Path, attrs: dict) -> None:
+    """Refusals of an existing output, on a read-only handle: not HDF5, foreign, older, other inputs, damaged."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"cannot open result file {str(path)!r}: {' '.join(str(exc).split())}; if it is a "
+                         f"damaged result file, 'perovskite-tb export {path} --csv --salvage' writes its intact "
+                         "rows") from None
+    except Exception as exc:  # noqa: BLE001
+        raise DamagedFileError(f"{str(path)!r} cannot be opened as HDF5 ({type(exc).__name__}: {exc})") from None
+    with f, damage_guard(path, "attributes"):
+        if not len(f.attrs):
+            if len(f.keys()):
+                raise InputError(f"{str(path)!r} is an HDF5 file of another program (no perovskite-tb "
+                                 "schema); choose another output path")
+            return  # an empty HDF5 file: adopted
+        schema = _schema_of(f, path)
+        if schema != SCHEMA:
+            raise InputError(f"{path} was written by an older version ({schema}); it can be "
+                             "read and exported but not extended — use a new output file")
+        old_cfg = f.attrs.get("config_json")
+        if "config_json" in attrs and old_cfg not in (None, attrs["config_json"]):
+            old, new = json.loads(old_cfg), json.loads(attrs["config_json"])
+            free = ("n_cells_list", "temperatures_K", "models")
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in free)
+            if diff:
+                raise InputError(f"{path} was made with different inputs ({', '.join(diff)}); "
+                                 "use another output file")
+    check_readable(path)
 
 
 class ResultWriter:
@@ -205,7 +273,6 @@ class ResultWriter:
 
     def __init__(self, path, attrs: dict, params: dict | None = None):
         self.path = Path(path)
-        exists = self.path.exists()
         kind = attrs.get("kind", "sweep")
         if kind not in KINDS:
             raise InputError(f"unknown result kind {kind!r} (known: {', '.join(KINDS)})")
@@ -217,47 +284,39 @@ class ResultWriter:
             raise InputError(f"result file {str(self.path)!r} is being written by another process "
                              f"(lock {str(self.path)}.lock)") from None
         try:
-            self._f = h5py.File(self.path, "a")
+            if self.path.exists():  # everything that can refuse runs on a read-only handle first
+                _check_before_writing(self.path, attrs)
+            self._f = h5py.File(self.path, "a", libver=LIBVER)
         except OSError as exc:
             self._lock.release()
             raise InputError(f"cannot open result file {str(self.path)!r}: {' '.join(str(exc).split())}") from None
+        except BaseException:
+            self._lock.release()
+            raise
         try:
-            if exists and len(self._f.attrs):
-                self._check_resume(attrs)
-            elif exists and len(self._f.keys()):
-                raise InputError(f"{str(self.path)!r} is an HDF5 file of another program (no perovskite-tb "
-                                 "schema); choose another output path")
             self._init(attrs, kind, params)
         except BaseException:
             self._f.close()
             self._lock.release()
             raise
 
-    def _check_resume(self, attrs: dict) -> None:
-        f = self._f
-        schema = _schema_of(f, self.path)
-        if schema != SCHEMA:
-            raise InputError(f"{self.path} was written by an older version ({schema}); it can be "
-                             "read and exported but not extended — use a new output file")
-        old_cfg = f.attrs.get("config_json")
-        if "config_json" in attrs and old_cfg not in (None, attrs["config_json"]):
-            old, new = json.loads(old_cfg), json.loads(attrs["config_json"])
-            free = ("n_cells_list", "temperatures_K", "models")
-            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in free)
-            if diff:
-                raise InputError(f"{self.path} was made with different inputs ({', '.join(diff)}); "
-                                 "use another output file")
-
     def _init(self, attrs: dict, kind: str, params: dict | None) -> None:
         f = self._f
         f.attrs["schema"] = SCHEMA
         self._repair()
-        for k, v in {**provenance(), **attrs, "kind": kind, "units": _UNITS_NOTE}.items():
+        prov = provenance()
+        prov["modified"] = prov["created"]
+        prov["created"] = str(f.attrs.get("created", prov["created"]))  # the first run's creation time
+        new = {**prov, **attrs, "kind": kind, "units": _UNITS_NOTE}
+        new["provenance_history_json"] = json.dumps(history(f, new))
+        for k, v in new.items():
             f.attrs[k] = v
         if params:
             g = f.require_group("params")
             for k, v in params.items():
                 g.attrs[k] = v
+            seal(g)
+        seal(f)
         f.flush()
 
     def _repair(self) -> None:
@@ -267,9 +326,9 @@ class ResultWriter:
             if not isinstance(grp, h5py.Group):
                 continue
             n = n_complete(grp)
-            for k in grp:
-                if grp[k].shape[0] > n:
-                    grp[k].resize(n, axis=0)
+            for ds in [*grp.values(), obj.get(ROW_SHA), obj.get(JOURNAL)]:
+                if ds is not None and ds.shape[0] > n:
+                    ds.resize(n, axis=0)
             grp.attrs["n_complete"] = n
 
     @property
@@ -291,6 +350,9 @@ class ResultWriter:
     def append(self, model: str, row: dict) -> None:
         """Append one finished point and flush (atomically: ``n_complete`` is raised last).
 
+        The row's SHA-256 (:func:`perovskite_tb.app.integrity.row_sha256`, computed from the values
+        read back from the file) is written with the row, before the counter.
+
         Parameters
         ----------
         model : str
@@ -308,16 +370,46 @@ class ResultWriter:
                                         dtype=_h5_dtype(c.dtype), chunks=(64, *c.shape))
                 ds.attrs["units"] = c.unit
                 ds.attrs["description"] = c.description
+                seal(ds)
                 if n:
                     ds[:] = c.default
             ds = grp[name]
             ds.resize(n + 1, axis=0)
             ds[n] = full[name]
+        sha, journal = self._sha_dataset(model, n)
+        cover = [str(c) for c in sha.attrs["columns"]]
+        back = {k: grp[k][n] for k in cover}  # the values as stored
+        for ds in (sha, journal):
+            ds.resize(n + 1, axis=0)
+        sha[n] = row_sha256(back, cover)
+        journal[n] = row_record(model, back, cover)
         self._f.flush()
         # both counters in one final flush: n_points_computed counts rows ever appended (a row
         # computed twice across restarts would make it exceed the number of rows)
         self._f.attrs["n_points_computed"] = int(self._f.attrs.get("n_points_computed", 0)) + 1
         grp.attrs["n_complete"] = n + 1
+        self._f.flush()
+
+    def _sha_dataset(self, model: str, n: int):
+        """``/<model>/row_sha256`` and ``row_journal`` (created for the current columns; earlier rows empty)."""
+        g = self._f[model]
+        if ROW_SHA not in g:
+            ds = g.create_dataset(ROW_SHA, shape=(n,), maxshape=(None,), dtype="S64", chunks=(256,))
+            ds.attrs["columns"] = np.array(list(_STORED), dtype=h5py.string_dtype())
+            ds.attrs["description"] = "SHA-256 (hex) of the row's covered columns; empty: not recorded"
+            seal(ds)
+        if JOURNAL not in g:
+            ds = g.create_dataset(JOURNAL, shape=(g[ROW_SHA].shape[0],), maxshape=(None,), chunks=(256,),
+                                  dtype=h5py.string_dtype("ascii"))
+            ds.attrs["description"] = "the row as a self-checking record, for salvage by scanning the bytes"
+            seal(ds)
+        return g[ROW_SHA], g[JOURNAL]
+
+    def set_attrs(self, **attrs) -> None:
+        """Set root attributes (a job's facts), re-seal them and flush."""
+        for k, v in attrs.items():
+            self._f.attrs[k] = v
+        seal(self._f)
         self._f.flush()
 
     def write_table(self, name: str, rows: list[dict], columns: dict = BULK_COLUMNS,
@@ -335,6 +427,8 @@ class ResultWriter:
             ds = t.create_dataset(cname, data=data, dtype=_h5_dtype(c.dtype))
             ds.attrs["units"] = c.unit
             ds.attrs["description"] = c.description
+            seal(ds)
+        seal(t)
         self._f.flush()
 
     def close(self) -> None:
@@ -354,12 +448,17 @@ CurveWriter = ResultWriter
 
 
 def update_attrs(path, **attrs) -> None:
-    """Set root attributes of an existing result file of this schema (a job's derived facts)."""
-    with h5py.File(path, "a") as f:
+    """Set root attributes of an existing result file of this schema (a job's derived facts).
+
+    The file is verified first (never written if it cannot be read fully) and re-sealed.
+    """
+    check_readable(path)
+    with FileLock(str(path) + ".lock", timeout=0), h5py.File(path, "a", libver=LIBVER) as f:
         if f.attrs.get("schema") != SCHEMA:
             raise InputError(f"{path}: not a {SCHEMA} file")
         for k, v in attrs.items():
             f.attrs[k] = v
+        seal(f)
 
 
 def read_table(path, name: str) -> dict:
