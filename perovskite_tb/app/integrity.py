@@ -23,6 +23,7 @@ file that fails is never written to.
 from __future__ import annotations
 
 import hashlib
+import re
 from contextlib import contextmanager
 
 import numpy as np
@@ -30,7 +31,7 @@ import numpy as np
 from perovskite_tb.app.results import COLUMNS
 from perovskite_tb.errors import InputError
 
-__all__ = ["LIBVER", "ROW_SHA", "JOURNAL", "SEAL", "VOLATILE", "DamagedFileError", "damaged", "row_sha256",
+__all__ = ["LIBVER", "ROW_SHA", "JOURNAL", "SEAL", "VOLATILE", "DamagedFileError", "damaged", "open_error", "row_sha256",
            "seal", "check_seal", "check_seals", "verify_rows", "damage_guard"]
 
 #: HDF5 format bounds of new objects: v2 object headers and superblock (checksummed), no v3 superblock
@@ -54,6 +55,17 @@ def damaged(path, what: str) -> DamagedFileError:
     """The one-line error for a damaged file (``what``: which part failed)."""
     return DamagedFileError(f"{str(path)!r} is damaged ({what}); it was not modified — "
                             f"'perovskite-tb export {path} --csv --salvage' writes its intact rows")
+
+
+def open_error(path, exc: BaseException, verb: str = "read") -> InputError:
+    """The one-line error for a file h5py cannot open: truncated (damaged, salvageable) or not HDF5."""
+    msg = " ".join(str(exc).split())
+    m = re.search(r"eof = (\d+).*stored_eof = (\d+)", msg)
+    if "truncated file" in msg and m:
+        return damaged(path, f"truncated: {m.group(1)} of {m.group(2)} bytes")
+    if not isinstance(exc, OSError):
+        return DamagedFileError(f"{str(path)!r} cannot be opened as HDF5 ({type(exc).__name__}: {msg})")
+    return InputError(f"cannot {verb} {str(path)!r} as HDF5: {msg}")
 
 
 def cell_bytes(value, dtype: str) -> bytes:

@@ -34,8 +34,8 @@ import h5py
 import numpy as np
 from filelock import FileLock, Timeout
 
-from perovskite_tb.app.integrity import (JOURNAL, LIBVER, ROW_SHA, DamagedFileError, check_seal, check_seals,
-                                         damage_guard, row_sha256, seal, verify_rows)
+from perovskite_tb.app.integrity import (JOURNAL, LIBVER, ROW_SHA, check_seal, check_seals, damage_guard,
+                                         open_error, row_sha256, seal, verify_rows)
 from perovskite_tb.app.measured import load_measured  # noqa: F401  (public name of this module)
 from perovskite_tb.app.provenance import history, provenance
 from perovskite_tb.app.salvage import row_record
@@ -45,7 +45,7 @@ from perovskite_tb.errors import InputError, PerovskiteTBError
 from kp.confinement import nc_default_set
 
 __all__ = ["SCHEMA", "LEGACY_SCHEMAS", "KINDS", "COLUMNS", "ResultWriter", "CurveWriter",
-           "open_results", "root_attrs", "check_readable", "read_rows", "read_curve", "read_table", "update_attrs", "provenance", "n_complete",
+           "open_results", "root_attrs", "check_readable", "check_not_being_written", "read_rows", "read_curve", "read_table", "update_attrs", "provenance", "n_complete",
            "load_results", "load_measured"]
 
 SCHEMA = "perovskite_tb.results/2"
@@ -85,6 +85,30 @@ def _schema_of(f, path) -> str:
                      f"(schema {schema!r}; this version reads {SCHEMA} and {LEGACY_SCHEMAS[0]})")
 
 
+#: Result files whose advisory lock this process holds (a reader here must not mistake it for another's).
+_HELD: set = set()
+
+
+def check_not_being_written(path) -> None:
+    """InputError if another process holds the advisory lock of ``path`` (a sweep is writing it).
+
+    Only an existing ``<path>.lock`` is probed (a reader never creates one). Reading a file while
+    another process writes it can see a half-written state (with HDF5 file locking off).
+    """
+    lock = Path(str(path) + ".lock")
+    if not lock.exists() or str(Path(path).resolve()) in _HELD:
+        return
+    probe = FileLock(str(lock))
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        raise InputError(f"result file {str(path)!r} is being written by another process (lock {lock}); "
+                         "read it when that run has finished") from None
+    except OSError:  # a lock file we may not open (read-only directory): nothing to learn
+        return
+    probe.release()
+
+
 def open_results(path):
     """Open a result file for reading (h5py.File); one-line InputError if missing, not HDF5, foreign or damaged.
 
@@ -93,12 +117,11 @@ def open_results(path):
     p = Path(path)
     if not p.exists():
         raise InputError(f"result file {str(p)!r} does not exist")
+    check_not_being_written(p)
     try:
         f = h5py.File(p, "r")
-    except OSError as exc:
-        raise InputError(f"cannot read {str(p)!r} as HDF5: {' '.join(str(exc).split())}") from None
-    except Exception as exc:  # noqa: BLE001 — a damaged superblock can raise other errors
-        raise DamagedFileError(f"{str(p)!r} cannot be opened as HDF5 ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001 — OSError, or anything from a damaged superblock
+        raise open_error(p, exc) from None
     try:
         with damage_guard(p, "attributes"):
             _schema_of(f, p)
@@ -118,12 +141,11 @@ def root_attrs(path) -> dict:
         Not HDF5; DamagedFileError if the attributes fail their seal or cannot be read.
     """
     p = Path(path)
+    check_not_being_written(p)
     try:
         f = h5py.File(p, "r")
-    except OSError as exc:
-        raise InputError(f"cannot open result file {str(p)!r}: {' '.join(str(exc).split())}") from None
     except Exception as exc:  # noqa: BLE001
-        raise DamagedFileError(f"{str(p)!r} cannot be opened as HDF5 ({type(exc).__name__}: {exc})") from None
+        raise open_error(p, exc, "open result file") from None
     with f, damage_guard(p, "attributes"):
         if "schema" not in f.attrs:
             return {}
@@ -225,12 +247,8 @@ def _check_before_writing(path: Path, attrs: dict) -> None:
     """Refusals of an existing output, on a read-only handle: not HDF5, foreign, older, other inputs, damaged."""
     try:
         f = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(f"cannot open result file {str(path)!r}: {' '.join(str(exc).split())}; if it is a "
-                         f"damaged result file, 'perovskite-tb export {path} --csv --salvage' writes its intact "
-                         "rows") from None
     except Exception as exc:  # noqa: BLE001
-        raise DamagedFileError(f"{str(path)!r} cannot be opened as HDF5 ({type(exc).__name__}: {exc})") from None
+        raise open_error(path, exc, "open result file") from None
     with f, damage_guard(path, "attributes"):
         if not len(f.attrs):
             if len(f.keys()):
@@ -283,22 +301,28 @@ class ResultWriter:
         except Timeout:
             raise InputError(f"result file {str(self.path)!r} is being written by another process "
                              f"(lock {str(self.path)}.lock)") from None
+        self._key = str(self.path.resolve())
+        _HELD.add(self._key)
         try:
             if self.path.exists():  # everything that can refuse runs on a read-only handle first
                 _check_before_writing(self.path, attrs)
             self._f = h5py.File(self.path, "a", libver=LIBVER)
         except OSError as exc:
-            self._lock.release()
+            self._release()
             raise InputError(f"cannot open result file {str(self.path)!r}: {' '.join(str(exc).split())}") from None
         except BaseException:
-            self._lock.release()
+            self._release()
             raise
         try:
             self._init(attrs, kind, params)
         except BaseException:
             self._f.close()
-            self._lock.release()
+            self._release()
             raise
+
+    def _release(self) -> None:
+        _HELD.discard(self._key)
+        self._lock.release()
 
     def _init(self, attrs: dict, kind: str, params: dict | None) -> None:
         f = self._f
@@ -434,7 +458,7 @@ class ResultWriter:
     def close(self) -> None:
         """Close the file and release the advisory lock."""
         self._f.close()
-        self._lock.release()
+        self._release()
 
     def __enter__(self):
         return self
@@ -453,12 +477,20 @@ def update_attrs(path, **attrs) -> None:
     The file is verified first (never written if it cannot be read fully) and re-sealed.
     """
     check_readable(path)
-    with FileLock(str(path) + ".lock", timeout=0), h5py.File(path, "a", libver=LIBVER) as f:
-        if f.attrs.get("schema") != SCHEMA:
-            raise InputError(f"{path}: not a {SCHEMA} file")
-        for k, v in attrs.items():
-            f.attrs[k] = v
-        seal(f)
+    lock = FileLock(str(path) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise InputError(f"result file {str(path)!r} is being written by another process") from None
+    try:
+        with h5py.File(path, "a", libver=LIBVER) as f:
+            if f.attrs.get("schema") != SCHEMA:
+                raise InputError(f"{path}: not a {SCHEMA} file")
+            for k, v in attrs.items():
+                f.attrs[k] = v
+            seal(f)
+    finally:
+        lock.release()
 
 
 def read_table(path, name: str) -> dict:
