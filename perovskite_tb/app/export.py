@@ -129,17 +129,7 @@ def salvage_results(path) -> tuple[ResultTable, Salvage]:
     s = salvage(path)
     if not s.kept:
         raise InputError(f"nothing intact to salvage in {path}: {'; '.join(s.lost) or 'no rows'}")
-    parts = {}
-    for model, rows in s.parts.items():
-        seen, keep = set(), []
-        for r in rows:  # one row per point (a point computed again after a killed write appears twice)
-            key = row_key({"model": model, **r})
-            if key not in seen:
-                seen.add(key)
-                keep.append(r)
-        parts[model] = {k: _stack([r[k] for r in keep], k) for k in keep[0]}
-    s.kept = sum(len(c["n_cells"]) for c in parts.values())
-    s.total = max(s.total, s.kept)
+    parts = {model: {k: _stack([r[k] for r in rows], k) for k in rows[0]} for model, rows in s.parts.items()}
     return _table(parts, s.attrs, Path(path)), s
 
 

@@ -13,6 +13,8 @@ and version-1 chunk B-trees. This module closes that gap:
 * **Attributes**: every object whose attributes the writer sets carries ``attrs_sha256``, the SHA-256
   of its other attributes (:func:`seal`), except the counters that change with every row
   (``n_complete``, ``n_points_computed``); ``n_complete`` is checked against the column lengths.
+* **Tables** (``/tables/<name>/<col>``): each column dataset carries ``data_sha256``
+  (:func:`column_sha256`), sealed with its other attributes.
 * **Row journal** ``/<model>/row_journal``: every row once more as a self-checking text record, which
   :mod:`perovskite_tb.app.salvage` finds by scanning the raw bytes when the HDF5 structure is lost.
 
@@ -31,7 +33,7 @@ import numpy as np
 from perovskite_tb.app.results import COLUMNS
 from perovskite_tb.errors import InputError
 
-__all__ = ["LIBVER", "ROW_SHA", "JOURNAL", "SEAL", "VOLATILE", "DamagedFileError", "damaged", "open_error", "row_sha256",
+__all__ = ["LIBVER", "ROW_SHA", "JOURNAL", "SEAL", "VOLATILE", "DamagedFileError", "damaged", "open_error", "row_sha256", "column_sha256",
            "seal", "check_seal", "check_seals", "verify_rows", "damage_guard"]
 
 #: HDF5 format bounds of new objects: v2 object headers and superblock (checksummed), no v3 superblock
@@ -89,6 +91,19 @@ def row_sha256(row: dict, columns) -> bytes:
         b = cell_bytes(row[name], STORED[name].dtype if name in STORED else "str")
         h.update(name.encode() + b"\0" + len(b).to_bytes(8, "little") + b)
     return h.hexdigest().encode("ascii")
+
+
+def column_sha256(values) -> str:
+    """SHA-256 (hex) of a whole column as read back (strings by their UTF-8 bytes, numbers by theirs)."""
+    a = np.asarray(values)
+    h = hashlib.sha256(a.dtype.str.encode() + str(a.shape).encode())
+    if a.dtype.kind == "O":
+        for v in a.ravel().tolist():
+            b = v if isinstance(v, bytes) else str(v).encode("utf-8", "surrogatepass")
+            h.update(len(b).to_bytes(8, "little") + b)
+    else:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def _attr_bytes(value) -> bytes:

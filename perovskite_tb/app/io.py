@@ -39,12 +39,13 @@ import h5py
 import numpy as np
 from filelock import FileLock, Timeout
 
-from perovskite_tb.app.integrity import JOURNAL, LIBVER, ROW_SHA, damage_guard, open_error, row_sha256, seal
+from perovskite_tb.app.integrity import (JOURNAL, LIBVER, ROW_SHA, column_sha256, damage_guard, open_error,
+                                         row_sha256, seal)
 from perovskite_tb.app.measured import load_measured  # noqa: F401  (public name of this module)
 from perovskite_tb.app.provenance import history, provenance
 from perovskite_tb.app.reader import (LEGACY_SCHEMAS, SCHEMA, check_not_being_written, check_readable, hold,  # noqa: F401
-                                      n_complete, open_results, read_curve, read_rows, read_table, release,
-                                      root_attrs, schema_of)
+                                      read_column, n_complete, open_results, read_curve, read_rows, read_table,
+                                      release, root_attrs, schema_of)
 from perovskite_tb.app.results import BULK_COLUMNS, check_row, default_row
 from perovskite_tb.app.results import COLUMNS as ROW_COLUMNS
 from perovskite_tb.app.salvage import row_record
@@ -92,6 +93,21 @@ def _check_before_writing(path: Path, attrs: dict) -> None:
                 raise InputError(f"{path} was made with different inputs ({', '.join(diff)}); "
                                  "use another output file")
     check_readable(path)
+
+
+def _fresh_tail(ds, n: int) -> None:
+    """Resize a row dataset to ``n`` rows, rewriting the rows of its last chunk into a new chunk.
+
+    Shrinking to the chunk boundary below ``n`` deletes every chunk from there on (HDF5 frees chunks
+    that lie wholly outside the extent), so the rows appended next land in a chunk that holds no
+    stale heap references.
+    """
+    c0 = (n // ds.chunks[0]) * ds.chunks[0]
+    keep = ds[c0:n] if n > c0 else None
+    ds.resize(c0, axis=0)
+    ds.resize(n, axis=0)
+    if keep is not None:
+        ds[c0:n] = keep
 
 
 class ResultWriter:
@@ -167,14 +183,24 @@ class ResultWriter:
         f.flush()
 
     def _repair(self) -> None:
-        """Drop a partially written trailing row (writer killed mid-row) and set ``n_complete``."""
+        """Drop a partially written trailing row (writer killed mid-row) and set ``n_complete``.
+
+        Variable-length columns also get a fresh last chunk (:func:`_fresh_tail`): a writer killed
+        while flushing can leave a chunk that refers to heap objects never written, and HDF5 frees
+        the old object of every element it overwrites ("bad heap index" on the next row).
+        """
         for obj in self._f.values():
             grp = obj.get("rows") if isinstance(obj, h5py.Group) else None
             if not isinstance(grp, h5py.Group):
                 continue
             n = n_complete(grp)
             for ds in [*grp.values(), obj.get(ROW_SHA), obj.get(JOURNAL)]:
-                if ds is not None and ds.shape[0] > n:
+                if ds is None:
+                    continue
+                if h5py.check_vlen_dtype(ds.dtype) is not None or h5py.check_string_dtype(ds.dtype) and \
+                        h5py.check_string_dtype(ds.dtype).length is None:
+                    _fresh_tail(ds, n)
+                elif ds.shape[0] > n:
                     ds.resize(n, axis=0)
             grp.attrs["n_complete"] = n
 
@@ -274,6 +300,7 @@ class ResultWriter:
             ds = t.create_dataset(cname, data=data, dtype=_h5_dtype(c.dtype))
             ds.attrs["units"] = c.unit
             ds.attrs["description"] = c.description
+            ds.attrs["data_sha256"] = column_sha256(read_column(ds, ds.shape[0]))
             seal(ds)
         seal(t)
         self._f.flush()

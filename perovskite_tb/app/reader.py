@@ -16,7 +16,8 @@ import h5py
 import numpy as np
 from filelock import FileLock, Timeout
 
-from perovskite_tb.app.integrity import check_seal, check_seals, damage_guard, open_error, verify_rows
+from perovskite_tb.app.integrity import (check_seal, check_seals, column_sha256, damage_guard, damaged, open_error,
+                                         verify_rows)
 from perovskite_tb.app.results import COLUMNS as ROW_COLUMNS
 from perovskite_tb.errors import InputError, PerovskiteTBError
 from kp.confinement import nc_default_set
@@ -132,7 +133,7 @@ def root_attrs(path) -> dict:
         return dict(f.attrs)
 
 
-def _read_column(ds, n: int) -> np.ndarray:
+def read_column(ds, n: int) -> np.ndarray:
     if h5py.check_string_dtype(ds.dtype) is not None:
         return np.array(ds.asstr()[:n], dtype=object)
     return ds[:n]
@@ -195,7 +196,7 @@ def read_rows(f, model: str) -> dict:
         if not isinstance(grp, h5py.Group) or "n_cells" not in grp:
             return {}
         n = n_complete(grp)
-        cols = {k: _read_column(grp[k], n) for k in grp}
+        cols = {k: read_column(grp[k], n) for k in grp}
         verify_rows(f, model, grp, cols, n)
         fill = _legacy_fill(dict(f.attrs), model, cols) if f.attrs.get("schema") != SCHEMA else {}
     return _complete_columns(cols, n, fill)
@@ -214,9 +215,8 @@ def check_readable(path) -> None:
             for name in list(f):
                 obj = f[name]
                 if name == "tables" and isinstance(obj, h5py.Group):
-                    for t in obj.values():
-                        for ds in t.values():
-                            ds[()]
+                    for t in obj:
+                        read_table(path, t)
                 elif isinstance(obj, h5py.Group) and name != "params":
                     read_rows(f, name)
 
@@ -227,8 +227,12 @@ def read_table(path, name: str) -> dict:
         t = f.get(f"tables/{name}")
         if not isinstance(t, h5py.Group):
             raise InputError(f"{path} has no table {name!r}")
-        out = {k: _read_column(t[k], t[k].shape[0]) for k in t}
-        out["units"] = {k: str(t[k].attrs.get("units", "")) for k in t}
+        with damage_guard(path, f"table {name}"):
+            out = {k: read_column(t[k], t[k].shape[0]) for k in t}
+            bad = [k for k in t if "data_sha256" in t[k].attrs and column_sha256(out[k]) != t[k].attrs["data_sha256"]]
+            out["units"] = {k: str(t[k].attrs.get("units", "")) for k in t}
+    if bad:
+        raise damaged(path, f"table {name} column(s) {', '.join(bad[:3])} fail their SHA-256 check")
     return out
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from perovskite_tb.app.integrity import STORED, ROW_SHA, cell_bytes, short_message, check_seal, row_sha256
+from perovskite_tb.app.integrity import ROW_SHA, STORED, cell_bytes, check_seal, row_sha256, short_message
+from perovskite_tb.app.points import row_key
 from perovskite_tb.errors import InputError
 
 __all__ = ["row_record", "scan_records", "hdf5_eof_address", "Salvage", "salvage"]
@@ -97,7 +98,8 @@ class Salvage:
     Attributes
     ----------
     parts : dict of str → list of dict
-        Model group → intact rows (column name → value; stored columns only), structure rows first.
+        Model group → intact rows (column name → value; stored columns only), one per point,
+        rows read through the structure first.
     attrs : dict
         Root attributes if their seal matches, else {}.
     kept, total : int
@@ -189,9 +191,16 @@ def salvage(path) -> Salvage:
             _structure(f, out, found, claimed)
     for model, cols, sha in scan_records(data):
         found.setdefault((model, sha), cols)
-    for (model, _sha), row in found.items():
-        out.parts.setdefault(model, []).append(row)
-    out.kept = len(found)
+    seen = set()
+    for (model, _sha), row in found.items():  # one row per point: a point computed again after a killed
+        try:                                  # write can leave two intact records (other wall times)
+            key = row_key({"model": model, **row})
+        except (KeyError, TypeError, ValueError):
+            continue
+        if key not in seen:
+            seen.add(key)
+            out.parts.setdefault(model, []).append(row)
+    out.kept = len(seen)
     out.total = max(sum(claimed.values()), out.kept)
     for model, n in claimed.items():
         if n > len(out.parts.get(model, ())):
