@@ -18,7 +18,9 @@ Steps (each a function below; measurements behind the choices: ``benchmarks/READ
    :math:`\Theta\psi` (exact at B = 0; spin-minor :math:`(1\otimes -i\sigma_y)\psi^*` by default, any
    monomial Θ via :attr:`perovskite_tb.model.terms.Symmetry.theta`), orthonormalised (in the S inner
    product for a non-orthogonal basis) and diagonalised in that plane; residuals
-   :math:`\|H_0v - ESv\|`, the Kramers splitting and the isolation from the next level are checked.
+   :math:`\|H_0v - ESv\|`, the Kramers splitting and the isolation from the next level are checked;
+   the states at the edge level, counted over all blocks, must be exactly the two of one doublet
+   (a ≥ 4-fold edge, e.g. a Γ8 quartet, has no doublet g tensor and is refused).
    At finite field (``kramers=False``) the two extreme levels on each side form the pair instead.
 """
 
@@ -304,7 +306,8 @@ def band_edges(H0, *, sigma: float, n_orb: int | None = None, n_fill: int | None
     SolverError
         Factorisation failed, memory estimate too large, no convergence, residuals too large.
     DegeneracyError
-        Not a Kramers doublet, inertia ≠ ``n_fill`` (in-gap states), or edge doublet not isolated.
+        Not a Kramers doublet, inertia ≠ ``n_fill`` (in-gap states), edge doublet not isolated, or an
+        edge level of more than two states (≥ 4-fold degenerate).
     """
     try:
         opts = SolveOptions(**options)
