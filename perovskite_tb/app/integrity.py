@@ -34,7 +34,7 @@ from perovskite_tb.app.results import COLUMNS
 from perovskite_tb.errors import InputError
 
 __all__ = ["LIBVER", "ROW_SHA", "JOURNAL", "SEAL", "VOLATILE", "DamagedFileError", "damaged", "open_error", "row_sha256", "column_sha256",
-           "seal", "check_seal", "check_seals", "verify_rows", "damage_guard"]
+           "seal", "check_seal", "check_seals", "verify_rows", "damage_guard", "write_guard"]
 
 #: HDF5 format bounds of new objects: v2 object headers and superblock (checksummed), no v3 superblock
 #: (whose "open for write" flag would make a killed writer's file unreadable until h5clear).
@@ -151,6 +151,23 @@ def damage_guard(path, what: str = "reading"):
         raise
     except Exception as exc:  # noqa: BLE001 — a damaged file can make h5py raise anything
         raise damaged(path, f"{what}: {short_message(exc)}") from None
+
+
+@contextmanager
+def write_guard(path, what: str):
+    """Turn an HDF5 failure while extending ``path`` into one DamagedFileError line.
+
+    A file that reads fully can still hold a damaged structure that only writing touches (e.g. the
+    free-space records of its attribute heap); the rows already in it stay verifiable.
+    """
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — h5py raises OSError, KeyError, RuntimeError, ...
+        raise DamagedFileError(f"{str(path)!r} failed while {what} ({short_message(exc)}); its rows are checked "
+                               f"by their SHA-256 — 'perovskite-tb export {path} --csv --salvage' writes the "
+                               "intact ones; use another output file") from None
 
 
 def check_seals(f, path) -> None:

@@ -40,7 +40,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from perovskite_tb.app.integrity import (JOURNAL, LIBVER, ROW_SHA, column_sha256, damage_guard, open_error,
-                                         row_sha256, seal)
+                                         row_sha256, seal, write_guard)
 from perovskite_tb.app.measured import load_measured  # noqa: F401  (public name of this module)
 from perovskite_tb.app.provenance import history, provenance
 from perovskite_tb.app.reader import (LEGACY_SCHEMAS, SCHEMA, check_not_being_written, check_readable, hold,  # noqa: F401
@@ -153,9 +153,13 @@ class ResultWriter:
             self._release()
             raise
         try:
-            self._init(attrs, kind, params)
+            with write_guard(self.path, "being opened for writing"):
+                self._init(attrs, kind, params)
         except BaseException:
-            self._f.close()
+            try:
+                self._f.close()
+            except Exception:  # noqa: BLE001 — closing a file HDF5 failed to write: nothing more to save
+                pass
             self._release()
             raise
 
@@ -234,9 +238,13 @@ class ResultWriter:
             Columns of :data:`perovskite_tb.app.results.COLUMNS` (missing ones take their default;
             ``model`` and ``error`` are not stored).
         """
+        full = check_row({**default_row(), **row})
+        with write_guard(self.path, "a row was appended"):
+            self._append(model, full)
+
+    def _append(self, model: str, full: dict) -> None:
         grp = self._f.require_group(f"{model}/rows")
         n = n_complete(grp) if len(grp) else 0
-        full = check_row({**default_row(), **row})
         for name, c in _STORED.items():
             if name not in grp:
                 ds = grp.create_dataset(name, shape=(n, *c.shape), maxshape=(None, *c.shape),
@@ -280,14 +288,19 @@ class ResultWriter:
 
     def set_attrs(self, **attrs) -> None:
         """Set root attributes (a job's facts), re-seal them and flush."""
-        for k, v in attrs.items():
-            self._f.attrs[k] = v
-        seal(self._f)
-        self._f.flush()
+        with write_guard(self.path, "its attributes were set"):
+            for k, v in attrs.items():
+                self._f.attrs[k] = v
+            seal(self._f)
+            self._f.flush()
 
     def write_table(self, name: str, rows: list[dict], columns: dict = BULK_COLUMNS,
                     attrs: dict | None = None) -> None:
         """Write (replace) ``/tables/<name>``: one dataset per column of ``columns`` (+ ``attrs``)."""
+        with write_guard(self.path, f"table {name} was written"):
+            self._write_table(name, rows, columns, attrs)
+
+    def _write_table(self, name: str, rows: list[dict], columns: dict, attrs: dict | None) -> None:
         g = self._f.require_group("tables")
         if name in g:
             del g[name]
@@ -307,8 +320,11 @@ class ResultWriter:
 
     def close(self) -> None:
         """Close the file and release the advisory lock."""
-        self._f.close()
-        self._release()
+        try:
+            with write_guard(self.path, "being closed"):
+                self._f.close()
+        finally:
+            self._release()
 
     def __enter__(self):
         return self
