@@ -296,3 +296,27 @@ def test_a_stale_heap_reference_left_by_a_killed_writer_does_not_break_resume(tm
     assert sorted(int(n[0]) for n in t["n_cells"]) == [1, 2, 3, 4]
     assert list(t["material"]) == ["CsPbI3"] * 4
     assert t.where(n_cells=(4, 4, 4))["g_e"][0] == _row(3)["g_e"]
+
+
+def test_an_hdf5_failure_while_writing_is_one_line_and_frees_the_lock(tmp_path, monkeypatch):
+    """A file can read fully and hold damage that only writing touches (seen with a flipped bit in the
+    attribute heap: "Unable to delete attribute"); the writer reports it in one line and unlocks."""
+    from filelock import FileLock
+
+    import perovskite_tb.app.io as io
+
+    p = tmp_path / "w.h5"
+    _write(p, 2)
+
+    def boom(obj):
+        raise KeyError("Unable to delete attribute (incorrect metadata checksum after all read attempts)")
+
+    monkeypatch.setattr(io, "seal", boom)
+    with pytest.raises(DamagedFileError, match="failed while being opened for writing .*metadata checksum") as ei:
+        ResultWriter(p, {"kind": "sweep"})
+    assert "\n" not in str(ei.value) and "--salvage" in str(ei.value)
+    lock = FileLock(str(p) + ".lock")
+    lock.acquire(timeout=0)
+    lock.release()
+    t, s = salvage_results(p)
+    assert len(t) == 2
