@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from perovskite_tb import nc
+from perovskite_tb.app.io import root_attrs
 from perovskite_tb.app.plot import ENERGY_AXES, check_plot_path, plot_curve
 from perovskite_tb.app.runfile import RunSpec, parse_run
-from perovskite_tb.app.sweep import run_sweep
+from perovskite_tb.app.sweep import check_output, run_sweep
 from perovskite_tb.eigen.registry import BACKENDS
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import load_parameters
@@ -113,6 +115,12 @@ def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
         raise InputError(f"unknown solver {cfg.solver!r} (auto, {', '.join(BACKENDS)})")
     spec = curve_run(cfg)
     base = load_parameters(cfg.material, cfg.parameter_set)
+    check_output(spec)
+    old_sha = root_attrs(cfg.output).get("parameter_file_sha256") if Path(cfg.output).is_file() else None
+    if old_sha and old_sha != base.file_sha256:  # same set name, another file: rows would merge in one curve
+        raise InputError(f"{cfg.output} holds rows of set {base.parameter_set!r} from another parameter file "
+                         f"(SHA-256 {str(old_sha)[:12]}, now {base.file_sha256[:12]} from {base.path}); "
+                         "use another output file")
     cfg_doc = {
         "material": cfg.material, "parameter_set": base.parameter_set,
         "orbital_zeeman": cfg.orbital_zeeman, "n_cells_list": list(cfg.n_cells_list),

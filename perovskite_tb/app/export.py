@@ -18,12 +18,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from perovskite_tb.app.integrity import damage_guard
+from perovskite_tb.app.salvage import Salvage, salvage
 from perovskite_tb.app.io import open_results, read_rows
 from perovskite_tb.app.points import row_key
 from perovskite_tb.app.results import COLUMNS, flat_names
 from perovskite_tb.errors import InputError
 
-__all__ = ["COORDS", "ResultTable", "load_results", "write_csv"]
+__all__ = ["COORDS", "ResultTable", "load_results", "salvage_results", "write_csv"]
 
 #: Identity columns (the coordinates of a point), in sort order. ``n_cells`` is (n, 3) int.
 COORDS = ("model", "material", "parameter_set", "lattice_set", "orbital_zeeman", "temperature_K",
@@ -87,7 +89,8 @@ def load_results(path) -> ResultTable:
     """Read every model group of a result file (curve, sweep, tseries, halides, kp-study).
 
     Columns missing in older files are filled (:mod:`perovskite_tb.app.io`); units and column order
-    come from :data:`perovskite_tb.app.results.COLUMNS`.
+    come from :data:`perovskite_tb.app.results.COLUMNS`. Row digests and sealed attributes are
+    verified (:mod:`perovskite_tb.app.integrity`).
 
     Returns
     -------
@@ -96,20 +99,53 @@ def load_results(path) -> ResultTable:
     Raises
     ------
     InputError
-        Missing file, not HDF5, a foreign or unknown schema, or no rows.
+        Missing file, not HDF5, a foreign or unknown schema, or no rows; DamagedFileError (one line)
+        if any part of it cannot be read or fails its check (:func:`salvage_results` reads the rest).
     """
     p = Path(path)
-    with open_results(p) as f:
+    with open_results(p) as f, damage_guard(p):
         attrs = dict(f.attrs)
-        parts = []
+        parts = {}
         for model in sorted(f):
             if not isinstance(f[model], h5py.Group):
                 continue
             cols = read_rows(f, model)
             if cols:
-                cols["model"] = np.array([model] * len(cols["n_cells"]), dtype=object)
-                parts.append(cols)
-    if not parts or not sum(len(c["model"]) for c in parts):
+                parts[model] = cols
+    return _table(parts, attrs, p)
+
+
+def salvage_results(path) -> tuple[ResultTable, Salvage]:
+    """The intact rows of a damaged (bit-flipped, truncated) result file and what was lost.
+
+    Rows are kept only if their SHA-256 digest matches (:func:`perovskite_tb.app.integrity.salvage`);
+    the file is never written.
+
+    Raises
+    ------
+    InputError
+        No intact row at all (the message lists what was lost).
+    """
+    s = salvage(path)
+    if not s.kept:
+        raise InputError(f"nothing intact to salvage in {path}: {'; '.join(s.lost) or 'no rows'}")
+    parts = {model: {k: _stack([r[k] for r in rows], k) for k in rows[0]} for model, rows in s.parts.items()}
+    return _table(parts, s.attrs, Path(path)), s
+
+
+def _stack(values: list, name: str) -> np.ndarray:
+    c = COLUMNS[name]
+    if c.dtype == "str":
+        return np.array([str(v) for v in values], dtype=object)
+    return np.asarray(values, dtype=c.dtype).reshape(len(values), *c.shape)
+
+
+def _table(parts: dict, attrs: dict, p: Path) -> ResultTable:
+    """One sorted ResultTable of the rows of every model group (``parts``: model → columns)."""
+    for model, cols in parts.items():
+        cols["model"] = np.array([model] * len(cols["n_cells"]), dtype=object)
+    parts = [c for c in parts.values() if len(c["model"])]
+    if not parts:
         raise InputError(f"{p} has no result rows")
     names = [k for k in parts[0] if all(k in c for c in parts)]
     table = {k: np.concatenate([c[k] for c in parts]) for k in names}
@@ -131,7 +167,7 @@ def _sort_key(v):
     return v
 
 
-def write_csv(table: ResultTable, dest) -> None:
+def write_csv(table: ResultTable, dest, note: str = "") -> None:
     """Write ``table`` as CSV: ``#`` comment lines (source, units), a header, one line per point.
 
     Array columns are flattened: ``n_cells`` → ``n_cells_x/y/z``, tensors → ``g_e_xx`` … ``g_e_zz``.
@@ -141,6 +177,8 @@ def write_csv(table: ResultTable, dest) -> None:
     ----------
     table : ResultTable
     dest : path or text file
+    note : str, optional
+        An extra ``#`` comment line after the units line (e.g. what a salvage lost).
     """
     cols, units = [], []
     for k, v in table.columns.items():
@@ -163,6 +201,8 @@ def write_csv(table: ResultTable, dest) -> None:
         f"{table.attrs.get('kind', 'curve')}); one row per point\n"
     )
     buf.write("# units: " + "; ".join(units) + "\n")
+    if note:
+        buf.write("# " + " ".join(note.split()) + "\n")
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([n for _k, names in cols for n in names])
     for i in range(len(table)):

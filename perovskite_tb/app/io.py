@@ -17,6 +17,11 @@ Atomic rows: every ``/<model>/rows`` group carries ``n_complete``, raised only a
 a row are written and flushed. A writer killed mid-row leaves longer datasets; readers use the first
 ``n_complete`` rows and :class:`ResultWriter` truncates the partial row when it reopens the file.
 
+Integrity (:mod:`perovskite_tb.app.integrity`): ``/<model>/row_sha256`` and ``/<model>/row_journal``
+per row, ``attrs_sha256`` on every object the writer sets attributes on, ``provenance_history_json``
+(:mod:`perovskite_tb.app.provenance`). Reading is in :mod:`perovskite_tb.app.reader` (re-exported
+here); salvage of damaged files in :mod:`perovskite_tb.app.salvage`.
+
 Older files: files of the first row layout (schema ``perovskite_tb.curve/1``, also spelled
 ``perovskite_tb.app.curve/1``: curve, sweep and tseries files) are **read** — their missing columns
 are filled from the root attributes (material, sets, Zeeman variant, k·p resolution) or left at the
@@ -27,31 +32,29 @@ refused with a one-line error.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import subprocess
 from pathlib import Path
 
 import h5py
-from filelock import FileLock, Timeout
-import numba
 import numpy as np
-import scipy
+from filelock import FileLock, Timeout
 
-from perovskite_tb import __version__
+from perovskite_tb.app.integrity import (JOURNAL, LIBVER, ROW_SHA, column_sha256, damage_guard, open_error,
+                                         row_sha256, seal, write_guard)
 from perovskite_tb.app.measured import load_measured  # noqa: F401  (public name of this module)
+from perovskite_tb.app.provenance import history, provenance
+from perovskite_tb.app.reader import (LEGACY_SCHEMAS, SCHEMA, check_not_being_written, check_readable, hold,  # noqa: F401
+                                      read_column, n_complete, open_results, read_curve, read_rows, read_table,
+                                      release, root_attrs, schema_of)
 from perovskite_tb.app.results import BULK_COLUMNS, check_row, default_row
 from perovskite_tb.app.results import COLUMNS as ROW_COLUMNS
-from perovskite_tb.errors import InputError, PerovskiteTBError
-from kp.confinement import nc_default_set
+from perovskite_tb.app.salvage import row_record
+from perovskite_tb.errors import InputError
 
-__all__ = ["SCHEMA", "LEGACY_SCHEMAS", "KINDS", "COLUMNS", "ResultWriter", "CurveWriter",
-           "open_results", "read_rows", "read_curve", "read_table", "update_attrs", "provenance", "n_complete",
-           "load_results", "load_measured"]
+__all__ = ["SCHEMA", "LEGACY_SCHEMAS", "KINDS", "COLUMNS", "ResultWriter", "CurveWriter", "open_results",
+           "root_attrs", "check_readable", "check_not_being_written", "read_rows", "read_curve", "read_table",
+           "update_attrs", "provenance", "n_complete", "load_results", "load_measured"]
 
-SCHEMA = "perovskite_tb.results/2"
-#: Older row layouts that are read (not extended).
-LEGACY_SCHEMAS = ("perovskite_tb.curve/1", "perovskite_tb.app.curve/1")
 #: Values of the root ``kind`` attribute.
 KINDS = ("curve", "sweep", "tseries", "halides", "kp-study")
 _UNITS_NOTE = "energies eV, lengths nm, temperatures K, fields T, time s, memory GB (1e9 bytes)"
@@ -65,123 +68,46 @@ def _h5_dtype(dtype: str):
     return h5py.string_dtype() if dtype == "str" else np.dtype(dtype)
 
 
-def n_complete(grp) -> int:
-    """Count the complete rows of a ``/<model>/rows`` group (``n_complete``, else shortest column)."""
-    lengths = [grp[k].shape[0] for k in grp]
-    n = min(lengths) if lengths else 0
-    if "n_complete" in grp.attrs:
-        n = min(n, int(grp.attrs["n_complete"]))
-    return n
-
-
-def _git_describe() -> str:
+def _check_before_writing(path: Path, attrs: dict) -> None:
+    """Refusals of an existing output, on a read-only handle: not HDF5, foreign, older, other inputs, damaged."""
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                             text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        out = ""
-    return out or "unknown"
+        f = h5py.File(path, "r")
+    except Exception as exc:  # noqa: BLE001
+        raise open_error(path, exc, "open result file") from None
+    with f, damage_guard(path, "attributes"):
+        if not len(f.attrs):
+            if len(f.keys()):
+                raise InputError(f"{str(path)!r} is an HDF5 file of another program (no perovskite-tb "
+                                 "schema); choose another output path")
+            return  # an empty HDF5 file: adopted
+        schema = schema_of(f, path)
+        if schema != SCHEMA:
+            raise InputError(f"{path} was written by an older version ({schema}); it can be "
+                             "read and exported but not extended — use a new output file")
+        old_cfg = f.attrs.get("config_json")
+        if "config_json" in attrs and old_cfg not in (None, attrs["config_json"]):
+            old, new = json.loads(old_cfg), json.loads(attrs["config_json"])
+            free = ("n_cells_list", "temperatures_K", "models")
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in free)
+            if diff:
+                raise InputError(f"{path} was made with different inputs ({', '.join(diff)}); "
+                                 "use another output file")
+    check_readable(path)
 
 
-def provenance() -> dict:
-    """Package version, git describe, library versions and creation time (strings)."""
-    return {
-        "package_version": __version__, "git_describe": _git_describe(),
-        "numpy_version": np.__version__, "scipy_version": scipy.__version__,
-        "numba_version": numba.__version__, "h5py_version": h5py.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+def _fresh_tail(ds, n: int) -> None:
+    """Resize a row dataset to ``n`` rows, rewriting the rows of its last chunk into a new chunk.
 
-
-def _schema_of(f, path) -> str:
-    """Schema of an open file: SCHEMA or a legacy row layout; raises InputError otherwise."""
-    schema = f.attrs.get("schema")
-    if schema == SCHEMA or schema in LEGACY_SCHEMAS:
-        return schema
-    if isinstance(schema, str) and "halides/1" in schema:
-        raise InputError(f"{path}: old halides file ({schema}), not readable by this version; "
-                         f"write a new output file (layout {SCHEMA})")
-    raise InputError(f"{path} is not a perovskite_tb result file of a known version "
-                     f"(schema {schema!r}; this version reads {SCHEMA} and {LEGACY_SCHEMAS[0]})")
-
-
-def open_results(path):
-    """Open a result file for reading (h5py.File); one-line InputError if missing, not HDF5 or foreign."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"result file {str(p)!r} does not exist")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise InputError(f"cannot read {str(p)!r} as HDF5: {exc}") from None
-    try:
-        _schema_of(f, p)
-    except InputError:
-        f.close()
-        raise
-    return f
-
-
-def _read_column(ds, n: int) -> np.ndarray:
-    if h5py.check_string_dtype(ds.dtype) is not None:
-        return np.array(ds.asstr()[:n], dtype=object)
-    return ds[:n]
-
-
-def _legacy_fill(attrs: dict, model: str, cols: dict) -> dict:
-    """Values of columns missing in a file of the first layout, from its root attributes."""
-    material = str(attrs.get("material", ""))
-    etb_set = str(attrs.get("parameter_set", ""))
-    kp_set = ""
-    if model == "kp" and material:
-        try:
-            kp_set = nc_default_set(material)
-        except PerovskiteTBError:  # unknown material in an old file: leave the label empty
-            kp_set = ""
-    opts = json.loads(attrs.get("options_json", "{}") or "{}")
-    n_cells = cols.get("n_cells")
-    return {
-        "material": material,
-        "parameter_set": etb_set if model == "etb" else kp_set,
-        "lattice_set": etb_set,
-        "orbital_zeeman": bool(attrs.get("orbital_zeeman", False)) if model == "etb" else False,
-        "kp_basis": "legendre" if model == "kp" else "",
-        "kp_resolution": int(opts.get("kp_resolution") or 0) if model == "kp" else 0,
-        "shape": None if n_cells is None else np.array(
-            ["cube" if len(set(r)) == 1 or not any(r) else "cuboid" for r in np.asarray(n_cells)],
-            dtype=object),
-    }
-
-
-def _complete_columns(cols: dict, n: int, fill: dict) -> dict:
-    """Add every schema column missing from ``cols`` (values from ``fill`` or the column default)."""
-    out = dict(cols)
-    for name, c in _STORED.items():
-        if name in out:
-            continue
-        v = fill.get(name)
-        if isinstance(v, np.ndarray) and v.shape[:1] == (n,):
-            out[name] = v
-        else:
-            v = c.default if v is None else v
-            out[name] = (np.array([v] * n, dtype=object) if c.dtype == "str"
-                         else np.repeat(np.asarray(v, dtype=c.dtype)[None], n, axis=0))
-    return out
-
-
-def read_rows(f, model: str) -> dict:
-    """Complete rows of ``model`` in an open result file as column name → ndarray (all columns).
-
-    Columns missing in the file (older files) are filled (module docstring); unknown extra columns
-    are kept.
+    Shrinking to the chunk boundary below ``n`` deletes every chunk from there on (HDF5 frees chunks
+    that lie wholly outside the extent), so the rows appended next land in a chunk that holds no
+    stale heap references.
     """
-    grp = f.get(f"{model}/rows")
-    if not isinstance(grp, h5py.Group) or "n_cells" not in grp:
-        return {}
-    n = n_complete(grp)
-    cols = {k: _read_column(grp[k], n) for k in grp}
-    fill = _legacy_fill(dict(f.attrs), model, cols) if f.attrs.get("schema") != SCHEMA else {}
-    return _complete_columns(cols, n, fill)
+    c0 = (n // ds.chunks[0]) * ds.chunks[0]
+    keep = ds[c0:n] if n > c0 else None
+    ds.resize(c0, axis=0)
+    ds.resize(n, axis=0)
+    if keep is not None:
+        ds[c0:n] = keep
 
 
 class ResultWriter:
@@ -205,7 +131,6 @@ class ResultWriter:
 
     def __init__(self, path, attrs: dict, params: dict | None = None):
         self.path = Path(path)
-        exists = self.path.exists()
         kind = attrs.get("kind", "sweep")
         if kind not in KINDS:
             raise InputError(f"unknown result kind {kind!r} (known: {', '.join(KINDS)})")
@@ -216,60 +141,71 @@ class ResultWriter:
         except Timeout:
             raise InputError(f"result file {str(self.path)!r} is being written by another process "
                              f"(lock {str(self.path)}.lock)") from None
+        self._key = hold(self.path)
         try:
-            self._f = h5py.File(self.path, "a")
+            if self.path.exists():  # everything that can refuse runs on a read-only handle first
+                _check_before_writing(self.path, attrs)
+            self._f = h5py.File(self.path, "a", libver=LIBVER)
         except OSError as exc:
-            self._lock.release()
+            self._release()
             raise InputError(f"cannot open result file {str(self.path)!r}: {' '.join(str(exc).split())}") from None
-        try:
-            if exists and len(self._f.attrs):
-                self._check_resume(attrs)
-            elif exists and len(self._f.keys()):
-                raise InputError(f"{str(self.path)!r} is an HDF5 file of another program (no perovskite-tb "
-                                 "schema); choose another output path")
-            self._init(attrs, kind, params)
         except BaseException:
-            self._f.close()
-            self._lock.release()
+            self._release()
+            raise
+        try:
+            with write_guard(self.path, "being opened for writing"):
+                self._init(attrs, kind, params)
+        except BaseException:
+            try:
+                self._f.close()
+            except Exception:  # noqa: BLE001 — closing a file HDF5 failed to write: nothing more to save
+                pass
+            self._release()
             raise
 
-    def _check_resume(self, attrs: dict) -> None:
-        f = self._f
-        schema = _schema_of(f, self.path)
-        if schema != SCHEMA:
-            raise InputError(f"{self.path} was written by an older version ({schema}); it can be "
-                             "read and exported but not extended — use a new output file")
-        old_cfg = f.attrs.get("config_json")
-        if "config_json" in attrs and old_cfg not in (None, attrs["config_json"]):
-            old, new = json.loads(old_cfg), json.loads(attrs["config_json"])
-            free = ("n_cells_list", "temperatures_K", "models")
-            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in free)
-            if diff:
-                raise InputError(f"{self.path} was made with different inputs ({', '.join(diff)}); "
-                                 "use another output file")
+    def _release(self) -> None:
+        release(self._key)
+        self._lock.release()
 
     def _init(self, attrs: dict, kind: str, params: dict | None) -> None:
         f = self._f
         f.attrs["schema"] = SCHEMA
         self._repair()
-        for k, v in {**provenance(), **attrs, "kind": kind, "units": _UNITS_NOTE}.items():
+        prov = provenance()
+        prov["modified"] = prov["created"]
+        prov["created"] = str(f.attrs.get("created", prov["created"]))  # the first run's creation time
+        new = {**prov, **attrs, "kind": kind, "units": _UNITS_NOTE}
+        new["provenance_history_json"] = json.dumps(history(f, new))
+        for k, v in new.items():
             f.attrs[k] = v
         if params:
             g = f.require_group("params")
             for k, v in params.items():
                 g.attrs[k] = v
+            seal(g)
+        seal(f)
         f.flush()
 
     def _repair(self) -> None:
-        """Drop a partially written trailing row (writer killed mid-row) and set ``n_complete``."""
+        """Drop a partially written trailing row (writer killed mid-row) and set ``n_complete``.
+
+        Variable-length columns also get a fresh last chunk (:func:`_fresh_tail`): a writer killed
+        while flushing can leave a chunk that refers to heap objects never written, and HDF5 frees
+        the old object of every element it overwrites ("bad heap index" on the next row).
+        """
         for obj in self._f.values():
             grp = obj.get("rows") if isinstance(obj, h5py.Group) else None
             if not isinstance(grp, h5py.Group):
                 continue
             n = n_complete(grp)
-            for k in grp:
-                if grp[k].shape[0] > n:
-                    grp[k].resize(n, axis=0)
+            for ds in [*grp.values(), obj.get(ROW_SHA), obj.get(JOURNAL)]:
+                if ds is None:
+                    continue
+                if h5py.check_vlen_dtype(ds.dtype) is not None or h5py.check_string_dtype(ds.dtype) and \
+                        h5py.check_string_dtype(ds.dtype).length is None:
+                    _fresh_tail(ds, n)
+                elif ds.shape[0] > n:
+                    ds.resize(n, axis=0)
             grp.attrs["n_complete"] = n
 
     @property
@@ -291,6 +227,9 @@ class ResultWriter:
     def append(self, model: str, row: dict) -> None:
         """Append one finished point and flush (atomically: ``n_complete`` is raised last).
 
+        The row's SHA-256 (:func:`perovskite_tb.app.integrity.row_sha256`, computed from the values
+        read back from the file) is written with the row, before the counter.
+
         Parameters
         ----------
         model : str
@@ -299,20 +238,32 @@ class ResultWriter:
             Columns of :data:`perovskite_tb.app.results.COLUMNS` (missing ones take their default;
             ``model`` and ``error`` are not stored).
         """
+        full = check_row({**default_row(), **row})
+        with write_guard(self.path, "a row was appended"):
+            self._append(model, full)
+
+    def _append(self, model: str, full: dict) -> None:
         grp = self._f.require_group(f"{model}/rows")
         n = n_complete(grp) if len(grp) else 0
-        full = check_row({**default_row(), **row})
         for name, c in _STORED.items():
             if name not in grp:
                 ds = grp.create_dataset(name, shape=(n, *c.shape), maxshape=(None, *c.shape),
                                         dtype=_h5_dtype(c.dtype), chunks=(64, *c.shape))
                 ds.attrs["units"] = c.unit
                 ds.attrs["description"] = c.description
+                seal(ds)
                 if n:
                     ds[:] = c.default
             ds = grp[name]
             ds.resize(n + 1, axis=0)
             ds[n] = full[name]
+        sha, journal = self._sha_dataset(model, n)
+        cover = [str(c) for c in sha.attrs["columns"]]
+        back = {k: grp[k][n] for k in cover}  # the values as stored
+        for ds in (sha, journal):
+            ds.resize(n + 1, axis=0)
+        sha[n] = row_sha256(back, cover)
+        journal[n] = row_record(model, back, cover)
         self._f.flush()
         # both counters in one final flush: n_points_computed counts rows ever appended (a row
         # computed twice across restarts would make it exceed the number of rows)
@@ -320,9 +271,36 @@ class ResultWriter:
         grp.attrs["n_complete"] = n + 1
         self._f.flush()
 
+    def _sha_dataset(self, model: str, n: int):
+        """``/<model>/row_sha256`` and ``row_journal`` (created for the current columns; earlier rows empty)."""
+        g = self._f[model]
+        if ROW_SHA not in g:
+            ds = g.create_dataset(ROW_SHA, shape=(n,), maxshape=(None,), dtype="S64", chunks=(256,))
+            ds.attrs["columns"] = np.array(list(_STORED), dtype=h5py.string_dtype())
+            ds.attrs["description"] = "SHA-256 (hex) of the row's covered columns; empty: not recorded"
+            seal(ds)
+        if JOURNAL not in g:
+            ds = g.create_dataset(JOURNAL, shape=(g[ROW_SHA].shape[0],), maxshape=(None,), chunks=(256,),
+                                  dtype=h5py.string_dtype("ascii"))
+            ds.attrs["description"] = "the row as a self-checking record, for salvage by scanning the bytes"
+            seal(ds)
+        return g[ROW_SHA], g[JOURNAL]
+
+    def set_attrs(self, **attrs) -> None:
+        """Set root attributes (a job's facts), re-seal them and flush."""
+        with write_guard(self.path, "its attributes were set"):
+            for k, v in attrs.items():
+                self._f.attrs[k] = v
+            seal(self._f)
+            self._f.flush()
+
     def write_table(self, name: str, rows: list[dict], columns: dict = BULK_COLUMNS,
                     attrs: dict | None = None) -> None:
         """Write (replace) ``/tables/<name>``: one dataset per column of ``columns`` (+ ``attrs``)."""
+        with write_guard(self.path, f"table {name} was written"):
+            self._write_table(name, rows, columns, attrs)
+
+    def _write_table(self, name: str, rows: list[dict], columns: dict, attrs: dict | None) -> None:
         g = self._f.require_group("tables")
         if name in g:
             del g[name]
@@ -335,12 +313,18 @@ class ResultWriter:
             ds = t.create_dataset(cname, data=data, dtype=_h5_dtype(c.dtype))
             ds.attrs["units"] = c.unit
             ds.attrs["description"] = c.description
+            ds.attrs["data_sha256"] = column_sha256(read_column(ds, ds.shape[0]))
+            seal(ds)
+        seal(t)
         self._f.flush()
 
     def close(self) -> None:
         """Close the file and release the advisory lock."""
-        self._f.close()
-        self._lock.release()
+        try:
+            with write_guard(self.path, "being closed"):
+                self._f.close()
+        finally:
+            self._release()
 
     def __enter__(self):
         return self
@@ -354,48 +338,25 @@ CurveWriter = ResultWriter
 
 
 def update_attrs(path, **attrs) -> None:
-    """Set root attributes of an existing result file of this schema (a job's derived facts)."""
-    with h5py.File(path, "a") as f:
-        if f.attrs.get("schema") != SCHEMA:
-            raise InputError(f"{path}: not a {SCHEMA} file")
-        for k, v in attrs.items():
-            f.attrs[k] = v
+    """Set root attributes of an existing result file of this schema (a job's derived facts).
 
-
-def read_table(path, name: str) -> dict:
-    """Columns of ``/tables/<name>`` (column → ndarray, plus ``"units"``); InputError if absent."""
-    with open_results(path) as f:
-        t = f.get(f"tables/{name}")
-        if not isinstance(t, h5py.Group):
-            raise InputError(f"{path} has no table {name!r}")
-        out = {k: _read_column(t[k], t[k].shape[0]) for k in t}
-        out["units"] = {k: str(t[k].attrs.get("units", "")) for k in t}
-    return out
-
-
-def read_curve(path, model: str = "etb") -> dict:
-    """Read the rows of ``model``, sorted by (temperature, transition energy).
-
-    Returns
-    -------
-    dict
-        column name → ndarray, plus ``"attrs"`` (root attributes) and ``"units"`` (column → unit).
-
-    Raises
-    ------
-    InputError
-        Missing file, foreign or unknown schema, or no rows of ``model``.
+    The file is verified first (never written if it cannot be read fully) and re-sealed.
     """
-    with open_results(path) as f:
-        out = read_rows(f, model)
-        if not out:
-            raise InputError(f"{path} has no results for model {model!r}")
-        attrs = dict(f.attrs)
-    order = np.lexsort((out["transition_energy"], out["temperature_K"]))
-    out = {k: v[order] for k, v in out.items()}
-    out["attrs"] = attrs
-    out["units"] = {k: (_STORED[k].unit if k in _STORED else "") for k in out if k != "attrs"}
-    return out
+    check_readable(path)
+    lock = FileLock(str(path) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise InputError(f"result file {str(path)!r} is being written by another process") from None
+    try:
+        with h5py.File(path, "a", libver=LIBVER) as f:
+            if f.attrs.get("schema") != SCHEMA:
+                raise InputError(f"{path}: not a {SCHEMA} file")
+            for k, v in attrs.items():
+                f.attrs[k] = v
+            seal(f)
+    finally:
+        lock.release()
 
 
 def load_results(path):

@@ -5,6 +5,11 @@ Every runner calls ``on_result(point, row, error)`` in the calling (writer) proc
 with either a row or a :class:`~perovskite_tb.errors.PerovskiteTBError`; other exceptions propagate.
 The local runners start a point only while the sum of the memory estimates of the running points
 fits the budget (largest first).
+
+Orphans: every worker process (pool, isolated, and the per-point child of a Dask task) watches its
+parent and exits within :data:`WATCH_INTERVAL_S` seconds once it is gone (:func:`watch_parent`), so a
+SIGKILL of the sweep leaves no process computing points that can no longer be written. The rows
+finished before the kill are in the file (atomic rows, :mod:`perovskite_tb.app.io`).
 """
 
 from __future__ import annotations
@@ -12,7 +17,12 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import signal
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -21,9 +31,14 @@ from concurrent.futures.process import BrokenProcessPool
 from perovskite_tb.app.models import compute_point
 from perovskite_tb.errors import InputError, PerovskiteTBError, SolverError
 
-__all__ = ["usable_cores", "run_inprocess", "run_pool", "run_isolated", "run_dask"]
+__all__ = ["usable_cores", "run_inprocess", "run_pool", "run_isolated", "run_dask", "dask_point",
+           "run_child_until_cancelled", "watch_parent", "WATCH_INTERVAL_S", "PARENT_GONE_EXIT"]
 
 _SPAWN = multiprocessing.get_context("spawn")
+#: Seconds between two checks of a worker's parent (and of a Dask task's cancellation).
+WATCH_INTERVAL_S = 0.5
+#: Exit status of a worker that found its parent gone.
+PARENT_GONE_EXIT = 75
 
 
 def usable_cores() -> int:
@@ -34,11 +49,32 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_init(threads: int | None) -> None:  # pragma: no cover - runs in the workers
+def watch_parent(ppid: int, interval_s: float = WATCH_INTERVAL_S) -> None:
+    """Exit this process (status :data:`PARENT_GONE_EXIT`) as soon as its parent ``ppid`` is gone.
+
+    A daemon thread compares ``os.getppid()`` with ``ppid`` every ``interval_s`` seconds: a process
+    whose parent dies is re-parented (to init or a sub-reaper), so the comparison notices a SIGKILL of
+    the parent, which no handler can. Portable to every POSIX system (unlike Linux's
+    ``PR_SET_PDEATHSIG``, which also fires when the parent *thread* that started the child ends).
+    """
+    if os.getppid() != ppid:
+        os._exit(PARENT_GONE_EXIT)
+
+    def watch():  # pragma: no cover - runs in the workers
+        while os.getppid() == ppid:
+            time.sleep(interval_s)
+        os._exit(PARENT_GONE_EXIT)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _worker_init(threads: int | None, ppid: int | None = None) -> None:  # pragma: no cover - in the workers
     if threads is not None:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer decides; it terminates us
+    if ppid is not None:
+        watch_parent(ppid)
 
 
 def run_inprocess(todo, threads, on_result, etb_solver=None) -> None:
@@ -65,7 +101,7 @@ def run_pool(todo, workers: int, budget_gb: float, threads: int, on_result) -> N
     """Local process pool (spawned workers); memory-guarded submission, largest points first."""
     pending = deque(sorted(todo, key=lambda p: -p.memory_gb))
     pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=_SPAWN,
-                               initializer=_worker_init, initargs=(threads,))
+                               initializer=_worker_init, initargs=(threads, os.getpid()))
     running: dict = {}
     used = 0.0
     clean = False
@@ -99,8 +135,8 @@ def run_pool(todo, workers: int, budget_gb: float, threads: int, on_result) -> N
             _stop(procs)
 
 
-def _isolated_main(conn, point, threads) -> None:  # pragma: no cover - runs in the child
-    _worker_init(threads)
+def _isolated_main(conn, point, threads, ppid=None) -> None:  # pragma: no cover - runs in the child
+    _worker_init(threads, ppid)
     try:
         msg = ("row", compute_point(point, threads))
     except BaseException as exc:  # noqa: BLE001 — everything goes back to the parent
@@ -147,7 +183,7 @@ def run_isolated(todo, workers: int, budget_gb: float, threads, on_result,
                     not running or used + pending[0].memory_gb <= budget_gb):
                 p = pending.popleft()
                 parent, child = _SPAWN.Pipe(duplex=False)
-                proc = _SPAWN.Process(target=_isolated_main, args=(child, p, threads), daemon=True)
+                proc = _SPAWN.Process(target=_isolated_main, args=(child, p, threads, os.getpid()), daemon=True)
                 proc.start()
                 child.close()
                 running[p.key] = (p, proc, parent, time.monotonic())
@@ -173,7 +209,7 @@ def run_dask(address: str, todo, threads, on_result) -> None:
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach Dask scheduler {address}: {exc}") from None
     with client:
-        futs = {client.submit(compute_point, p, threads, pure=False): p for p in todo}
+        futs = {client.submit(dask_point, p, threads, pure=False): p for p in todo}
         try:
             for fut in as_completed(futs):
                 p = futs[fut]
@@ -185,3 +221,94 @@ def run_dask(address: str, todo, threads, on_result) -> None:
                     on_result(p, row, None)
         finally:
             client.cancel(list(futs))
+
+
+def dask_point(point, threads):  # pragma: no cover - runs on a Dask worker
+    """Compute one point in a child process of the Dask worker, stopped when its sweep is gone.
+
+    A Dask worker cannot interrupt a running task, so a point of a sweep whose writer process was
+    killed would run to its end and be lost. The point runs in a fresh process instead
+    (:func:`run_child_until_cancelled`), which is terminated once the scheduler has cancelled the task
+    (the client disconnected) and exits by itself if the worker dies (:func:`watch_parent`).
+    """
+    return run_child_until_cancelled(_isolated_main, point, threads, label=point.key)
+
+
+def run_child_until_cancelled(target, *args, label: str = "point"):  # pragma: no cover - on a Dask worker
+    """Run ``target(conn, *args, ppid)`` in a fresh Python process; the value of its ``("row", value)``
+    message is returned (an ``("error", exc)`` message raises ``exc``).
+
+    Inside a Dask task, the task's state on its worker is polled every :data:`WATCH_INTERVAL_S`
+    seconds; once it is no longer wanted (cancelled, released) the child is terminated and
+    SolverError is raised. Outside a worker the child simply runs to its end.
+
+    Raises
+    ------
+    SolverError
+        The child died or the task was cancelled.
+    """
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        key = worker.get_current_task()
+    except (ImportError, ValueError, KeyError):  # not in a Dask task
+        worker = key = None
+
+    def wanted() -> bool:
+        if worker is None:
+            return True
+        ts = worker.state.tasks.get(key)
+        return ts is not None and ts.state not in ("cancelled", "released", "forgotten")
+
+    # a plain subprocess: Dask workers are daemonic processes, which multiprocessing forbids children
+    with tempfile.TemporaryDirectory(prefix="perovskite-tb-point-") as d:
+        result = os.path.join(d, "message.pickle")
+        proc = subprocess.Popen([sys.executable, "-c", "from perovskite_tb.app.runners import _child_main; _child_main()"],
+                                stdin=subprocess.PIPE,
+                                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+        try:
+            proc.stdin.write(pickle.dumps((target, args, os.getpid(), result)))
+            proc.stdin.close()
+            while True:
+                try:
+                    proc.wait(timeout=WATCH_INTERVAL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    if not wanted():
+                        raise SolverError(f"{label}: cancelled (the sweep that asked for it is gone)") from None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        try:
+            with open(result, "rb") as fh:
+                kind, val = pickle.load(fh)
+        except Exception:  # noqa: BLE001 — no message: the child died
+            raise SolverError(f"the process computing {label} died (exit code {proc.returncode}; out of "
+                              "memory?)") from None
+    if kind == "row":
+        return val
+    raise val
+
+
+class _FileConn:
+    """The ``conn`` of a :func:`run_child_until_cancelled` child: one pickled message written to a file."""
+
+    def __init__(self, path: str):
+        self._path = path
+
+    def send(self, msg) -> None:
+        tmp = self._path + ".part"
+        with open(tmp, "wb") as fh:
+            pickle.dump(msg, fh)
+        os.replace(tmp, self._path)
+
+    def close(self) -> None:
+        pass
+
+
+def _child_main() -> None:  # pragma: no cover - runs in the child
+    """Entry of a :func:`run_child_until_cancelled` child: (target, args, ppid, message path) on stdin."""
+    target, args, ppid, result = pickle.load(sys.stdin.buffer)
+    target(_FileConn(result), *args, ppid)

@@ -38,12 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import h5py
 from tqdm import tqdm
 
 from perovskite_tb._system import memory_budget_gb
 from perovskite_tb.app import runners
-from perovskite_tb.app.io import ResultWriter
+from perovskite_tb.app.integrity import damage_guard
+from perovskite_tb.app.io import ResultWriter, root_attrs
 from perovskite_tb.app.models import TRACE_ENV, compute_point, trace
 from perovskite_tb.app.plot import plot_curve
 from perovskite_tb.app.points import Point, expand_points, point_key, row_key
@@ -128,28 +128,26 @@ def _check_resume(path: Path, invariants: dict, sets: dict) -> None:
     """Refuse to mix points made with other model options or changed parameter files into ``path``."""
     if not path.exists():
         return
-    try:
-        with h5py.File(path, "r") as f:
-            a = dict(f.attrs)
-    except OSError as exc:
-        raise InputError(f"cannot open result file {str(path)!r}: {exc}") from None
-    if "options_json" in a:
-        old = json.loads(a["options_json"])
-    elif "config_json" in a:  # a curve file written before options_json
-        old = {"temperature_rule": json.loads(a["config_json"]).get("temperature_rule", "a")}
-    else:
-        old = {}
+    a = root_attrs(path)
+    with damage_guard(path, "attributes"):
+        if "options_json" in a:
+            old = json.loads(a["options_json"])
+        elif "config_json" in a:  # a curve file written before options_json
+            old = {"temperature_rule": json.loads(a["config_json"]).get("temperature_rule", "a")}
+        else:
+            old = {}
+        old_sets = json.loads(a.get("parameter_files_json", "{}"))
     diff = sorted(k for k in invariants if k in old and old[k] != invariants[k])
     if diff:
         raise InputError(f"{path} was made with different inputs ({', '.join(diff)}); "
                          "use another output file")
-    old_sets = json.loads(a.get("parameter_files_json", "{}"))
-    for name, info in sets.items():
-        if name in old_sets and old_sets[name]["sha256"] and info["sha256"] != old_sets[name]["sha256"]:
-            raise InputError(
-                f"{path}: parameter file of set {name!r} changed since the file was written "
-                f"(SHA-256 {old_sets[name]['sha256'][:12]} → {info['sha256'][:12]}); "
-                "use another output file")
+    with damage_guard(path, "parameter_files_json"):
+        for name, info in sets.items():
+            if name in old_sets and old_sets[name]["sha256"] and info["sha256"] != old_sets[name]["sha256"]:
+                raise InputError(
+                    f"{path}: parameter file of set {name!r} changed since the file was written "
+                    f"(SHA-256 {old_sets[name]['sha256'][:12]} → {info['sha256'][:12]}); "
+                    "use another output file")
 
 
 def _parameter_files(res) -> dict:
@@ -270,8 +268,7 @@ def run_sweep(spec: RunSpec, *, scheduler: str | None = None, progress: bool | N
     n_new = 0
     with _Guard() as guard, ResultWriter(out, root, params_attrs) as w:
         old_sets = json.loads(w.file.attrs.get("parameter_files_json", "{}"))
-        w.file.attrs["parameter_files_json"] = json.dumps({**old_sets, **sets})
-        w.file.flush()
+        w.set_attrs(parameter_files_json=json.dumps({**old_sets, **sets}))
         done = _done_keys(w)
         todo = [p for p in res.points if p.key not in done]
         bar = tqdm(total=len(todo), disable=not progress, desc=kind, unit="pt")

@@ -11,7 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from perovskite_tb.app.export import load_results, write_csv
+from perovskite_tb.app.export import load_results, salvage_results, write_csv
 from perovskite_tb.app.runfile import check_scheduler, load_run_file
 from perovskite_tb.eigen.registry import BACKENDS
 from perovskite_tb.app.sweep import check_output, expand_points, run_sweep
@@ -45,6 +45,9 @@ def add_subcommands(sub) -> None:
     e.add_argument("--csv", action="store_true", required=True,
                    help="CSV output (the only format; units in the second comment line)")
     e.add_argument("-o", "--output", default=None, help="CSV path (default: stdout)")
+    e.add_argument("--salvage", action="store_true",
+                   help="damaged file (flipped bits, truncated): write only the rows whose SHA-256 "
+                        "digest matches and report on stderr what was lost; the file is not modified")
     e.set_defaults(func=_cmd_export)
 
 
@@ -93,10 +96,18 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    t = load_results(args.result_file)
+    note = ""
+    if args.salvage:
+        t, s = salvage_results(args.result_file)
+        note = (f"salvaged {s.kept} of {s.total} rows of {args.result_file}; lost: "
+                f"{'; '.join(s.lost) or 'nothing'}")
+    else:
+        t = load_results(args.result_file)
     if args.output:
-        write_csv(t, args.output)
+        write_csv(t, args.output, note)
         print(f"wrote {args.output} ({len(t)} rows)")
     else:
-        write_csv(t, sys.stdout)
+        write_csv(t, sys.stdout, note)
+    if note:
+        print(f"perovskite-tb: {note}", file=sys.stderr)
     return 0

@@ -18,7 +18,9 @@ Steps (each a function below; measurements behind the choices: ``benchmarks/READ
    :math:`\Theta\psi` (exact at B = 0; spin-minor :math:`(1\otimes -i\sigma_y)\psi^*` by default, any
    monomial Θ via :attr:`perovskite_tb.model.terms.Symmetry.theta`), orthonormalised (in the S inner
    product for a non-orthogonal basis) and diagonalised in that plane; residuals
-   :math:`\|H_0v - ESv\|`, the Kramers splitting and the isolation from the next level are checked.
+   :math:`\|H_0v - ESv\|`, the Kramers splitting and the isolation from the next level are checked;
+   the states at the edge level, counted over all blocks, must be exactly the two of one doublet
+   (a ≥ 4-fold edge, e.g. a Γ8 quartet, has no doublet g tensor and is refused).
    At finite field (``kramers=False``) the two extreme levels on each side form the pair instead.
 """
 
@@ -203,6 +205,29 @@ def _solve_blocks(backend, n, H0, S, blocks, shifts, opts, warm_start, workers: 
     return cand_e, cand_h, n_below, infos
 
 
+def _check_isolated(d: Doublet, name: str, cands, blocks, opts) -> None:
+    """Refuse a band-edge level of more than two states (the g tensor of a doublet is then undefined).
+
+    The states at the doublet's energy are counted over the levels found in all blocks (a level of a
+    weight-2 block stands for itself and its Kramers partner): levels closer to the doublet than the
+    accuracy tolerance max(10·kramers_tol, 10·residual, 10·splitting) (eV) belong to the same level.
+    A Kramers doublet counts 2; a Γ8-like quartet of a cube (or an accidental degeneracy) counts 4.
+
+    Raises
+    ------
+    DegeneracyError
+        More than two states at the band edge (one line naming the energies in eV).
+    """
+    tol = 10.0 * max(opts.kramers_tol, d.residual, d.splitting)
+    same = [c for c in cands if abs(c[0] - d.energy) <= tol]
+    n_states = sum(blocks[c[1]].weight for c in same)
+    if n_states > 2:
+        energies = ", ".join(f"{c[0]:.9f}" for c in same)
+        raise DegeneracyError(
+            f"{name} band edge at {d.energy:.6f} eV is at least {n_states}-fold degenerate (levels {energies} "
+            f"eV within {tol:.1e} eV), not a Kramers doublet: its g tensor is not defined")
+
+
 def _pick(H0, S, blocks, cand_e, cand_h, shifts, theta, kramers, opts):
     """Electron and hole doublets from the candidates, with residual/Kramers/isolation checks."""
     if (not cand_e or not cand_h or min(c[0] for c in cand_e) < shifts[1]
@@ -221,6 +246,8 @@ def _pick(H0, S, blocks, cand_e, cand_h, shifts, theta, kramers, opts):
             W = np.column_stack([np.asarray(blocks[c[1]].lift(c[2][:, None]))[:, 0] for c in cands[:2]])
             d = ritz(H0, S, W, 0, levels)
         check_doublet(d, name, residual_tol=opts.residual_tol, kramers_tol=opts.kramers_tol, kramers=kramers)
+        if kramers:
+            _check_isolated(d, name, cands, blocks, opts)
         out.append(d)
     return out[0], out[1], np.array([c[0] for c in cand_e]), np.array([c[0] for c in cand_h])
 
@@ -320,7 +347,8 @@ def band_edges(H0, *, sigma: float, n_orb: int | None = None, n_fill: int | None
     SolverError
         Factorisation failed, memory estimate too large, no convergence, residuals too large.
     DegeneracyError
-        Not a Kramers doublet, inertia ≠ ``n_fill`` (in-gap states), or edge doublet not isolated.
+        Not a Kramers doublet, inertia ≠ ``n_fill`` (in-gap states), edge doublet not isolated, or an
+        edge level of more than two states (≥ 4-fold degenerate).
     """
     try:
         opts = SolveOptions(**options)

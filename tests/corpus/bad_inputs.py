@@ -169,6 +169,72 @@ def mismatch_cases() -> list[Case]:
     ]
 
 
+G_E = 0.123456789012345  # a value whose 8 bytes occur once in the generated result file
+
+
+def _result_file(attrs: dict) -> bytes:
+    """Bytes of a small valid result file (two ETB rows), written by this version's writer."""
+    import tempfile
+
+    from perovskite_tb.app.io import ResultWriter
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "r.h5"
+        with ResultWriter(p, {"run_file_text": "# corpus run\n", **attrs}) as w:
+            for n in (2, 3):
+                w.append("etb", {"material": "CsPbI3", "parameter_set": "nestoklon2023", "lattice_set": "nestoklon2023",
+                                 "shape": "cube", "n_cells": (n, n, n), "temperature_K": 6.0,
+                                 "g_e": G_E if n == 2 else 1.5, "g_h": -0.5})
+        return p.read_bytes()
+
+
+def _flip(data: bytes, offset: int) -> bytes:
+    b = bytearray(data)
+    b[offset] ^= 0x10
+    return bytes(b)
+
+
+RUN_ON = """output = "r.h5"
+[axes]
+model = ["etb"]
+n_cells = [2]
+temperature_K = [6.0]
+[execution]
+workers = 1
+"""
+
+
+def damaged_file_cases() -> list[Case]:
+    """Bit-flipped and truncated result files aimed at export, export --salvage and a resume."""
+    import numpy as np
+
+    good = _result_file({"kind": "sweep"})
+    row = _flip(good, good.find(np.float64(G_E).tobytes()) + 2)
+    attr = _flip(good, good.find(b"# corpus run") + 3)
+    half, tail = good[:len(good) // 2], good[:-7]
+    other_set = _result_file({"kind": "curve", "parameter_file_sha256": "0" * 64})
+    run = {"run.toml": RUN_ON}
+    exp = ("export", "{dir}/r.h5", "--csv")
+    return [
+        Case("files", "export-flipped-row", exp, {"r.h5": row}, ("r.h5", "SHA-256", "--salvage")),
+        Case("files", "export-flipped-attribute", exp, {"r.h5": attr}, ("r.h5", "SHA-256", "--salvage")),
+        Case("files", "export-truncated-half", exp, {"r.h5": half}, ("r.h5", "truncated")),
+        Case("files", "export-truncated-tail", exp, {"r.h5": tail}, ("r.h5", "truncated")),
+        Case("files", "salvage-nothing-left", exp + ("--salvage",), {"r.h5": good[:len(good) // 10]}, ("nothing intact",)),
+        Case("files", "salvage-not-hdf5", exp + ("--salvage",), {"r.h5": b"plain text\n" * 40}, ("nothing intact",)),
+        Case("files", "salvage-missing", exp + ("--salvage",), {}, ("r.h5",)),
+        Case("files", "resume-flipped-row", ("sweep", "{dir}/run.toml"), {"r.h5": row, **run}, ("r.h5", "SHA-256")),
+        Case("files", "resume-flipped-attribute", ("sweep", "{dir}/run.toml"), {"r.h5": attr, **run}, ("r.h5", "SHA-256")),
+        Case("files", "resume-truncated", ("sweep", "{dir}/run.toml"), {"r.h5": tail, **run}, ("r.h5", "truncated")),
+        Case("files", "curve-resume-flipped", ("curve", "--n-cells", "2", "--plot", "none", "-o", "{dir}/r.h5"),
+             {"r.h5": attr}, ("r.h5", "SHA-256")),
+        Case("files", "curve-other-parameter-file", ("curve", "--n-cells", "2", "--plot", "none", "-o", "{dir}/r.h5"),
+             {"r.h5": other_set}, ("another parameter file", "SHA-256")),
+        Case("files", "sweep-dry-run-flipped", ("sweep", "{dir}/run.toml", "--dry-run"), {"r.h5": row, **run},
+             ("r.h5", "SHA-256")),
+    ]
+
+
 def file_cases() -> list[Case]:
     """Result files that are not ours, not HDF5, or damaged."""
     return [
@@ -177,7 +243,7 @@ def file_cases() -> list[Case]:
         Case("files", "curve-to-foreign-text", ("curve", "--n-cells", "2", "--plot", "none", "-o", "{dir}/x.h5"),
              {"x.h5": b"\x89HDF\r\n\x1a\n" + b"\0" * 200}),
         Case("files", "curve-txt-output", ("curve", "--n-cells", "2", "--plot", "none", "-o", "{dir}/out.txt")),
-    ]
+    ] + damaged_file_cases()
 
 
 def all_cases() -> list[Case]:
