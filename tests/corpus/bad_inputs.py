@@ -246,11 +246,6 @@ def file_cases() -> list[Case]:
     ] + damaged_file_cases()
 
 
-def all_cases() -> list[Case]:
-    """Every case of the corpus."""
-    return param_cases() + edge_cases() + memory_cases() + arg_cases() + mismatch_cases() + file_cases()
-
-
 def materialise(case: Case, directory: Path) -> list[str]:
     """Write the case's files into ``directory`` and return its argv with ``{dir}`` filled in."""
     for name, content in case.files.items():
@@ -282,12 +277,6 @@ def termination_cases() -> list[Case]:
     ]
 
 
-_all_cases_before_terminations = all_cases
-
-
-def all_cases() -> list[Case]:  # noqa: F811 (extended, the list above is kept as it was)
-    """Every case of the corpus, including the termination cases."""
-    return _all_cases_before_terminations() + termination_cases()
 
 
 def second_neighbour_cases() -> list[Case]:
@@ -312,12 +301,6 @@ def second_neighbour_cases() -> list[Case]:
     ]
 
 
-_all_cases_before_second_neighbours = all_cases
-
-
-def all_cases() -> list[Case]:  # noqa: F811 (extended, the lists above are kept as they were)
-    """Every case of the corpus, including the termination and second-neighbour cases."""
-    return _all_cases_before_second_neighbours() + second_neighbour_cases()
 # ------------------------------------------------------------------------------------------------
 # Ensemble run files (issue 14): bad widths, energies outside the computed range, fields <= 0 and
 # result-file abuse. A small synthetic result file (3 ETB cube rows, CsPbI3 nestoklon2023 at 6 K,
@@ -416,9 +399,33 @@ def ensemble_cases() -> list[Case]:
     return out
 
 
-_all_cases_before_ensemble = all_cases
+def solver_and_study_cases() -> list[Case]:
+    """--solver, [execution].solver, --energy-axis and the study job: unknown names, bad sizes and paths."""
+    run = 'output = "r.h5"\n[axes]\nn_cells = [2]\n[execution]\nsolver = "%s"\n'
+    return [
+        Case("args", "nc-solver-unknown", ("nc", "--n-cells", "2", "2", "2", "--solver", "fastest"), {}, ("fastest",)),
+        Case("args", "curve-solver-unknown", ("curve", "--n-cells", "2", "--solver", "magma", "--plot", "none",
+                                              "-o", "{dir}/c.h5"), {}, ("magma",)),
+        Case("args", "curve-energy-axis-unknown", ("curve", "--n-cells", "2", "--energy-axis", "laser", "--plot",
+                                                   "none", "-o", "{dir}/c.h5"), {}, ("laser",)),
+        Case("args", "sweep-solver-unknown", ("sweep", "{dir}/r.toml", "--solver", "gpu", "--dry-run"),
+             {"r.toml": run % "auto"}, ("gpu",)),
+        Case("mismatch", "runfile-solver-unknown", ("sweep", "{dir}/r.toml", "--dry-run"), {"r.toml": run % "lapack"},
+             ("lapack",)),
+        Case("mismatch", "runfile-solver-number", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": 'output = "r.h5"\n[axes]\nn_cells = [2]\n[execution]\nsolver = 3\n'}, ("solver",)),
+        Case("args", "study-termination-unknown", ("study", "--termination", "hydrogen", "-o", "{dir}/s.h5"), {},
+             ("hydrogen",)),
+        Case("args", "study-shape-cuboid", ("study", "--shape", "cuboid", "-o", "{dir}/s.h5"), {}, ("cuboid",)),
+        Case("args", "study-report-not-md", ("study", "--report", "{dir}/s.txt", "-o", "{dir}/s.h5"), {}, (".md",)),
+        Case("args", "study-set-unknown", ("study", "--parameter-set", "nosuchset", "-o", "{dir}/s.h5",
+                                           "--termination", "pbx6", "--n-cells", "2"), {}, ("nosuchset",)),
+        Case("args", "study-plot-dir-missing", ("study", "--plot", "{dir}/no/s.png", "-o", "{dir}/s.h5"), {},
+             ("no",)),
+    ]
 
 
-def all_cases() -> list[Case]:  # noqa: F811  (extended: the corpus grows by appending)
-    """Every case of the corpus, including the ensemble run files."""
-    return _all_cases_before_ensemble() + ensemble_cases()
+def all_cases() -> list[Case]:
+    """Every case of the corpus (one list per kind of input)."""
+    return (param_cases() + edge_cases() + memory_cases() + arg_cases() + mismatch_cases() + file_cases()
+            + termination_cases() + second_neighbour_cases() + ensemble_cases() + solver_and_study_cases())
