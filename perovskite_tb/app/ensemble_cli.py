@@ -44,7 +44,7 @@ from perovskite_tb.app.ensemble import EnsembleConfig, ModelCurve, run_ensemble
 from perovskite_tb.app.ensemble_io import (check_outputs, curve_from_rows, read_etb_rows, select_rows,
                                            write_outputs)
 from perovskite_tb.app.points import expand_points
-from perovskite_tb.app.runfile import RunSpec, parse_run
+from perovskite_tb.app.runfile import RunSpec, parse_run, start_check
 from perovskite_tb.app.sweep import check_output, run_sweep
 from perovskite_tb.app.validate import Check, show
 from perovskite_tb.errors import InputError, PerovskiteTBError
@@ -141,15 +141,7 @@ def parse_ensemble_run(doc: dict, *, source: str = "<ensemble>", base_dir=None) 
     InputError
         Any schema violation, as ``"<source>: <key path>: <problem>"``.
     """
-    c = Check(source)
-    c.table(doc, "top level", _TOP)
-    if "schema" in doc and doc["schema"] != ENSEMBLE_RUN_SCHEMA:
-        c.fail("schema", f"must be {ENSEMBLE_RUN_SCHEMA!r}, got {show(doc['schema'])}")
-    base = Path(base_dir) if base_dir is not None else None
-
-    def path_of(v: str) -> str:
-        p = Path(v).expanduser()
-        return str(base / p) if base is not None and not p.is_absolute() else str(p)
+    c, path_of = start_check(doc, source, base_dir, _TOP, ENSEMBLE_RUN_SCHEMA)
 
     if "results" not in doc:
         c.fail("results", "missing: the sweep/curve result file of the model points (.h5)")

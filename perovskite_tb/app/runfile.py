@@ -346,6 +346,22 @@ def _parse_execution(c: Check, doc: dict) -> Execution:
     return Execution(**out)
 
 
+def start_check(doc: dict, source: str, base_dir, top_keys: tuple, schema: str) -> tuple[Check, Callable]:
+    """The common start of a run-file parser: a :class:`Check` with the top-level keys and the
+    schema checked, and ``path_of(v)`` resolving a path relative to ``base_dir`` (the run file's folder)."""
+    c = Check(source)
+    c.table(doc, "top level", top_keys)
+    if "schema" in doc and doc["schema"] != schema:
+        c.fail("schema", f"must be {schema!r}, got {show(doc['schema'])}")
+    base = Path(base_dir) if base_dir is not None else None
+
+    def path_of(v: str) -> str:
+        p = Path(v).expanduser()
+        return str(base / p) if base is not None and not p.is_absolute() else str(p)
+
+    return c, path_of
+
+
 def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None = None) -> RunSpec:
     """Validate a parsed run-file document into a :class:`RunSpec`.
 
@@ -368,15 +384,7 @@ def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None =
         Any schema violation; the message is ``"<source>: <key path>: <problem>"``, e.g.
         ``run.toml: [axes].n_cells[2]: must be a positive integer, got -3``.
     """
-    c = Check(source)
-    c.table(doc, "top level", _TOP)
-    if "schema" in doc and doc["schema"] != RUN_SCHEMA:
-        c.fail("schema", f"must be {RUN_SCHEMA!r}, got {show(doc['schema'])}")
-    base = Path(base_dir) if base_dir is not None else None
-
-    def path_of(v: str) -> str:
-        p = Path(v).expanduser()
-        return str(base / p) if base is not None and not p.is_absolute() else str(p)
+    c, path_of = start_check(doc, source, base_dir, _TOP, RUN_SCHEMA)
 
     output = c.string(doc.get("output", "sweep.h5"), "output")
     if not output.endswith((".h5", ".hdf5")):
