@@ -185,7 +185,7 @@ def _solve_blocks(backend, n, H0, S, blocks, shifts, opts, warm_start, workers: 
     """Run the back-end on every block: candidates (energy, block, vector) per side, inertia, stats.
 
     Each block is restricted (:meth:`ParityBlock.restrict`) inside its task. With ``workers`` > 1 the
-    blocks run in threads (restriction, factorisations and solves release the GIL),
+    blocks run in threads (PARDISO and SuperLU release the GIL in factorisations and solves),
     each on one BLAS/MKL thread; the results are collected in block order, so they do not depend on
     ``workers``.
     """
