@@ -6,7 +6,7 @@ import pytest
 
 from perovskite_tb.app import curve as curve_mod
 from perovskite_tb.app.io import open_results, read_curve, read_rows
-from perovskite_tb.app.plot import _energies
+from perovskite_tb.app.plot import energies
 from perovskite_tb.app.runfile import parse_run
 from perovskite_tb.app.sweep import run_sweep
 from perovskite_tb.errors import InputError
@@ -41,7 +41,7 @@ def test_curve_solver_and_energy_axes(tmp_path):
     curve_mod.run_curve(cfg, progress=False)
     d = read_curve(cfg.output)
     assert set(d["solver"].astype(str)) == {"dense"}
-    E_opt, E_sp = _energies(d, "optical"), _energies(d, "single-particle")
+    E_opt, E_sp = energies(d, "optical"), energies(d, "single-particle")
     # the figure's axes are the stored columns: optical = E_e − E_h − E_C + self-energies, single = E_e − E_h
     np.testing.assert_array_equal(E_opt, d["optical_transition_energy"])
     np.testing.assert_array_equal(E_sp, d["transition_energy"])

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from perovskite_tb import nc
 from perovskite_tb.app.io import root_attrs
-from perovskite_tb.app.plot import ENERGY_AXES, check_plot_path, plot_curve
+from perovskite_tb.app.plot import check_energy_axis, check_plot_path, plot_curve
 from perovskite_tb.app.runfile import RunSpec, parse_run
 from perovskite_tb.app.sweep import check_output, run_sweep
-from perovskite_tb.eigen.registry import BACKENDS
+from perovskite_tb.eigen.registry import check_solver
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import load_parameters
 from perovskite_tb.model.temperature import check_temperature
@@ -109,10 +109,8 @@ def run_curve(cfg: CurveConfig, *, progress: bool | None = None) -> str:
         Bad inputs (material, set, sizes, temperatures) or solver failures.
     """
     check_plot_path(cfg.plot)
-    if cfg.energy_axis not in ENERGY_AXES:
-        raise InputError(f"unknown energy axis {cfg.energy_axis!r} (choose from {', '.join(ENERGY_AXES)})")
-    if cfg.solver != "auto" and cfg.solver not in BACKENDS:
-        raise InputError(f"unknown solver {cfg.solver!r} (auto, {', '.join(BACKENDS)})")
+    check_energy_axis(cfg.energy_axis)
+    check_solver(cfg.solver)
     spec = curve_run(cfg)
     base = load_parameters(cfg.material, cfg.parameter_set)
     check_output(spec)

@@ -30,10 +30,17 @@ ENERGY_AXES = {"optical": ("optical_transition_energy", "optical transition ener
                "single-particle": ("transition_energy", "single-particle transition energy $E_e - E_h$ (eV)")}
 
 
-def _energies(d: dict, energy_axis: str) -> np.ndarray:
-    """The energy column of ``energy_axis``; rows without an optical energy (no Coulomb step) keep E_e − E_h."""
+def check_energy_axis(energy_axis: str) -> str:
+    """``energy_axis`` if it is a key of :data:`ENERGY_AXES`, else a one-line InputError."""
     if energy_axis not in ENERGY_AXES:
         raise InputError(f"unknown energy axis {energy_axis!r} (choose from {', '.join(ENERGY_AXES)})")
+    return energy_axis
+
+
+def energies(d: dict, energy_axis: str) -> np.ndarray:
+    """The energy column (eV) of ``energy_axis`` for rows ``d``; rows without an optical energy (no Coulomb
+    step) keep E_e − E_h."""
+    check_energy_axis(energy_axis)
     E = np.asarray(d["transition_energy"], dtype=float)
     col = ENERGY_AXES[energy_axis][0]
     if col in d:
@@ -77,7 +84,7 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0, ener
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    _energies({"transition_energy": []}, energy_axis)  # validates the axis name before reading
+    check_energy_axis(energy_axis)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), sharex=True)
     e_all = []
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -95,7 +102,7 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0, ener
             m = d["temperature_K"] == T
             if not m.any():
                 continue
-            E = _energies(d, energy_axis)[m]
+            E = energies(d, energy_axis)[m]
             e_all.extend(E)
             g_X = d["g_e"][m] + d["g_h"][m]
             for ax, g in zip(axes, (d["g_e"][m], d["g_h"][m], g_X)):

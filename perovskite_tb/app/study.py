@@ -24,12 +24,12 @@ import numpy as np
 
 from perovskite_tb.app.io import open_results, read_rows
 from perovskite_tb.app.measured import load_measured
-from perovskite_tb.app.plot import ENERGY_AXES, _energies, _save_figure, check_plot_path
+from perovskite_tb.app.plot import ENERGY_AXES, _save_figure, check_energy_axis, check_plot_path, energies
 from perovskite_tb.app.runfile import RunSpec, parse_run
 from perovskite_tb.app.sweep import run_sweep
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import available_sets, load_parameters
-from perovskite_tb.model.termination import TERMINATIONS
+from perovskite_tb.model.termination import TerminationSpec
 
 __all__ = ["StudyConfig", "study_run", "run_study", "variant_curves", "score_variants", "sphere_diameters",
            "MEASURED_G_X"]
@@ -73,18 +73,15 @@ def _check(cfg: StudyConfig) -> tuple[str, ...]:
     if not sets:
         raise InputError(f"no parameter sets for {cfg.material}")
     for t in cfg.terminations:
-        if t not in TERMINATIONS:
-            raise InputError(f"unknown termination {t!r} (known: {', '.join(TERMINATIONS)})")
+        TerminationSpec(t)  # the registry's own check: one line naming an unknown termination
     for s in cfg.shapes:
         if s not in ("cube", "sphere"):
             raise InputError(f"the study compares shape 'cube' and 'sphere', got {s!r}")
-    if cfg.energy_axis not in ENERGY_AXES:
-        raise InputError(f"unknown energy axis {cfg.energy_axis!r} (choose from {', '.join(ENERGY_AXES)})")
-    for p in (cfg.plot, cfg.report):
-        if p is not None and not Path(p).resolve().parent.is_dir():
-            raise InputError(f"output directory of {p!r} does not exist")
+    check_energy_axis(cfg.energy_axis)
     if cfg.report is not None and not str(cfg.report).endswith(".md"):
         raise InputError(f"the study report must be a .md file, got {cfg.report!r}")
+    if cfg.report is not None and not Path(cfg.report).resolve().parent.is_dir():
+        raise InputError(f"output directory of {cfg.report!r} does not exist")  # the figure: check_plot_path
     return sets
 
 
@@ -129,8 +126,8 @@ def variant_curves(path) -> dict:
     shape = np.asarray(d["shape"]).astype(str)
     term = np.asarray(d.get("termination", np.full(shape.shape, "pbx6"))).astype(str)
     pset = np.asarray(d["parameter_set"]).astype(str)
-    E_opt = _energies(d, "optical")
-    E_sp = _energies(d, "single-particle")
+    E_opt = energies(d, "optical")
+    E_sp = energies(d, "single-particle")
     size = np.where(shape == "sphere", np.asarray(d["diameter_nm"], float),
                     np.asarray(d["edges_nm"], float)[:, 0])
     for key in sorted(set(zip(pset, shape, term))):
