@@ -19,7 +19,7 @@ import tomli_w
 
 from perovskite_tb.app.validate import Check
 from perovskite_tb.app.validate import show
-from perovskite_tb.eigen.registry import BACKENDS
+from perovskite_tb.eigen.registry import check_solver
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.temperature import RULES
 from perovskite_tb.model.termination import DEFAULT_TERMINATION, TERMINATIONS, TerminationSpec
@@ -336,9 +336,10 @@ def _parse_execution(c: Check, doc: dict) -> Execution:
                    "ending its process)")
     if ex.get("solver") is not None:
         name = c.string(ex["solver"], "[execution].solver")
-        if name != "auto" and name not in BACKENDS:
-            c.fail("[execution].solver", f"unknown solver {name!r} (auto, {', '.join(BACKENDS)})")
-        out["solver"] = name
+        try:
+            out["solver"] = check_solver(name)
+        except InputError as exc:
+            c.fail("[execution].solver", str(exc))
     cl = c.table(doc.get("cluster", {}), "[cluster]", ("scheduler",))
     if cl.get("scheduler") is not None:
         out["scheduler"] = check_scheduler(c.string(cl["scheduler"], "[cluster].scheduler"),

@@ -40,7 +40,7 @@ from perovskite_tb.eigen.ldl import factor_ldl, factor_nnz, group_ordering, reso
 from perovskite_tb.errors import SolverError
 
 __all__ = ["BlockLevels", "SolveOptions", "Backend", "ShiftInvert", "Dense", "Primme", "estimate_memory_gb",
-           "start_vector"]
+           "base_memory_gb", "start_vector"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,12 @@ _BYTES_PER_NNZ = 240.0
 _BASE_GB = 0.22
 
 
+def base_memory_gb(n_states: int, nnz: int) -> float:
+    """The part of :func:`estimate_memory_gb` that does not depend on the solver (GB): interpreter,
+    H0, M, J, symmetry isometries and work vectors."""
+    return _BASE_GB + (_BYTES_PER_NNZ * nnz + 6 * 16.0 * n_states) / 1e9
+
+
 def estimate_memory_gb(n_states: int, nnz: int, *, method: str = "shift-invert", n_blocks: float = 8,
                        n_vectors: int = 40) -> float:
     """Rough peak resident memory (GB) of one nanocrystal run, calibrated on this project's matrices.
@@ -141,7 +147,7 @@ def estimate_memory_gb(n_states: int, nnz: int, *, method: str = "shift-invert",
     float
         Estimate in GB (10⁹ bytes).
     """
-    base = _BASE_GB + (_BYTES_PER_NNZ * nnz + 6 * 16.0 * n_states) / 1e9
+    base = base_memory_gb(n_states, nnz)
     m = n_states / n_blocks
     if method == "shift-invert":
         lu = _FILL_A * (nnz / n_blocks) * max(m / 1e4, 1.0) ** _FILL_B

@@ -35,7 +35,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from perovskite_tb._system import memory_budget_gb, thread_budget
-from perovskite_tb.eigen.backends import SolveOptions, estimate_memory_gb, start_vector
+from perovskite_tb.eigen.backends import SolveOptions, base_memory_gb, start_vector
 from perovskite_tb.eigen.doublets import Doublet, check_doublet, make_doublet, ritz, warm_vector
 from perovskite_tb.eigen.ldl import available_ldl_backends
 from perovskite_tb.eigen.real_blocks import real_blocks, realify
@@ -272,7 +272,7 @@ def _solve(H0, S, blocks, sigma, edge_shifts, n_fill, theta, kramers, method, op
     backend, est = choose_backend(method, n, nnz, n / max(b.size for b in blocks), max_gb,
                                   generalized=S is not None, dense_max_states=opts.dense_max_states)
     sets = _shift_sets(sigma, edge_shifts if backend.edge_shifts else None)
-    workers = _block_workers(opts, len(blocks), est, estimate_memory_gb(n, nnz, method="base", n_vectors=0), max_gb)
+    workers = _block_workers(opts, len(blocks), est, base_memory_gb(n, nnz), max_gb)
     stats: dict = {"n_states": n, "nnz": nnz, "method": backend.name, "solver": backend.name, "ldl": opts.ldl,
                    "memory_estimate_GB": est, "n_blocks": len(blocks), "symmetry": [b.label for b in blocks],
                    "workers": workers, "real_blocks": sum(b.real for b in blocks)}

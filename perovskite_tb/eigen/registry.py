@@ -8,7 +8,7 @@ from perovskite_tb.eigen.backends import Backend, Dense, Primme, ShiftInvert
 from perovskite_tb.eigen.ldl import available_ldl_backends
 from perovskite_tb.errors import InputError, SolverError
 
-__all__ = ["BACKENDS", "METHODS", "register_backend", "available_backends", "choose_backend"]
+__all__ = ["BACKENDS", "METHODS", "register_backend", "available_backends", "choose_backend", "check_solver"]
 
 #: name → back-end, in registration order.
 BACKENDS: dict[str, Backend] = {}
@@ -61,6 +61,13 @@ def _auto(n, nnz, n_blocks, max_memory_gb, generalized, dense_max_states) -> str
     return "primme" if have_primme else "shift-invert"
 
 
+def check_solver(name: str) -> str:
+    """``name`` if it is ``"auto"`` or a registered back-end, else a one-line InputError listing them."""
+    if name != "auto" and name not in BACKENDS:
+        raise InputError(f"unknown solver method {name!r} (choose from {', '.join(('auto',) + tuple(BACKENDS))})")
+    return name
+
+
 def choose_backend(method: str, n: int, nnz: int, n_blocks: float, max_memory_gb: float, *,
                    generalized: bool = False, dense_max_states: int = 0) -> tuple[Backend, float]:
     """Resolve ``method`` (``"auto"`` or a registered name) and check its memory estimate.
@@ -91,9 +98,7 @@ def choose_backend(method: str, n: int, nnz: int, n_blocks: float, max_memory_gb
     SolverError
         Back-end not installed, or the estimate exceeds ``max_memory_gb``.
     """
-    if method != "auto" and method not in BACKENDS:
-        raise InputError(f"unknown solver method {method!r} (choose from {', '.join(('auto',) + tuple(BACKENDS))})")
-    if method == "auto":
+    if check_solver(method) == "auto":
         method = _auto(n, nnz, n_blocks, max_memory_gb, generalized, dense_max_states)
     b = BACKENDS[method]
     if not b.available():
