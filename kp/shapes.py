@@ -8,9 +8,8 @@ box basis cannot represent (sphere, spheroid) are refused with a one-line error 
 
 from __future__ import annotations
 
-import math
 
-from perovskite_tb.errors import InputError
+from perovskite_tb.errors import InputError, positive_finite
 from perovskite_tb.model.geometry import validate_n_cells
 from perovskite_tb.model.shapes import ShapeSpec
 
@@ -44,12 +43,7 @@ def edges_for_cells(n_cells, a_nm: float) -> tuple[float, float, float]:
         Non-positive or non-finite lattice constant.
     """
     n = validate_n_cells(n_cells)
-    try:
-        a = float(a_nm)
-    except (TypeError, ValueError):
-        raise InputError(f"lattice constant must be a number in nm, got {a_nm!r}") from None
-    if not (math.isfinite(a) and a > 0):
-        raise InputError(f"lattice constant must be finite and > 0 nm, got {a_nm} nm")
+    a = positive_finite(a_nm, "lattice constant", "nm")
     return tuple(float(k * a) for k in n)
 
 

@@ -6,6 +6,8 @@ message and a non-zero exit code. Messages name the offending value and its unit
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "PerovskiteTBError",
     "ParameterError",
@@ -13,6 +15,7 @@ __all__ = [
     "SolverError",
     "DegeneracyError",
     "InputError",
+    "positive_finite",
 ]
 
 
@@ -38,3 +41,36 @@ class SolverError(PerovskiteTBError, RuntimeError):
 
 class DegeneracyError(SolverError):
     """A band-edge level is not an isolated Kramers doublet."""
+
+
+def positive_finite(value, what: str, unit: str, error: type = InputError) -> float:
+    """``value`` as a float that is finite and > 0, else one line naming the value and its unit.
+
+    Parameters
+    ----------
+    value : object
+        The user's value.
+    what : str
+        Its name in the message, e.g. ``"sphere diameter"``.
+    unit : str
+        Its unit, e.g. ``"nm"``.
+    error : type, optional
+        The :class:`PerovskiteTBError` subclass to raise (default :class:`InputError`).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    error
+        ``"<what> must be a number > 0 <unit>, got <value>"`` for a non-number,
+        ``"<what> must be > 0 <unit>, got <value> <unit>"`` for a non-finite or non-positive number.
+    """
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise error(f"{what} must be a number > 0 {unit}, got {value!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise error(f"{what} must be > 0 {unit}, got {value} {unit}")
+    return v

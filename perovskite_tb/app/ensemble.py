@@ -43,7 +43,7 @@ from scipy.interpolate import PchipInterpolator
 from scipy.special import erf, logsumexp
 
 from perovskite_tb.constants import HBAR, MU_B
-from perovskite_tb.errors import InputError
+from perovskite_tb.errors import InputError, positive_finite
 
 __all__ = [
     "ModelCurve", "LogNormal", "EnsembleConfig", "subensemble", "weighted_moments", "odmr_linewidth_mT",
@@ -58,13 +58,7 @@ _QUANTITIES = ("g_e", "g_h", "Delta_N_e_mT", "Delta_N_h_mT")
 
 
 def _positive(name: str, value, unit: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number > 0 {unit}, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise InputError(f"{name} must be > 0 {unit}, got {value} {unit}")
-    return v
+    return positive_finite(value, name, unit)
 
 
 @dataclass(frozen=True)

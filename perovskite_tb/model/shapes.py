@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from perovskite_tb.errors import GeometryError
+from perovskite_tb.errors import GeometryError, positive_finite
 from perovskite_tb.model.structure import Structure, cuboid, octahedra, validate_n_cells
 
 __all__ = ["ShapeSpec", "SHAPES", "SIZE_FIELDS", "register_shape", "build", "size_json"]
@@ -139,13 +139,7 @@ def size_json(spec: ShapeSpec, structure: Structure) -> dict:
 
 def _length(value, what: str) -> float:
     """``value`` as a positive finite length (nm), else a one-line GeometryError."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise GeometryError(f"{what} must be a positive finite length, got {value!r} nm") from None
-    if not (math.isfinite(v) and v > 0):
-        raise GeometryError(f"{what} must be a positive finite length, got {value} nm")
-    return v
+    return positive_finite(value, what, "nm", GeometryError)
 
 
 def _inside_ellipsoid(a: float, semi_axes) -> Structure:
