@@ -31,7 +31,7 @@ import numpy as np
 from perovskite_tb.constants import MU_B
 from perovskite_tb.errors import DegeneracyError, InputError
 
-__all__ = ["GFactor", "g_tensor", "g_from_splitting", "signed_g_from_levels", "PAULI"]
+__all__ = ["GFactor", "g_tensor", "zeeman_values", "g_from_splitting", "signed_g_from_levels", "PAULI"]
 
 #: Pauli matrices σx, σy, σz, shape (3, 2, 2), complex128.
 PAULI = np.array(
@@ -154,6 +154,55 @@ def g_tensor(
     sv = np.linalg.svd(tensor, compute_uv=False)
     anis = float(np.max(np.abs(sv - abs(g))))
     return GFactor(tensor=tensor, g=g, anisotropy=anis, j_tensor=j)
+
+
+def zeeman_values(V: np.ndarray, M: Sequence, J: Sequence, *, overlap=None) -> np.ndarray:
+    r"""First-order Zeeman energies of a degenerate multiplet along x, y and z, in units of μB.
+
+    Degenerate perturbation theory: for a field B along axis γ the multiplet splits into the
+    eigenvalues of :math:`V^\dagger M_\gamma V\,B`; this returns those eigenvalues divided by μB
+    (dimensionless, i.e. the energy per μB·B). Each row is ordered by decreasing
+    :math:`\langle J_\gamma\rangle` of its eigenvector, so a Kramers doublet gives
+    :math:`(+g_{\gamma}/2, -g_{\gamma}/2)` with g signed in the J convention of the module docstring
+    (Kirstein et al., Nat. Commun. 13, 3062 (2022)), and a quartet with :math:`J = 3/2`-like states gives
+    the values of :math:`m_J = +3/2, +1/2, -1/2, -3/2` in that order.
+
+    Parameters
+    ----------
+    V : ndarray of complex128, shape (n, d)
+        Orthonormal basis of the multiplet (:math:`V^\dagger S V = 1` with ``overlap`` S).
+    M : sequence of 3 operators (n, n)
+        :math:`\partial H/\partial B_\gamma` (eV/T), Hermitian.
+    J : sequence of 3 operators (n, n)
+        Total angular momentum (ħ), for the order.
+    overlap : operator (n, n), optional
+        Overlap of a non-orthogonal basis (``M`` and ``J`` are then Galerkin matrices).
+
+    Returns
+    -------
+    ndarray of float64, shape (3, d)
+        Rows x, y, z; values in μB (energy / (μB B)).
+
+    Raises
+    ------
+    InputError
+        ``V`` not two-dimensional or not orthonormal.
+    """
+    V = np.asarray(V)
+    if V.ndim != 2:
+        raise InputError(f"multiplet basis must have shape (n, d), got {V.shape}")
+    d = V.shape[1]
+    gram = V.conj().T @ (V if overlap is None else overlap @ V)
+    if not np.allclose(gram, np.eye(d), atol=1e-8):
+        raise InputError("multiplet basis vectors are not orthonormal")
+    out = np.empty((3, d))
+    for gam in range(3):
+        G = _project(M[gam], V) / MU_B
+        w, U = np.linalg.eigh(0.5 * (G + G.conj().T))
+        Jg = _project(J[gam], V)
+        jz = np.real(np.einsum("ia,ij,ja->a", U.conj(), Jg, U))
+        out[gam] = w[np.argsort(-jz, kind="stable")]
+    return out
 
 
 def signed_g_from_levels(

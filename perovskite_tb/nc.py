@@ -1,14 +1,15 @@
-"""The pipeline: a model's Terms → band-edge doublets → signed g tensors → observables → one NcResult.
+"""The pipeline: a model's Terms → level spectrum → band-edge g tensors → a :class:`SolvedNanocrystal`.
 
 :func:`solve` takes the :class:`~perovskite_tb.model.terms.Terms` of any model (ETB from
-:func:`perovskite_tb.model.terms.etb_terms`, k·p from :func:`kp.confinement.assemble`) and returns an
-:class:`NcResult` with the same fields for both. :func:`nc_gfactors` is the ETB cuboid shortcut used
-by the CLI.
+:func:`perovskite_tb.model.terms.etb_terms`, k·p from :func:`kp.confinement.kp_terms`) and returns one
+:class:`SolvedNanocrystal` for both. Per-NC quantities (Coulomb energy, optical transition energy,
+hyperfine fields, g_X, …) are observables (:mod:`perovskite_tb.observables`) evaluated from it on
+request: the pipeline computes none of them itself. :func:`nc_gfactors` is the ETB shortcut from
+parameters and a shape; :func:`perovskite_tb.api.solve` the entry point from a material name.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,7 +19,7 @@ import numpy as np
 from perovskite_tb.eigen.band_edges import BandEdges, solve_terms
 from perovskite_tb.eigen.levels import levels_near
 from perovskite_tb.errors import InputError
-from perovskite_tb.gfactor import GFactor, g_from_splitting, g_tensor
+from perovskite_tb.gfactor import GFactor, g_from_splitting, g_tensor, zeeman_values
 from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.model.hamiltonian import HamiltonianTerms, assemble, nnz_per_row
 from perovskite_tb.model.slater_koster import second_neighbour_shells
@@ -29,11 +30,12 @@ from perovskite_tb.model.shapes import ShapeSpec, build, max_sites, size_json
 from perovskite_tb.model.termination import TerminationSpec
 from perovskite_tb.model.terms import ETB_EDGE_MARGIN_EV, Terms, terms_from_hamiltonian
 from perovskite_tb.observables import evaluate
-from perovskite_tb.observables.coulomb import coulomb_of_solution
-from perovskite_tb.observables.hyperfine import halide_of, hyperfine_fields
 from perovskite_tb.observables.dielectric import dielectric_constants
+from perovskite_tb.observables.hyperfine_observables import hyperfine_result
+from perovskite_tb.observables.optical import coulomb_result
 
-__all__ = ["NcResult", "solve", "nc_gfactors", "midgap", "edge_shifts", "finite_field_g", "levels_near"]
+__all__ = ["SolvedNanocrystal", "NcResult", "solve", "nc_gfactors", "midgap", "edge_shifts", "finite_field_g",
+           "levels_near"]
 
 
 @lru_cache(maxsize=32)
@@ -54,55 +56,180 @@ def edge_shifts(params: EtbParameters, margin: float = ETB_EDGE_MARGIN_EV) -> tu
     return (b.E_vbm + margin, b.E_vbm + b.Eg - margin)
 
 
-@dataclass(frozen=True)
-class NcResult:
-    """Band edges, g tensors and observables of one nanocrystal (any model).
+@dataclass(frozen=True, eq=False)
+class SolvedNanocrystal:
+    """A solved nanocrystal of any model: its Terms, level spectrum, band-edge g tensors; observables on request.
+
+    Produced by :func:`solve` (and :func:`nc_gfactors`, :func:`perovskite_tb.api.solve`). A per-NC
+    quantity is a registered :class:`perovskite_tb.observables.Observable` whose ``compute(solved)``
+    reads this object; :attr:`observables` evaluates them all on first access, :meth:`observable` one.
 
     Attributes
     ----------
-    n_cells : tuple of int or None
-        Pb sites per edge (ETB cuboids; None for structures without cells, e.g. a k·p box).
-    edge_nm : tuple of float or None
-        Edge lengths (nm): N·a per axis (ETB), box edges (k·p).
-    n_states : int
-    E_e, E_h : float
-        Lowest electron / highest hole level (eV, bulk energy scale of the set, bulk VBM ≈ 0).
-    transition_energy : float
-        E_e − E_h (eV), single-particle (no Coulomb term; Nestoklon et al., Nano Lett. 23, 8218 (2023)).
-    g_e, g_h : GFactor
-    residual_e, residual_h : float
-        ‖Hv − ESv‖ (eV).
+    terms : perovskite_tb.model.terms.Terms
+        H₀, M_γ (eV/T), J_γ (ħ), overlap S, n_fill and the structure (ETB :class:`~perovskite_tb.model.geometry.Structure`
+        or the k·p envelope basis).
+    band_edges : perovskite_tb.eigen.band_edges.BandEdges
+        The solve: band-edge doublets, solver statistics and :attr:`spectrum`.
+    spectrum : perovskite_tb.eigen.spectrum.Spectrum
+        The K lowest electron and highest hole multiplets with their eigenvectors
+        (``spectrum.electron[0]`` is the band-edge doublet).
+    g_e, g_h : perovskite_tb.gfactor.GFactor
+        Signed g tensors of the band-edge doublets (J convention).
     seconds : float
-        Wall time of assembly + solve + g (s).
+        Wall time of assembly + solve + g (s); observables add their own ``stats[<name>_s]``.
     stats : dict
         Solver statistics; ``stats["solver"]`` is the back-end used.
+    context : dict
+        The model choices the observables read and the output names: ``material``, ``dielectric``
+        ((ε_in, ε_out) or None: no Coulomb step), ``termination``, ``shape_info`` (:func:`size_json`), …
+    n_cells : tuple of int or None
+        Pb sites per edge (ETB cuboids; None for other structures).
+    edge_nm : tuple of float or None
+        Edge lengths (nm).
+    n_states : int
+        Basis dimension.
+    E_e, E_h : float
+        Band-edge electron / hole level (eV; bulk VBM of the set ≈ 0).
+    transition_energy : float
+        E_e − E_h (eV), single particle.
+    residual_e, residual_h : float
+        ‖H₀v − ESv‖ of the band-edge doublets (eV).
     model : str
         ``"etb"`` or ``"kp"``.
-    observables : dict
-        :func:`perovskite_tb.observables.evaluate` of this result (e.g. ``g_X``).
     """
 
-    n_cells: tuple | None
-    edge_nm: tuple | None
-    n_states: int
-    E_e: float
-    E_h: float
-    transition_energy: float
+    terms: Terms
+    band_edges: BandEdges
     g_e: GFactor
     g_h: GFactor
-    residual_e: float
-    residual_h: float
     seconds: float
     stats: dict
-    model: str = "etb"
-    observables: dict = field(default_factory=dict)
-    shape_info: dict | None = None  # size_json(): shape, n_atoms, diameter_nm / semi_axes_nm
-    coulomb: object = None  # CoulombResult of perovskite_tb.observables.coulomb, if computed
-    hyperfine: dict | None = None  # perovskite_tb.observables.hyperfine.hyperfine_fields (ETB)
+    context: dict = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, repr=False)
 
-    def as_json(self) -> dict:
+    # ------------------------------------------------------------------ band-edge view of the spectrum
+    @property
+    def spectrum(self):
+        return self.band_edges.spectrum
+
+    @property
+    def model(self) -> str:
+        return self.terms.model
+
+    @property
+    def structure(self):
+        return self.terms.structure
+
+    @property
+    def n_cells(self):
+        n = getattr(self.terms.structure, "n_cells", None)
+        return None if n is None else tuple(n)
+
+    @property
+    def edge_nm(self):
+        e = getattr(self.terms.structure, "edge_nm", None)
+        return None if e is None else tuple(e)
+
+    @property
+    def n_states(self) -> int:
+        return int(self.terms.n_states)
+
+    @property
+    def E_e(self) -> float:
+        return float(self.spectrum.electron[0].energy)
+
+    @property
+    def E_h(self) -> float:
+        return float(self.spectrum.hole[0].energy)
+
+    @property
+    def transition_energy(self) -> float:
+        return self.E_e - self.E_h
+
+    @property
+    def residual_e(self) -> float:
+        return float(self.spectrum.electron[0].residual)
+
+    @property
+    def residual_h(self) -> float:
+        return float(self.spectrum.hole[0].residual)
+
+    @property
+    def electron(self):
+        """Band-edge electron doublet (:class:`~perovskite_tb.eigen.doublets.Doublet`)."""
+        return self.band_edges.electron
+
+    @property
+    def hole(self):
+        """Band-edge hole doublet (:class:`~perovskite_tb.eigen.doublets.Doublet`)."""
+        return self.band_edges.hole
+
+    @property
+    def shape_info(self) -> dict | None:
+        return self.context.get("shape_info")
+
+    # ------------------------------------------------------------------ observables on request
+    def cached(self, key: str, compute):
+        """``compute(self)`` once per key (an intermediate several observables share, e.g. the Coulomb
+        result); its wall time is added to ``stats[key + "_s"]``."""
+        if key not in self._cache:
+            t0 = time.perf_counter()
+            self._cache[key] = compute(self)
+            self.stats[f"{key}_s"] = self.stats.get(f"{key}_s", 0.0) + time.perf_counter() - t0
+        return self._cache[key]
+
+    def observable(self, name: str) -> float:
+        """Value of the registered observable ``name`` in its unit (:data:`perovskite_tb.observables.REGISTRY`).
+
+        Raises
+        ------
+        KeyError
+            Unknown name.
+        """
+        return evaluate(self, [name])[name]
+
+    @property
+    def observables(self) -> dict:
+        """Every registered observable, evaluated on first access (name → float in its unit)."""
+        return self.cached("observables", evaluate)
+
+    @property
+    def coulomb(self):
+        """:class:`~perovskite_tb.observables.coulomb.CoulombResult` of the band-edge pair, or None
+        without dielectric constants (``context["dielectric"]`` None)."""
+        return coulomb_result(self)
+
+    @property
+    def hyperfine(self) -> dict | None:
+        """:func:`perovskite_tb.observables.hyperfine.hyperfine_fields` of the band edges (ETB), else None."""
+        return hyperfine_result(self)
+
+    # ------------------------------------------------------------------ level spectra
+    def zeeman(self, carrier: str, index: int = 0) -> np.ndarray:
+        """First-order Zeeman values (μB) of multiplet ``index`` of ``carrier`` ("e"/"h") along x, y, z:
+        array (3, degeneracy), float64 (:func:`perovskite_tb.gfactor.zeeman_values`)."""
+        key = f"zeeman_{carrier[0]}_{index}"
+        m = self.spectrum.carrier(carrier)[index]
+        return self.cached(key, lambda s: zeeman_values(m.vectors, s.terms.M, s.terms.J, overlap=s.terms.S))
+
+    def levels_json(self) -> dict:
+        """``{"e": [{"E_eV", "degeneracy", "zeeman_x_muB", "zeeman_y_muB", "zeeman_z_muB"}, …], "h": […]}``,
+        electrons ascending and holes descending from the gap; Zeeman values ordered by decreasing ⟨J⟩."""
+        out = {}
+        for c in ("e", "h"):
+            rows = []
+            for i, m in enumerate(self.spectrum.carrier(c)):
+                z = self.zeeman(c, i)
+                rows.append({"E_eV": float(m.energy), "degeneracy": int(m.degeneracy),
+                             **{f"zeeman_{ax}_muB": z[j].tolist() for j, ax in enumerate("xyz")}})
+            out[c] = rows
+        return out
+
+    def as_json(self, levels: bool = False) -> dict:
         """CLI contract keys (n_cells, edge_nm, n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h,
-        g_e_tensor, g_h_tensor, residual_e_eV, residual_h_eV, seconds) plus the observables and ``solver``."""
+        g_e_tensor, g_h_tensor, residual_e_eV, residual_h_eV, seconds) plus the shape keys, the
+        observables and ``solver``; ``levels=True`` adds ``levels`` (:meth:`levels_json`)."""
         out = {} if self.n_cells is None else {"n_cells": list(self.n_cells)}
         out.update({
             "edge_nm": None if self.edge_nm is None else list(self.edge_nm),
@@ -121,7 +248,13 @@ class NcResult:
         out.update(self.shape_info or {})
         out.update(self.observables)
         out["solver"] = self.stats.get("solver")
+        if levels:
+            out["levels"] = self.levels_json()
         return out
+
+
+#: The name the app and earlier versions use for a solved nanocrystal.
+NcResult = SolvedNanocrystal
 
 
 #: Non-zeros per row of the sp3d5s* / sp3 NC Hamiltonians (≈ 7.4; benchmarks/README.md), for the
@@ -182,47 +315,24 @@ def dielectric_pair(material: str, dielectric) -> tuple[float, float] | None:
     return eps
 
 
-def _result(terms: Terms, edges: BandEdges, t0: float, stats: dict, eps=None) -> NcResult:
-    """g tensors (with the overlap of the Terms), observables and the NcResult of a solve started at t0.
-
-    ``eps`` = (ε_in, ε_out) adds the e–h Coulomb energy (:func:`coulomb_of_solution`)."""
+def _solved(terms: Terms, edges: BandEdges, t0: float, stats: dict, context: dict) -> SolvedNanocrystal:
+    """g tensors of the band-edge doublets (with the overlap of the Terms) and the solved object."""
     ge = g_tensor(edges.electron.vectors, terms.M, terms.J, overlap=terms.S)
     gh = g_tensor(edges.hole.vectors, terms.M, terms.J, overlap=terms.S)
-    st = terms.structure
-    edge = getattr(st, "edge_nm", None)
-    res = NcResult(
-        n_cells=getattr(st, "n_cells", None), edge_nm=None if edge is None else tuple(edge),
-        n_states=terms.n_states, E_e=edges.electron.energy, E_h=edges.hole.energy,
-        transition_energy=edges.electron.energy - edges.hole.energy, g_e=ge, g_h=gh,
-        residual_e=edges.electron.residual, residual_h=edges.hole.residual,
-        seconds=time.perf_counter() - t0, stats=stats, model=terms.model,
-    )
-    if terms.model == "etb":  # per-atom weights of the doublets → Overhauser fields, halide weights
-        t1 = time.perf_counter()
-        hf = hyperfine_fields(terms.structure, edges.electron.vectors, edges.hole.vectors, ge.g, gh.g,
-                              terms.params.basis, halide=halide_of(terms.params.material))
-        res = dataclasses.replace(res, hyperfine=hf)
-        res.stats["hyperfine_s"] = time.perf_counter() - t1
-    if eps is not None:
-        t1 = time.perf_counter()
-        res = dataclasses.replace(res, coulomb=coulomb_of_solution(terms, edges, *eps))
-        res.stats["coulomb_s"] = time.perf_counter() - t1
-    return dataclasses.replace(res, observables=evaluate(res))
-
-
-def _solve(terms: Terms, t0: float, extra_stats: dict, *, solver: str, sigma, symmetry: str, warm_start,
-           options: dict, eps=None) -> tuple[NcResult, BandEdges]:
-    edges = solve_terms(terms, method=solver, sigma=sigma, symmetry=symmetry, warm_start=warm_start, **options)
-    return _result(terms, edges, t0, dict(edges.stats, **extra_stats), eps), edges
+    return SolvedNanocrystal(terms=terms, band_edges=edges, g_e=ge, g_h=gh,
+                             seconds=time.perf_counter() - t0, stats=stats, context=dict(context))
 
 
 def solve(terms: Terms, *, solver: str = "auto", sigma: float | None = None, symmetry: str = "auto",
-          warm_start: BandEdges | None = None, **options) -> NcResult:
-    """Band edges, signed g tensors and observables of a model's Terms (ETB or k·p alike).
+          warm_start: BandEdges | None = None, levels: int = 1, context: dict | None = None,
+          _t0: float | None = None, **options) -> SolvedNanocrystal:
+    """Level spectrum and band-edge g tensors of a model's Terms (ETB or k·p alike); observables on request.
 
     Parameters
     ----------
     terms : Terms
+        :func:`perovskite_tb.model.terms.etb_terms` / :func:`~perovskite_tb.model.terms.terms_from_hamiltonian`
+        (ETB) or :func:`kp.confinement.kp_terms` (k·p).
     solver : str, optional
         ``"auto"`` or a back-end name (:func:`perovskite_tb.eigen.registry.available_backends`).
     sigma : float, optional
@@ -230,19 +340,27 @@ def solve(terms: Terms, *, solver: str = "auto", sigma: float | None = None, sym
     symmetry : {"auto", "inversion", "none"}, optional
     warm_start : BandEdges, optional
         Previous solve of the same structure (iterative back-ends).
+    levels : int, optional
+        K: Kramers doublets per side in the spectrum (1 … 64; default 1, the band edges), proved
+        complete by the inertia (:mod:`perovskite_tb.eigen.spectrum`).
+    context : dict, optional
+        Model choices the observables read: ``material`` (str), ``dielectric`` ((ε_in, ε_out) or None
+        to skip the Coulomb step; default None), ``termination``, ``shape_info``.
     **options
         :class:`~perovskite_tb.eigen.backends.SolveOptions` fields (``max_memory_gb``, ``ldl``, …).
 
     Returns
     -------
-    NcResult
+    SolvedNanocrystal
 
     Raises
     ------
     InputError, SolverError, DegeneracyError
     """
-    return _solve(terms, time.perf_counter(), {}, solver=solver, sigma=sigma, symmetry=symmetry,
-                  warm_start=warm_start, options=options)[0]
+    t0 = time.perf_counter() if _t0 is None else _t0
+    edges = solve_terms(terms, method=solver, sigma=sigma, symmetry=symmetry, warm_start=warm_start,
+                        levels=levels, **options)
+    return _solved(terms, edges, t0, dict(edges.stats), {"dielectric": None, **(context or {})})
 
 
 def nc_gfactors(
@@ -256,6 +374,7 @@ def nc_gfactors(
     dielectric="default",
     termination=None,
     solver_options: dict | None = None,
+    levels: int = 1,
 ):
     """Signed g tensors of the lowest electron and highest hole doublet of an ETB nanocrystal of any registered shape.
 
@@ -282,10 +401,12 @@ def nc_gfactors(
         parameter (δ_sb, U_Cs).
     solver_options : dict, optional
         :class:`~perovskite_tb.eigen.backends.SolveOptions` fields (``ldl``, ``workers``, ``max_memory_gb``, …).
+    levels : int, optional
+        K: Kramers doublets per side in the spectrum (default 1, the band edges).
 
     Returns
     -------
-    NcResult, or (NcResult, HamiltonianTerms, BandEdges) if ``return_terms``.
+    SolvedNanocrystal, or (SolvedNanocrystal, HamiltonianTerms, BandEdges) if ``return_terms``.
 
     Raises
     ------
@@ -296,15 +417,18 @@ def nc_gfactors(
     t0 = time.perf_counter()
     term = TerminationSpec.of(termination)
     spec = n_cells if isinstance(n_cells, ShapeSpec) else ShapeSpec.from_n_cells(n_cells)
+    eps = dielectric_pair(params.material, dielectric)
     check_memory(spec, params, method)
     structure = build(spec, params.a)
     ht = assemble(structure, params, orbital_zeeman=orbital_zeeman, termination=term)
     terms = terms_from_hamiltonian(ht)
-    res, edges = _solve(terms, t0, {"assembly_s": time.perf_counter() - t0}, solver=method, sigma=sigma,
-                        symmetry="auto", warm_start=None, options=dict(solver_options or {}),
-                        eps=dielectric_pair(params.material, dielectric))
-    res = dataclasses.replace(res, shape_info={**size_json(spec, structure), "termination": term.kind})
-    return (res, ht, edges) if return_terms else res
+    context = {"material": params.material, "dielectric": eps, "termination": term.kind,
+               "shape_info": {**size_json(spec, structure), "termination": term.kind}}
+    assembly_s = time.perf_counter() - t0
+    res = solve(terms, solver=method, sigma=sigma, levels=levels, context=context, _t0=t0,
+                **dict(solver_options or {}))
+    res.stats["assembly_s"] = assembly_s
+    return (res, ht, res.band_edges) if return_terms else res
 
 
 def finite_field_g(terms: HamiltonianTerms, energy: float, direction, *, B_T: float = 0.05) -> float:

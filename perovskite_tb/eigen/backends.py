@@ -70,6 +70,11 @@ class SolveOptions:
         Symmetry blocks solved at the same time in threads of this process (each factorisation and
         BLAS then on one thread); None: :func:`perovskite_tb._system.thread_budget`, reduced to what the
         memory budget holds. The result does not depend on it.
+    prove_levels : bool
+        Per block and side, count with one more LDLᵀ the levels between the gap shift and a shift
+        placed between the last two distinct levels found, and require the count to equal the levels
+        found there (:mod:`perovskite_tb.eigen.spectrum`); ``info["cut_e"]`` / ``info["cut_h"]`` give
+        the shifts (eV) up to which the block's levels are complete. Set by ``band_edges(levels=K > 1)``.
     """
 
     k: int = 4
@@ -82,6 +87,40 @@ class SolveOptions:
     ldl: str = "auto"
     dense_max_states: int = 0
     workers: int | None = None
+    prove_levels: bool = False
+
+
+#: A proof shift lies between two found levels at least this far apart (eV), so it is never a level
+#: itself and never splits a multiplet (:data:`perovskite_tb.eigen.spectrum.MULTIPLET_TOL_EV`).
+PROOF_GAP_EV = 2e-6
+#: ARPACK reruns with twice the levels when the inertia finds a level it missed, at most this often.
+PROOF_RETRIES = 2
+
+
+def proof_cut(E: np.ndarray, shift: float, above: bool) -> tuple[float | None, int]:
+    """Shift between the last two distinct levels found on one side, and the levels it encloses.
+
+    Parameters
+    ----------
+    E : ndarray of float64
+        Levels found above (``above``) or below the gap shift ``shift`` (eV).
+    shift : float
+        Gap shift (eV).
+    above : bool
+        Electron side (levels above ``shift``).
+
+    Returns
+    -------
+    (float or None, int)
+        The cut (eV) and the number of levels between ``shift`` and it; (None, 0) if no two
+        distinct levels were found.
+    """
+    d = np.sort(np.abs(np.asarray(E, dtype=float) - shift))
+    for j in range(d.size - 1, 0, -1):
+        if d[j] - d[j - 1] > PROOF_GAP_EV:
+            mid = 0.5 * (d[j] + d[j - 1])
+            return (shift + mid if above else shift - mid), j
+    return None, 0
 
 
 @dataclass
@@ -219,33 +258,46 @@ class ShiftInvert(Backend):
         count = {"n": 0}
         x0 = start_vector(m, seed).real.copy() if real else start_vector(m, seed)
         info["real"] = real
-        ncv = min(m - 1, max(2 * k + 1, 16))
         sides = [(s_e, ("LA", "SA"))] if s_e == s_h else [(s_e, ("LA",)), (s_h, ("SA",))]
-        res, below, prev = {}, [], None
-        for shift, whichs in sides:
+        res, below, prev, at = {}, [], None, {"shift": None}
+
+        def factor(shift):
+            """LDLᵀ of H_b − shift S_b: (handle, solve, negative pivots); PARDISO reuses its analysis."""
+            nonlocal prev
             t1 = time.perf_counter()
             A = Hb - shift * (sp.eye_array(m, format="csr") if Sb is None else Sb)
             if prev is not None:  # same pattern: PARDISO reuses its ordering and symbolic analysis
-                lu, solve_lu, neg = prev, prev.solve, prev.refactor(A)
+                out = (prev, prev.solve, prev.refactor(A))
             else:
-                lu, solve_lu, neg = factor_ldl(A, perm, "H - sigma" if Sb is None else "H - sigma S", info["ldl"])
-            prev = lu if hasattr(lu, "refactor") else None
+                out = factor_ldl(A, perm, "H - sigma" if Sb is None else "H - sigma S", info["ldl"])
+            prev = out[0] if hasattr(out[0], "refactor") else None
+            at["shift"] = shift if prev is not None else None
             del A
-            t2 = time.perf_counter()
-            info["factor_s"] += t2 - t1
-            info["lu_nnz"] = max(info["lu_nnz"], factor_nnz(lu))
+            info["factor_s"] += time.perf_counter() - t1
+            info["lu_nnz"] = max(info["lu_nnz"], factor_nnz(out[0]))
+            return out
+
+        for shift, whichs in sides:
+            lu, solve_lu, neg = factor(shift)
             if opts.check_inertia and neg is not None:
                 below.append(neg)
-
-            def solve(x, solve_lu=solve_lu):
-                count["n"] += 1
-                return solve_lu(x)
-
-            op = spla.LinearOperator((m, m), matvec=solve, dtype=np.float64 if real else np.complex128)
             for which in whichs:
-                res[which] = _arpack(Hb, Sb, op, shift, which, k, x0, opts.tol, ncv)
-            del lu, solve_lu, solve, op
-            info["eigs_s"] += time.perf_counter() - t2
+                kk = k
+                for attempt in range(PROOF_RETRIES + 1):
+                    if at["shift"] is not None and at["shift"] != shift:  # a proof replaced the reused factor
+                        lu, solve_lu, neg = factor(shift)
+                    t2 = time.perf_counter()
+                    res[which] = self._eigs(Hb, Sb, solve_lu, shift, which, kk, x0, opts.tol, count, real)
+                    info["eigs_s"] += time.perf_counter() - t2
+                    if not opts.prove_levels:
+                        break
+                    if self._prove(res[which][0], shift, which == "LA", neg, factor, info):
+                        break
+                    if attempt == PROOF_RETRIES or kk >= m - 2:
+                        raise SolverError(f"the inertia finds levels of a {m}-state block that ARPACK missed "
+                                          f"with {kk} levels per side: the spectrum cannot be proved complete")
+                    kk = min(2 * kk, m - 2)
+            del lu, solve_lu
         del prev
         info["solves"] = count["n"]
         if len(below) == len(sides):
@@ -253,6 +305,36 @@ class ShiftInvert(Backend):
             info["n_below"] = below[0] if len(set(below)) == 1 else -1
         (E_e, V_e), (E_h, V_h) = res["LA"], res["SA"]
         return BlockLevels(E_e, V_e, E_h, V_h, info["n_below"], info)
+
+    @staticmethod
+    def _eigs(Hb, Sb, solve_lu, shift, which, k, x0, tol, count, real):
+        m = Hb.shape[0]
+
+        def solve(x):
+            count["n"] += 1
+            return solve_lu(x)
+
+        op = spla.LinearOperator((m, m), matvec=solve, dtype=np.float64 if real else np.complex128)
+        return _arpack(Hb, Sb, op, shift, which, k, x0, tol, min(m - 1, max(2 * k + 1, 16)))
+
+    @staticmethod
+    def _prove(E, shift, above, neg, factor, info) -> bool:
+        """Inertia proof of the levels found on one side (:func:`proof_cut`); records the cut in ``info``."""
+        key = "cut_e" if above else "cut_h"
+        cut, j = proof_cut(E, shift, above)
+        if cut is None or neg is None:
+            info[key] = None
+            return True  # nothing provable here: the spectrum reports itself unproved
+        neg_cut = factor(cut)[2]
+        if neg_cut is None:
+            info[key] = None
+            return True
+        found = (neg_cut - neg) if above else (neg - neg_cut)
+        info[f"{key}_count"] = (int(found), int(j))
+        if found != j:
+            return False
+        info[key] = float(cut)
+        return True
 
 
 def _arpack(Hb, Sb, op, shift, which, k, v0, tol, ncv):
@@ -288,6 +370,9 @@ class Dense(Backend):
         dn = np.arange(lo - 1, max(lo - 1 - k, -1), -1)
         n_below = (lo if lo == hi else -1) if opts.check_inertia else None
         info = {"eigs_s": time.perf_counter() - t0, "n_below": n_below}
+        if opts.prove_levels:  # every eigenvalue is known: the levels are complete up to the next one
+            info["cut_e"] = 0.5 * (E[up[-1]] + E[up[-1] + 1]) if up.size and up[-1] + 1 < E.size else np.inf
+            info["cut_h"] = 0.5 * (E[dn[-1]] + E[dn[-1] - 1]) if dn.size and dn[-1] > 0 else -np.inf
         return BlockLevels(E[up], V[:, up], E[dn], V[:, dn], n_below, info)
 
 

@@ -39,12 +39,17 @@ from perovskite_tb.eigen.backends import SolveOptions, base_memory_gb, start_vec
 from perovskite_tb.eigen.doublets import Doublet, check_doublet, make_doublet, ritz, warm_vector
 from perovskite_tb.eigen.ldl import available_ldl_backends
 from perovskite_tb.eigen.real_blocks import real_blocks, realify
+from perovskite_tb.eigen.spectrum import Spectrum, group_levels, multiplet_from_doublet
 from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.eigen.symmetry import ParityBlock, blocks_from_actions, symmetry_blocks
 from perovskite_tb.errors import DegeneracyError, InputError, SolverError
 from perovskite_tb.model.terms import Symmetry, Terms
 
-__all__ = ["BandEdges", "Doublet", "band_edges", "solve_terms", "blocks_for", "SYMMETRY_MODES"]
+__all__ = ["BandEdges", "Doublet", "Spectrum", "band_edges", "solve_terms", "blocks_for", "SYMMETRY_MODES",
+           "MAX_LEVELS"]
+
+#: Largest K (Kramers doublets per side) a solve accepts.
+MAX_LEVELS = 64
 
 #: symmetry mode → point operations used ("auto": detected from the sites (ETB), C4z and P (k·p actions)).
 SYMMETRY_MODES = {"auto": ("C4z", "P"), "inversion": ("P",), "none": ()}
@@ -68,6 +73,9 @@ class BandEdges:
         ``method`` and ``solver`` (the back-end), timings (s), fill (nnz of L+U), operator
         applications (``solves`` for shift-invert, ``matvecs`` for iterative methods), per-block
         details under ``"blocks"``.
+    spectrum : Spectrum or None
+        The K lowest electron and highest hole levels as multiplets
+        (:mod:`perovskite_tb.eigen.spectrum`); the band edges are its first multiplet on each side.
     """
 
     electron: Doublet
@@ -77,6 +85,7 @@ class BandEdges:
     sigma: float
     n_below: int | None
     stats: dict = field(default_factory=dict)
+    spectrum: Spectrum | None = None
 
 
 def _one_block(groups: np.ndarray) -> tuple[ParityBlock, ...]:
@@ -264,7 +273,8 @@ def _summary(stats: dict, infos: list) -> dict:
     return stats
 
 
-def _solve(H0, S, blocks, sigma, edge_shifts, n_fill, theta, kramers, method, opts, warm_start) -> BandEdges:
+def _solve(H0, S, blocks, sigma, edge_shifts, n_fill, theta, kramers, method, opts, warm_start,
+           levels: int = 1) -> BandEdges:
     """Steps 2–4 of the module docstring on prepared blocks; no recursion (one retry at σ)."""
     t0 = time.perf_counter()
     n, nnz = H0.shape[0], int(H0.nnz)
@@ -291,15 +301,47 @@ def _solve(H0, S, blocks, sigma, edge_shifts, n_fill, theta, kramers, method, op
     t2 = time.perf_counter()
     e, h, lev_e, lev_h = _pick(H0, S, blocks, cand_e, cand_h, shifts, theta, kramers, opts)
     t3 = time.perf_counter()
-    stats.update(solve_s=t2 - t1, doublet_s=t3 - t2, total_s=t3 - t0)
+    spectrum = None
+    if kramers:
+        spectrum = _spectrum(H0, S, blocks, cand_e, cand_h, theta, infos, levels, e, h,
+                             proven_edges=n_below is not None and n_below == n_fill)
+        stats.update(levels=levels, spectrum_proven=spectrum.proven, spectrum_s=time.perf_counter() - t3)
+    stats.update(solve_s=t2 - t1, doublet_s=t3 - t2, total_s=time.perf_counter() - t0)
     return BandEdges(electron=e, hole=h, electron_levels=np.sort(lev_e), hole_levels=np.sort(lev_h)[::-1],
-                     sigma=float(sigma), n_below=n_below, stats=_summary(stats, infos))
+                     sigma=float(sigma), n_below=n_below, stats=_summary(stats, infos), spectrum=spectrum)
+
+
+def _spectrum(H0, S, blocks, cand_e, cand_h, theta, infos, levels: int, e: Doublet, h: Doublet,
+              proven_edges: bool) -> Spectrum:
+    """The K-doublet spectrum (:mod:`perovskite_tb.eigen.spectrum`) from the candidates of all blocks.
+
+    K = 1 is the band-edge doublets themselves. For K > 1 the cuts of the blocks' inertia proofs bound
+    what is reported: below min_b cut_e (electrons), above max_b cut_h (holes).
+    """
+    label = blocks[0].label if len(blocks) == 1 else "edge"
+    if levels == 1:
+        return Spectrum(electron=(multiplet_from_doublet(e, label),), hole=(multiplet_from_doublet(h, label),),
+                        n_doublets=1, proven=proven_edges,
+                        proof={"reported_e": 2, "reported_h": 2, "cut_e_eV": None, "cut_h_eV": None})
+    cuts_e = [i.get("cut_e") for i in infos]
+    cuts_h = [i.get("cut_h") for i in infos]
+    proven = proven_edges and all(c is not None for c in cuts_e + cuts_h)
+    cut_e = min((c for c in cuts_e if c is not None), default=None) if proven else None
+    cut_h = max((c for c in cuts_h if c is not None), default=None) if proven else None
+    el = group_levels(H0, S, blocks, cand_e, theta, levels, cut=cut_e)
+    ho = group_levels(H0, S, blocks, cand_h, theta, levels, cut=cut_h, descending=True)
+    counted = {side: sum(blocks[b].weight * i[f"cut_{side}_count"][0] for b, i in enumerate(infos)
+                         if f"cut_{side}_count" in i) for side in "eh"}
+    proof = {"cut_e_eV": cut_e, "cut_h_eV": cut_h, "states_e": counted["e"], "states_h": counted["h"],
+             "reported_e": sum(m.degeneracy for m in el), "reported_h": sum(m.degeneracy for m in ho)}
+    return Spectrum(electron=el, hole=ho, n_doublets=levels, proven=proven, proof=proof)
 
 
 def band_edges(H0, *, sigma: float, n_orb: int | None = None, n_fill: int | None = None,
                positions: np.ndarray | None = None, method: str = "auto", symmetry: str = "auto",
                edge_shifts: tuple[float, float] | None = None, warm_start: "BandEdges | None" = None,
-               S=None, basis: Symmetry | None = None, kramers: bool = True, **options) -> BandEdges:
+               S=None, basis: Symmetry | None = None, kramers: bool = True, levels: int = 1,
+               **options) -> BandEdges:
     """Lowest electron and highest hole Kramers doublets of :math:`H_0c = ESc` near the shift σ.
 
     Parameters
@@ -332,6 +374,10 @@ def band_edges(H0, *, sigma: float, n_orb: int | None = None, n_fill: int | None
     kramers : bool, optional
         True (B = 0): complete the extreme level by Θ and check the doublet. False (finite field):
         the two extreme levels per side form the pair (needs blocks of weight 1).
+    levels : int, optional
+        K: Kramers doublets per side in :attr:`BandEdges.spectrum` (1 ≤ K ≤ :data:`MAX_LEVELS`;
+        default 1, the band edges). K > 1 raises the levels per block to 2K + 2 and runs the inertia
+        proof of :mod:`perovskite_tb.eigen.spectrum` in every block.
     **options
         Fields of :class:`~perovskite_tb.eigen.backends.SolveOptions` (``k``, ``tol``, ``residual_tol``,
         ``kramers_tol``, ``check_inertia``, ``max_memory_gb``, ``seed``, ``ldl``, ``dense_max_states``).
@@ -350,6 +396,12 @@ def band_edges(H0, *, sigma: float, n_orb: int | None = None, n_fill: int | None
         Not a Kramers doublet, inertia ≠ ``n_fill`` (in-gap states), edge doublet not isolated, or an
         edge level of more than two states (≥ 4-fold degenerate).
     """
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 1 <= levels <= MAX_LEVELS:
+        raise InputError(f"levels must be a whole number of Kramers doublets from 1 to {MAX_LEVELS}, got {levels!r}")
+    levels = int(levels)
+    if levels > 1:
+        options = {**options, "k": max(int(options.get("k", SolveOptions.k)), 2 * levels + 2),
+                   "prove_levels": True}
     try:
         opts = SolveOptions(**options)
     except TypeError as exc:
@@ -373,7 +425,8 @@ def band_edges(H0, *, sigma: float, n_orb: int | None = None, n_fill: int | None
     if S is not None:
         _check_invariant(S, blocks, opts.seed, "S")
     t_sym = time.perf_counter() - t0
-    out = _solve(H0, S, blocks, sigma, edge_shifts, n_fill, basis.theta, kramers, method, opts, warm_start)
+    out = _solve(H0, S, blocks, sigma, edge_shifts, n_fill, basis.theta, kramers, method, opts, warm_start,
+                 levels)
     out.stats["symmetry_s"] = t_sym
     return out
 

@@ -1,12 +1,14 @@
-r"""Observables of a solved nanocrystal: one registered function per per-doublet quantity.
+r"""Observables of a solved nanocrystal: one registered function per per-NC quantity.
 
-An observable maps a solved nanocrystal (anything with the attributes it documents, e.g.
-:class:`perovskite_tb.nc.NcResult`: ``g_e``, ``g_h``, ``E_e``, ``E_h`` …) to a float in the unit it
-declares. Each registration names its result column once; the result schema
-(:mod:`perovskite_tb.app.results`) and the CLI JSON pick it up from :data:`REGISTRY`.
+An observable maps a solved nanocrystal (:class:`perovskite_tb.nc.SolvedNanocrystal`: its ``terms``
+(H₀, M, J, S, structure), ``spectrum`` (multiplets with eigenvectors), band-edge ``g_e``/``g_h`` and the
+model choices in ``context``) to a float in the unit it declares, on request. Quantities that share
+a costly intermediate compute it once through ``solved.cached(key, fn)``. Each registration names its
+result column once; the result schema and the CLI JSON pick it up from :data:`REGISTRY`.
 
-Adding a quantity (a Coulomb energy, a hyperfine field) is one function here plus its
-:func:`register` call.
+Adding a quantity is one module in this package with its function(s) and :func:`register` call(s),
+plus one import line at the end of this file (e.g. :mod:`.optical`: the e–h Coulomb energy and the
+optical transition energy; :mod:`.hyperfine_observables`: the Overhauser-field widths).
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Observable", "REGISTRY", "register", "evaluate", "bright_exciton_g", "coulomb_energy",
-           "optical_transition_energy"]
+__all__ = ["Observable", "REGISTRY", "register", "evaluate", "bright_exciton_g"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,13 @@ def register(obs: Observable) -> Observable:
 
 
 def evaluate(solved, names=None) -> dict[str, float]:
-    """Values of the registered observables (or of ``names``) for one solved nanocrystal."""
+    """Values of the registered observables (or of ``names``) for one solved nanocrystal.
+
+    Raises
+    ------
+    KeyError
+        An unknown name.
+    """
     keys = list(REGISTRY) if names is None else list(names)
     return {k: float(REGISTRY[k].compute(solved)) for k in keys}
 
@@ -82,39 +89,8 @@ def bright_exciton_g(solved) -> float:
     return float(ge) + float(gh)
 
 
-def coulomb_energy(solved) -> float:
-    r"""Electron–hole Coulomb energy :math:`E_C \ge 0` (eV) of the band-edge pair in the NC-in-dielectric
-    geometry (:mod:`perovskite_tb.observables.coulomb`; Brus, J. Chem. Phys. 80, 4403 (1984)); NaN when
-    the solve did not compute it (``solved.coulomb`` is None)."""
-    c = getattr(solved, "coulomb", None)
-    return float("nan") if c is None else float(c.E_C)
-
-
-def optical_transition_energy(solved) -> float:
-    r"""Optical transition energy :math:`E_e - E_h - E_C + \Sigma_e + \Sigma_h` (eV): the single-particle
-    gap corrected by the e–h attraction and the dielectric self-energies (Brus 1984; Kayanuma, PRB 38,
-    9797 (1988)); NaN without a Coulomb result."""
-    c = getattr(solved, "coulomb", None)
-    return float("nan") if c is None else float(solved.E_e - solved.E_h + c.optical_correction_eV)
-
-
-def _hyperfine(key: str):
-    def compute(solved) -> float:
-        h = getattr(solved, "hyperfine", None)
-        return float("nan") if h is None else float(h[key])
-
-    compute.__doc__ = f"``{key}`` of :func:`perovskite_tb.observables.hyperfine.hyperfine_fields` (NaN if not computed)."
-    return compute
-
-
 register(Observable("g_X", "1", "bright-exciton g = g_e + g_h (Kirstein et al. 2022)", bright_exciton_g))
-register(Observable("coulomb", "eV", "e-h Coulomb energy E_C in the NC-in-dielectric geometry (Brus 1984)",
-                    coulomb_energy))
-register(Observable("optical_transition_energy", "eV",
-                    "E_e - E_h - E_C + Sigma_e + Sigma_h (Brus 1984; Kayanuma 1988)", optical_transition_energy))
-for _name, _unit, _what in (
-        ("Delta_N_e", "mT", "electron Overhauser-field width (Merkulov, Efros & Rosen, PRB 65, 205309 (2002))"),
-        ("Delta_N_h", "mT", "hole Overhauser-field width (NaN without cited hole constants)"),
-        ("halide_weight_e", "1", "fraction of the electron density on halide atoms"),
-        ("halide_weight_h", "1", "fraction of the hole density on halide atoms")):
-    register(Observable(_name, _unit, _what, _hyperfine(f"{_name}_{_unit}" if _unit != "1" else _name)))
+
+# Each module below holds one quantity (or a family sharing one computation) and its register() calls.
+from perovskite_tb.observables import optical  # noqa: E402,F401  (coulomb, optical_transition_energy)
+from perovskite_tb.observables import hyperfine_observables  # noqa: E402,F401  (Delta_N_e/h, halide weights)
