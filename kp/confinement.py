@@ -81,6 +81,7 @@ __all__ = [
     "symmetry_actions",
     "time_reverse",
     "NcResult",
+    "kp_terms",
     "solve_nc",
     "nc_gfactors",
     "spurious_k",
@@ -314,7 +315,7 @@ def check_memory(edge_nm, basis: str = "legendre", n_basis=None, method: str = "
     return est
 
 
-def solve_nc(
+def kp_terms(
     params: KpParameters,
     edge_nm,
     *,
@@ -324,40 +325,56 @@ def solve_nc(
     gauge_origin_nm=(0.0, 0.0, 0.0),
     method: str = "auto",
     a_nm: float | None = None,
-) -> NcResult:
-    """Band-edge doublets and signed g tensors of a hard-wall cuboid NC (k·p).
+) -> KpTerms:
+    """The :class:`KpTerms` of a hard-wall cuboid NC, ready for :func:`perovskite_tb.nc.solve`.
+
+    Checks the memory estimate before the basis is built and refuses a set that admits levels in the
+    bulk gap (:func:`kp.solver.check_gap_free`; Foreman, Phys. Rev. B 56, R12748 (1997)).
 
     Parameters
     ----------
     params : KpParameters
     edge_nm : sequence of 3 floats, or ShapeSpec
-        (Lx, Ly, Lz) [nm], or a cube/cuboid :class:`~perovskite_tb.model.shapes.ShapeSpec` with
-        ``a_nm`` (:func:`kp.shapes.box_edges`).
+        (Lx, Ly, Lz) (nm), or a cube/cuboid :class:`~perovskite_tb.model.shapes.ShapeSpec` with
+        ``a_nm`` (:func:`kp.shapes.box_edges`; spheres and spheroids are refused).
     basis : {"legendre", "sine"}, optional
         Envelope basis kind (:mod:`kp.envelope`).
     n_basis, ellipsoid, gauge_origin_nm
-        See :func:`kp.envelope.make_basis` (``ellipsoid`` truncates the set of envelope functions;
-        the box stays a cuboid).
+        See :func:`kp.envelope.make_basis`.
     method : str, optional
-        ``"auto"`` or a back-end of :mod:`perovskite_tb.eigen.backends` (``"dense"``, ``"shift-invert"``).
+        Solver back-end, for the memory estimate.
     a_nm : float, optional
         Lattice constant (nm) for a ShapeSpec.
 
     Returns
     -------
-    NcResult
+    KpTerms
 
     Raises
     ------
-    InputError, SolverError, DegeneracyError
+    InputError
+        Bad edges or basis; a shape other than a box.
+    SolverError
+        Memory estimate above the budget.
+    ParameterError
+        A set that is not gap-free.
     """
-    t0 = time.perf_counter()
     edges = box_edges(edge_nm, a_nm)
     check_memory(edges, basis, n_basis, method)
     b = make_basis(params, edges, kind=basis, n_basis=n_basis, ellipsoid=ellipsoid,
                    gauge_origin_nm=gauge_origin_nm)
     terms = assemble(params, b)
     check_gap_free(params)
+    return terms
+
+
+def solve_nc(params: KpParameters, edge_nm, *, basis: str = "legendre", n_basis=None, ellipsoid: bool = False,
+             gauge_origin_nm=(0.0, 0.0, 0.0), method: str = "auto", a_nm: float | None = None) -> NcResult:
+    """Band-edge doublets and signed g tensors of a hard-wall cuboid NC (k·p): :func:`kp_terms` solved by
+    the shared eigen layer. Arguments as :func:`kp_terms`."""
+    t0 = time.perf_counter()
+    terms = kp_terms(params, edge_nm, basis=basis, n_basis=n_basis, ellipsoid=ellipsoid,
+                     gauge_origin_nm=gauge_origin_nm, method=method, a_nm=a_nm)
     edges = solve_terms(terms, method=method)
     ge = g_tensor(edges.electron.vectors, terms.M, terms.J, overlap=terms.S)
     gh = g_tensor(edges.hole.vectors, terms.M, terms.J, overlap=terms.S)

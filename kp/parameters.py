@@ -23,6 +23,7 @@ from pathlib import Path
 
 from perovskite_tb.constants import HBAR2_OVER_2M0
 from perovskite_tb.errors import InputError, ParameterError
+from perovskite_tb.model.materials import material_table
 
 __all__ = [
     "KpParameters",
@@ -36,11 +37,10 @@ __all__ = [
 
 #: Parameter set used when none is requested (bulk formulas, CLI kp-bulk).
 DEFAULT_SET = "kirstein2022-universal"
-#: Default set of the confined model (kp.confinement.nc_gfactors, perovskite-tb curve --model kp):
-#: the k·p set derived from the material's default ETB set (kp.fit_etb), so that k·p and ETB share
-#: their bulk Eg, Δ, masses and g factors.
-NC_DEFAULT_SET = {"CsPbI3": "etb-nestoklon2023", "CsPbBr3": "etb-nestoklon2023-fit",
-                  "CsPbCl3": "etb-nestoklon2023-fit"}
+#: Default set of the confined model (perovskite-tb kp-nc, curve --model kp), from the material table
+#: ``parameters/defaults.toml``: the k·p set derived from the material's default ETB set (kp.fit_etb),
+#: so that k·p and ETB share their bulk Eg, Δ, masses and g factors.
+NC_DEFAULT_SET = {m: d["kp"] for m, d in material_table().items() if "kp" in d}
 #: accepted values of the set-level key ``valence_free_term``
 VALENCE_FREE_TERM_CHOICES = ("foreman", "as-given")
 

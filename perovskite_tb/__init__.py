@@ -1,5 +1,9 @@
 """perovskite-tb: empirical tight-binding and k·p Landé g-factors of CsPbX3 nanocrystals.
 
+Entry point: :func:`perovskite_tb.solve` (``perovskite_tb.solve(material="CsPbI3", n_cells=8, levels=4)``)
+returns a :class:`~perovskite_tb.nc.SolvedNanocrystal`; :func:`perovskite_tb.material` the
+:class:`~perovskite_tb.api.Material` record of a compound (:mod:`perovskite_tb.api`).
+
 Units: eV, nm, T, K. Sign convention of g: the J convention of Kirstein et al., Nat. Commun. 13, 3062 (2022) (see :mod:`perovskite_tb.gfactor`).
 """
 
@@ -18,6 +22,11 @@ from perovskite_tb.eigen.solver import band_edges
 
 __all__ = [
     "__version__",
+    "solve",
+    "material",
+    "materials",
+    "Material",
+    "SolvedNanocrystal",
     "load_parameters",
     "bulk_properties",
     "cuboid",
@@ -27,3 +36,18 @@ __all__ = [
     "nc_gfactors",
     "PerovskiteTBError",
 ]
+
+
+_API = {"solve", "material", "materials", "Material"}
+
+
+def __getattr__(name):  # the API module imports kp lazily; load it on first use, not with the package
+    if name in _API:
+        from perovskite_tb import api
+
+        return getattr(api, name)
+    if name == "SolvedNanocrystal":
+        from perovskite_tb.nc import SolvedNanocrystal
+
+        return SolvedNanocrystal
+    raise AttributeError(f"module 'perovskite_tb' has no attribute {name!r}")

@@ -26,6 +26,7 @@ __all__ = [
     "parameters_dir",
     "available_sets",
     "default_set",
+    "material_table",
     "ONSITE_NAMES",
     "TWO_CENTRE_NAMES",
     "SPIN_ORBIT_NAMES",
@@ -228,20 +229,24 @@ def available_sets(material: str | None = None) -> dict[str, list[str]]:
     return out
 
 
+def material_table() -> dict[str, dict]:
+    """The material records of ``parameters/defaults.toml``: ``{material: {"etb": set, "kp": set, "halide": X}}``."""
+    with open(parameters_dir() / "defaults.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
 def default_set(material: str, model: str = "etb") -> str:
-    """Default parameter set of ``material`` for ``model`` (``parameters/defaults.toml``).
+    """Default parameter set of ``material`` for ``model`` (``"etb"`` or ``"kp"``; ``parameters/defaults.toml``).
 
     Raises
     ------
     ParameterError
         Unknown material or no default for that model.
     """
-    with open(parameters_dir() / "defaults.toml", "rb") as fh:
-        d = tomllib.load(fh)
-    known = sorted(available_sets())
+    d = material_table()
     if material not in d or model not in d[material]:
         raise ParameterError(
-            f"unknown material {material!r} for model {model!r} (known: {', '.join(known) or 'none'})"
+            f"unknown material {material!r} for model {model!r} (known: {', '.join(sorted(d)) or 'none'})"
         )
     return d[material][model]
 
