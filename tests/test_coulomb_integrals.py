@@ -1,7 +1,7 @@
 """Pair densities, the reusable Coulomb operator and J/K/⟨ab|v|cd⟩ (observables.coulomb_integrals).
 
-Physics checks: the mean direct integral of the band-edge electron and hole doublets equals the E_C of
-:mod:`perovskite_tb.observables.coulomb` (ETB cube and k·p box, ε_out ≠ ε_in), the operator's
+Physics checks: the mean direct integral of the band-edge electron and hole doublets equals the
+E_C of :mod:`perovskite_tb.observables.coulomb` (ETB cube and k·p box, ε_out ≠ ε_in), the operator's
 self-energies equal Σ_e, Σ_h (Brus, J. Chem. Phys. 80, 4403 (1984)), the index symmetries of the
 direct and exchange integrals (Franceschetti et al., PRB 58, R13367 (1998)), K ≥ 0 for a positive-
 definite homogeneous kernel, linearity of the potential, and set-up done once.
@@ -66,7 +66,8 @@ def test_etb_band_edge_J_and_self_energies_equal_coulomb_eV(etb5):
     qh = op.charges_from_atoms(atom_weights(Vh, p.n_orb))
     assert op.self_energy(qe) == pytest.approx(ref.Sigma_e, rel=1e-9)
     assert op.self_energy(qh) == pytest.approx(ref.Sigma_h, rel=1e-9)
-    assert op.interaction(qe, qh, part="homogeneous") == pytest.approx(ref.E_C_homogeneous, rel=1e-12)
+    e_hom = op.interaction(qe, qh, part="homogeneous")
+    assert e_hom == pytest.approx(ref.E_C_homogeneous, rel=1e-12)
     # Kramers partners: same density, so every J_eh entry is E_C, and the e–h exchange is small, > 0
     np.testing.assert_allclose(J, ref.E_C, rtol=1e-6)
     assert np.all(K > 0) and K.max() < 0.05 * ref.E_C
@@ -167,7 +168,9 @@ def test_operator_linear_and_reused(monkeypatch):
     calls = []
     for name in ("face_permittivity", "cube_kernel", "free_space_kernel_fft"):
         orig = getattr(P, name)
-        monkeypatch.setattr(P, name, lambda *a, _o=orig, _n=name, **k: calls.append(_n) or _o(*a, **k))
+        monkeypatch.setattr(
+            P, name, lambda *a, _o=orig, _n=name, **k: calls.append(_n) or _o(*a, **k)
+        )
     qe, qh = op.charges_from_atoms(we), op.charges_from_atoms(wh)
     v1 = op.potential(qe)
     v2 = op.potential(qe)

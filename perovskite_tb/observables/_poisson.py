@@ -115,7 +115,9 @@ def free_space_kernel_fft(shape) -> np.ndarray:
     return sfft.rfftn(half[np.ix_(*idx)])
 
 
-def free_space_potential(q: np.ndarray, h: float, kernel_fft: np.ndarray | None = None) -> np.ndarray:
+def free_space_potential(
+    q: np.ndarray, h: float, kernel_fft: np.ndarray | None = None
+) -> np.ndarray:
     """Potential Σ_j q(j) ⟨1/r⟩_ij (1/nm) on the nodes of the cell charges ``q``, open boundaries.
 
     ``q`` has shape (n_x, n_y, n_z) (real); zero-padded FFT convolution with :func:`cube_kernel`.

@@ -71,6 +71,9 @@ edges.hole.vectors, params.n_orb, eps_in=..., eps_out=...)``; k·p (``kp.confine
 res.hole.vectors), box_region(edge_nm), eps_in=..., eps_out=...)``. Defaults of ε:
 :func:`~perovskite_tb.observables.dielectric.dielectric_constants`. Then
 ``optical_transition_energy = E_e − E_h + result.optical_correction_eV``.
+
+Pair densities ψ_a*ψ_b of any two levels, direct/exchange integrals and ⟨ab|v|cd⟩ with the same
+solver set up once per NC: :mod:`perovskite_tb.observables.coulomb_integrals`.
 """
 
 from __future__ import annotations

@@ -191,7 +191,8 @@ def _boundary_values(grid: Grid, center: np.ndarray, scale: float) -> np.ndarray
 
 
 def _image_box(
-    q, grid: Grid, faces, eps_in: float, eps_out: float, rtol: float, phi0, psi, unit=None, diff=None
+    q, grid: Grid, faces, eps_in: float, eps_out: float, rtol: float, phi0, psi, unit=None,
+    diff=None,
 ):
     """Image potential ψ in the padded box and its polarisation charge density (steps 3–4).
 

@@ -61,8 +61,11 @@ not in it: they are the business of a short-range (on-site) exchange term. k·p
 one common factor so that the mean grid norm of its diagonal densities is 1 (for one Kramers doublet
 this is :func:`.coulomb.coulomb_envelope`'s renormalisation).
 
-Cost (``python -m benchmarks.coulomb operator``): building the operator costs about one solve;
-each further real density costs one solve.
+Cost (``python -m benchmarks.coulomb operator``; wall s, best of 2, 2 shared cores at load 4.7,
+ETB cube, defaults): build 0.03 / 0.10 / 0.32 s and one more real density 0.03 / 0.12 / 0.25 s at
+10 / 16 / 26 cells (31³ / 49³ / 81³ box nodes); a complex density costs two real ones.
+:func:`direct_exchange` of k_A, k_B states costs k_A + k_B + 2 k_A k_B real solves,
+:func:`coulomb_elements` of n states n² real solves.
 """
 
 from __future__ import annotations
@@ -267,7 +270,9 @@ class CoulombOperator:
         self._win = tuple(slice(a, b) for a, b in zip(wlo, whi))
         self._cin = tuple(slice(a - w, b - w) for a, b, w in zip(self._lo, self._hi, wlo))
         self._kfft = P.free_space_kernel_fft(tuple(int(v) for v in whi - wlo))
-        self._axes = [ax[a:b] - c for ax, a, b, c in zip(g.axes(), self._lo, self._hi, self.center_nm)]
+        self._axes = [
+            ax[a:b] - c for ax, a, b, c in zip(g.axes(), self._lo, self._hi, self.center_nm)
+        ]
 
     def _boundary_multipoles(self):
         """Full-grid arrays, zero inside: 1/|r−c0| and (r−c0)_d/|r−c0|³ on the six faces."""
@@ -439,7 +444,9 @@ class CoulombOperator:
         if not np.all(np.isfinite(w)):
             raise InputError("per-atom weights contain non-finite values")
         q = self._deposit @ w
-        return q.reshape(self.shape) if w.ndim == 1 else np.moveaxis(q, 1, 0).reshape((-1,) + self.shape)
+        if w.ndim == 1:
+            return q.reshape(self.shape)
+        return np.moveaxis(q, 1, 0).reshape((-1,) + self.shape)
 
     def _envelopes(self, V, name):
         F = kp_envelopes(self._basis, V)(*self.node_axes())  # (k, 8, *shape)
@@ -481,10 +488,14 @@ class CoulombOperator:
         if pairs not in ("all", "columns"):
             raise InputError(f"pairs must be 'all' or 'columns', got {pairs!r}")
         if pairs == "columns" and A.shape[1] != B.shape[1]:
-            raise InputError(f"pairs='columns' needs equal column counts, got {A.shape[1]}, {B.shape[1]}")
+            raise InputError(
+                f"pairs='columns' needs equal column counts, got {A.shape[1]}, {B.shape[1]}"
+            )
         if self._deposit is not None:
             if n_orb is None:
-                raise InputError("n_orb (spin-orbitals per atom, params.n_orb) is required for ETB states")
+                raise InputError(
+                    "n_orb (spin-orbitals per atom, params.n_orb) is required for ETB states"
+                )
             if pairs == "columns":
                 return self.charges_from_atoms(pair_density_atoms(A, B, n_orb))
             if A.shape[0] != B.shape[0] or A.shape[0] % n_orb:
@@ -495,7 +506,9 @@ class CoulombOperator:
             q = self.charges_from_atoms(rho)
             return q.reshape((A.shape[1], B.shape[1]) + self.shape)
         if self._basis is None:
-            raise InputError("charges_from_states needs an operator built by for_structure or for_envelope")
+            raise InputError(
+                "charges_from_states needs an operator built by for_structure or for_envelope"
+            )
         FA, nA = self._envelopes(A, "A")
         FB, nB = (FA, nA) if B is A else self._envelopes(B, "B")
         scale = self.grid.h**3 / math.sqrt(nA * nB)
@@ -507,7 +520,9 @@ class CoulombOperator:
     def _check_q(self, q, name="q"):
         q = np.asarray(q)
         if q.shape[-3:] != self.shape or q.ndim not in (3, 4):
-            raise InputError(f"{name} has shape {q.shape}; expected {self.shape} or (m, *{self.shape})")
+            raise InputError(
+                f"{name} has shape {q.shape}; expected {self.shape} or (m, *{self.shape})"
+            )
         if not np.all(np.isfinite(q)):
             raise InputError(f"{name} contains non-finite values")
         return q
@@ -742,5 +757,6 @@ def coulomb_elements(op: CoulombOperator, states, *, n_orb: int | None = None) -
     v = np.empty((n, n, N), dtype=complex)
     v[iu] = v_up
     v[iu[1], iu[0]] = np.conj(v_up)
-    M = op._gram(rho.reshape(n * n, N), v.reshape(n * n, N), rho.reshape(n * n, N), v.reshape(n * n, N))
+    rho, v = rho.reshape(n * n, N), v.reshape(n * n, N)
+    M = op._gram(rho, v, rho, v)
     return M.reshape(n, n, n, n).transpose(0, 2, 1, 3)
