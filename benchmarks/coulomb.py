@@ -8,7 +8,9 @@ Usage::
 
 Sections: ``sphere`` (Brus 1.786 and the image constant, envelope and per-atom densities),
 ``scaling`` (1/R), ``convergence`` (grid spacing, charge cloud, padding at 10 cells), ``cost`` (time
-per point at 10, 16, 26 cells with per-atom weights from an analytic envelope), ``etb`` (real ETB
+per point at 10, 16, 26 cells with per-atom weights from an analytic envelope), ``operator`` (set-up
+of the reusable :class:`~perovskite_tb.observables.coulomb_integrals.CoulombOperator` vs one more
+potential at 10, 16, 26 cells), ``etb`` (real ETB
 band edges vs the k·p model and a cos² box envelope of the same size). Prints Markdown tables.
 """
 
@@ -207,6 +209,41 @@ def section_cost(cells=(10, 16, 26), repeats: int = 2):
         )
 
 
+def section_operator(cells=(10, 16, 26), repeats: int = 2):
+    """Reusable operator (observables.coulomb_integrals): set-up vs one more density's potential."""
+    import numpy as np
+
+    from perovskite_tb.observables.coulomb_integrals import CoulombOperator
+
+    print(
+        f"\n### CoulombOperator: build once vs potential of one more density (defaults; ε_in = {EPS_IN}, "
+        f"ε_out = {EPS_OUT}); wall s, best of {repeats}; load average {open('/proc/loadavg').read().split()[0]} "
+        f"on {os.cpu_count()} cores\n"
+    )
+    print("| cells | box nodes | charge nodes | build s | potential s (real) | potential s (complex) | CG iterations |")
+    print("|---|---|---|---|---|---|---|")
+    CoulombOperator.for_structure(cube_weights(3)[0], EPS_IN, EPS_OUT)  # JIT / cache warm-up
+    for n in cells:
+        s, we, wh = cube_weights(n)
+        tb = tr = tc = math.inf
+        for _ in range(repeats):
+            t = time.perf_counter()
+            op = CoulombOperator.for_structure(s, EPS_IN, EPS_OUT)
+            tb = min(tb, time.perf_counter() - t)
+            q = op.charges_from_atoms(we)
+            qc = op.charges_from_atoms(we + 1j * np.roll(wh, 7))
+            t = time.perf_counter()
+            op.potential(q)
+            tr = min(tr, time.perf_counter() - t)
+            t = time.perf_counter()
+            op.potential(qc)
+            tc = min(tc, time.perf_counter() - t)
+        print(
+            f"| {n} | {op.grid.shape[0]}³ | {op.shape[0]}³ | {tb:.3f} | {tr:.3f} | {tc:.3f} "
+            f"| {op.stats['cg_iterations']} |"
+        )
+
+
 def section_etb(cells=(6,)):
     """Real ETB band edges vs the k·p model and a cos² box of the same edge."""
     from kp.confinement import nc_default_set, solve_nc
@@ -259,6 +296,7 @@ SECTIONS = {
     "scaling": section_scaling,
     "convergence": section_convergence,
     "cost": section_cost,
+    "operator": section_operator,
 }
 
 

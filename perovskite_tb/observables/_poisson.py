@@ -35,6 +35,7 @@ __all__ = [
     "COULOMB_EV_NM",
     "cube_kernel",
     "free_space_energy",
+    "free_space_kernel_fft",
     "free_space_potential",
     "face_permittivity",
     "apply_operator",
@@ -100,18 +101,33 @@ def cube_kernel(shape) -> np.ndarray:
     return out
 
 
-def free_space_potential(q: np.ndarray, h: float) -> np.ndarray:
-    """Potential Σ_j q(j) ⟨1/r⟩_ij (1/nm) on the nodes of the cell charges ``q``, open boundaries.
+def free_space_kernel_fft(shape) -> np.ndarray:
+    """rfftn of the circularly embedded :func:`cube_kernel` for windows of ``shape`` nodes.
 
-    ``q`` has shape (n_x, n_y, n_z); zero-padded FFT convolution with :func:`cube_kernel`.
+    The transform has the padded size 2n per axis; pass it to :func:`free_space_potential` as
+    ``kernel_fft`` to convolve many charge arrays of the same shape without rebuilding it.
     """
-    shape = q.shape
+    shape = tuple(int(n) for n in shape)
     half = cube_kernel(shape)
     big = tuple(2 * n for n in shape)
     # circular embedding of the even kernel: offset −i sits at index 2n − i (index n is never used)
     idx = [np.concatenate([np.arange(n), [0], np.arange(n - 1, 0, -1)]) for n in shape]
-    ker = half[np.ix_(*idx)]
-    phi = sfft.irfftn(sfft.rfftn(q, s=big) * sfft.rfftn(ker), s=big)
+    return sfft.rfftn(half[np.ix_(*idx)])
+
+
+def free_space_potential(
+    q: np.ndarray, h: float, kernel_fft: np.ndarray | None = None
+) -> np.ndarray:
+    """Potential Σ_j q(j) ⟨1/r⟩_ij (1/nm) on the nodes of the cell charges ``q``, open boundaries.
+
+    ``q`` has shape (n_x, n_y, n_z) (real); zero-padded FFT convolution with :func:`cube_kernel`.
+    ``kernel_fft`` (from :func:`free_space_kernel_fft` of ``q.shape``) skips the kernel set-up.
+    """
+    shape = q.shape
+    big = tuple(2 * n for n in shape)
+    if kernel_fft is None:
+        kernel_fft = free_space_kernel_fft(shape)
+    phi = sfft.irfftn(sfft.rfftn(q, s=big) * kernel_fft, s=big)
     return phi[: shape[0], : shape[1], : shape[2]] / h
 
 

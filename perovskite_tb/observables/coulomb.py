@@ -71,6 +71,9 @@ edges.hole.vectors, params.n_orb, eps_in=..., eps_out=...)``; k·p (``kp.confine
 res.hole.vectors), box_region(edge_nm), eps_in=..., eps_out=...)``. Defaults of ε:
 :func:`~perovskite_tb.observables.dielectric.dielectric_constants`. Then
 ``optical_transition_energy = E_e − E_h + result.optical_correction_eV``.
+
+Pair densities ψ_a*ψ_b of any two levels, direct/exchange integrals and ⟨ab|v|cd⟩ with the same
+solver set up once per NC: :mod:`perovskite_tb.observables.coulomb_integrals`.
 """
 
 from __future__ import annotations
@@ -172,8 +175,17 @@ def _check_weights(w, n_atoms: int, name: str) -> np.ndarray:
     return w
 
 
-def _deposit(grid: Grid, positions: np.ndarray, w: np.ndarray, cloud: float) -> np.ndarray:
-    """Node charges of uniform cubes of side ``cloud`` (nm) at ``positions`` carrying ``w``."""
+def _cube_overlaps(grid: Grid, positions: np.ndarray, cloud: float):
+    """Node indices ks (n, 3, m) and overlap fractions ov (n, 3, m) of cubes of side ``cloud``.
+
+    The charge of atom i on node (ks[i,0,a], ks[i,1,b], ks[i,2,c]) is w_i ov[i,0,a] ov[i,1,b]
+    ov[i,2,c] (exact overlap of the cube with the node cells of side h).
+
+    Raises
+    ------
+    InputError
+        If a cloud reaches the box boundary.
+    """
     h = grid.h
     u = (positions - grid.origin) / h  # node coordinates
     c = cloud / h
@@ -187,6 +199,13 @@ def _deposit(grid: Grid, positions: np.ndarray, w: np.ndarray, cloud: float) -> 
     n = np.array(grid.shape)
     if np.any(ks[:, :, 0] < 1) or np.any(ks[:, :, -1] > n - 2):
         raise InputError("an atom's charge cloud reaches the box boundary: increase padding_nm")
+    return ks, ov
+
+
+def _deposit(grid: Grid, positions: np.ndarray, w: np.ndarray, cloud: float) -> np.ndarray:
+    """Node charges of uniform cubes of side ``cloud`` (nm) at ``positions`` carrying ``w``."""
+    ks, ov = _cube_overlaps(grid, positions, cloud)
+    n = np.array(grid.shape)
     wt = (
         w[:, None, None, None]
         * ov[:, 0, :, None, None]
@@ -198,6 +217,24 @@ def _deposit(grid: Grid, positions: np.ndarray, w: np.ndarray, cloud: float) -> 
     ]
     q = np.bincount(flat.ravel(), weights=wt.ravel(), minlength=int(n.prod()))
     return q.reshape(grid.shape)
+
+
+def _atom_grid(region: Region, spacing_nm, cloud_nm, padding_nm):
+    """Default grid and charge-cloud side (nm) for per-atom charges (see :func:`coulomb_atoms`)."""
+    a = region.lattice_nm
+    if spacing_nm is None:  # a/2 puts every Pb and X on a node; refined for NCs thinner than 2a
+        h = (
+            min(0.5 * a, region.min_extent_nm / MIN_NODES)
+            if a
+            else region.min_extent_nm / ENVELOPE_NODES
+        )
+    else:
+        h = spacing_nm
+    grid = make_grid(region, h, padding_nm)
+    cloud = (
+        (0.5 * a if a else grid.h) if cloud_nm is None else check_length(cloud_nm, "charge cloud")
+    )
+    return grid, cloud
 
 
 def coulomb_atoms(
@@ -242,19 +279,7 @@ def coulomb_atoms(
     w_e = _check_weights(w_e, X.shape[0], "electron weights")
     w_h = _check_weights(w_h, X.shape[0], "hole weights")
     check_eps(eps_in, "epsilon_in"), check_eps(eps_out, "epsilon_out")
-    a = region.lattice_nm
-    if spacing_nm is None:  # a/2 puts every Pb and X on a node; refined for NCs thinner than 2a
-        h = (
-            min(0.5 * a, region.min_extent_nm / MIN_NODES)
-            if a
-            else region.min_extent_nm / ENVELOPE_NODES
-        )
-    else:
-        h = spacing_nm
-    grid = make_grid(region, h, padding_nm)
-    cloud = (
-        (0.5 * a if a else grid.h) if cloud_nm is None else check_length(cloud_nm, "charge cloud")
-    )
+    grid, cloud = _atom_grid(region, spacing_nm, cloud_nm, padding_nm)
     q_e = _deposit(grid, X, w_e, cloud)
     q_h = _deposit(grid, X, w_h, cloud)
     res = coulomb_on_grid(q_e, q_h, grid, region, eps_in, eps_out, subsamples=subsamples)

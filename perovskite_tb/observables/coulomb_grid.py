@@ -190,6 +190,36 @@ def _boundary_values(grid: Grid, center: np.ndarray, scale: float) -> np.ndarray
     return out
 
 
+def _image_box(
+    q, grid: Grid, faces, eps_in: float, eps_out: float, rtol: float, phi0, psi, unit=None,
+    diff=None,
+):
+    """Image potential ψ in the padded box and its polarisation charge density (steps 3–4).
+
+    ``phi0`` and ``psi`` are full-grid arrays holding the box-boundary values of the ε_in potential
+    and of ψ (interior ignored); they are filled in place. ``unit`` (all-ones faces) and ``diff``
+    (ε_in − faces) may be passed precomputed.
+
+    Returns
+    -------
+    (ndarray, ndarray, dict)
+        ψ (full grid, 1/nm), ε_out(−Δ_h ψ)/4π (full grid, 1/nm³, zero on the boundary), CG
+        statistics.
+    """
+    h = grid.h
+    inner = (slice(1, -1),) * 3
+    unit = [np.ones_like(f) for f in faces] if unit is None else unit
+    b = 4.0 * math.pi * q[inner] / h**3 / eps_in - P.apply_operator(phi0, unit, h)
+    phi0[inner] = P.dirichlet_laplace_solve(b, h)
+    diff = [eps_in - f for f in faces] if diff is None else diff
+    rhs = P.apply_operator(phi0, diff, h) - P.apply_operator(psi, faces, h)
+    x, stats = P.solve_variable(rhs, faces, h, math.sqrt(eps_in * eps_out), rtol=rtol)
+    psi[inner] = x
+    n_pol = np.zeros(grid.shape)
+    n_pol[inner] = eps_out / (4.0 * math.pi) * P.apply_operator(psi, unit, h)
+    return psi, n_pol, stats
+
+
 def _image_potential(
     q: np.ndarray, grid: Grid, faces, eps_in: float, eps_out: float, rtol: float, window
 ):
@@ -206,21 +236,12 @@ def _image_potential(
     cen = np.array(
         [np.sum(q.sum(axis=tuple(e for e in range(3) if e != d)) * ax[d]) for d in range(3)]
     )
-    inner = (slice(1, -1),) * 3
-    unit = [np.ones_like(f) for f in faces]
     phi0 = _boundary_values(grid, cen, 1.0 / eps_in)
-    b = 4.0 * math.pi * q[inner] / h**3 / eps_in - P.apply_operator(phi0, unit, h)
-    phi0[inner] = P.dirichlet_laplace_solve(b, h)
     psi = _boundary_values(grid, cen, 1.0 / eps_out - 1.0 / eps_in)
-    diff = [eps_in - f for f in faces]
-    rhs = P.apply_operator(phi0, diff, h) - P.apply_operator(psi, faces, h)
-    x, stats = P.solve_variable(rhs, faces, h, math.sqrt(eps_in * eps_out), rtol=rtol)
-    psi[inner] = x
+    psi, n_pol, stats = _image_box(q, grid, faces, eps_in, eps_out, rtol, phi0, psi)
     # open-boundary completion: ε_out(−Δ_h ψ)/4π is the polarisation charge, confined to the
     # interface shell; its free-space potential replaces the box boundary condition
     win = tuple(slice(lo, hi) for lo, hi in zip(*window))
-    n_pol = np.zeros(grid.shape)
-    n_pol[inner] = eps_out / (4.0 * math.pi) * P.apply_operator(psi, unit, h)
     src = n_pol[win] * h**3
     psi_open = np.zeros(grid.shape)
     psi_open[win] = P.free_space_potential(src, h) / eps_out
@@ -239,16 +260,21 @@ def _energies(q_e, q_h, psi_e, psi_h):
     return sig_e, sig_h, 0.5 * (he + eh), abs(he - eh)
 
 
+def _completion_window(grid: Grid, region: Region, charge_box):
+    """Nodes [lo, hi) of the open-boundary completion: the region (margin 2) and the charges ± 1."""
+    lo, hi = charge_box
+    rlo, rhi = grid.window(region, margin=2)
+    return (
+        np.maximum(np.minimum(rlo, lo - 1), 1),
+        np.minimum(np.maximum(rhi, hi + 1), np.array(grid.shape) - 1),
+    )
+
+
 def _polarisation(
     q_e, q_h, charge_box, grid, region, eps_in, eps_out, subsamples, rtol, info, e_hom
 ):
     """(Σ_e, Σ_h, E_pol) in eV; fills ``info`` with solver statistics and box-boundary values."""
-    lo, hi = charge_box
-    rlo, rhi = grid.window(region, margin=2)
-    window = (
-        np.maximum(np.minimum(rlo, lo - 1), 1),
-        np.minimum(np.maximum(rhi, hi + 1), np.array(grid.shape) - 1),
-    )
+    window = _completion_window(grid, region, charge_box)
     faces = P.face_permittivity(
         region.inside,
         grid.origin,

@@ -20,7 +20,7 @@ from numpy.polynomial import legendre as leg
 
 from perovskite_tb.errors import InputError
 
-__all__ = ["basis_functions_1d", "kp_density"]
+__all__ = ["basis_functions_1d", "kp_density", "kp_envelopes"]
 
 
 def basis_functions_1d(kind: str, L: float, N: int, x) -> np.ndarray:
@@ -63,6 +63,70 @@ def basis_functions_1d(kind: str, L: float, N: int, x) -> np.ndarray:
     return np.where(inside[None, :], out, 0.0)
 
 
+def _coefficients(basis, vectors):
+    """Dense (N_x, N_y, N_z) coefficient tensors per (column, Bloch component) and the 1D sizes."""
+    V = np.asarray(vectors)
+    V = V.reshape(V.shape[0], -1)
+    nv, nc = basis.triples_vb.shape[0], basis.triples.shape[0]
+    if V.shape[0] != 2 * nv + 6 * nc:
+        raise InputError(
+            f"k·p vector length {V.shape[0]} does not match the basis "
+            f"(2·{nv} + 6·{nc} = {2 * nv + 6 * nc})"
+        )
+    N = tuple(int(n) for n in basis.n_max)
+    blocks = [(basis.triples_vb, b * nv) for b in range(2)]
+    blocks += [(basis.triples, 2 * nv + b * nc) for b in range(6)]
+    coef = []  # per (column, component): dense (Nx, Ny, Nz) coefficient tensor
+    for col in range(V.shape[1]):
+        for tr, off in blocks:
+            C = np.zeros(N, dtype=complex)
+            C[tuple((tr - 1).T)] = V[off : off + tr.shape[0], col]
+            coef.append(C)
+    return coef, N, V.shape[1]
+
+
+def _envelope_values(basis, coef, N, x, y, z):
+    """Yield F = Σ c φ_x φ_y φ_z (nm^(−3/2), complex) on the tensor grid, one per tensor."""
+    ax = [np.asarray(v, dtype=float).reshape(-1) for v in (x, y, z)]
+    phi = [basis_functions_1d(basis.kind, float(L), n, a) for L, n, a in zip(basis.edge_nm, N, ax)]
+    for C in coef:
+        F = np.einsum("abc,ai->ibc", C, phi[0], optimize=True)
+        F = np.einsum("ibc,bj->ijc", F, phi[1], optimize=True)
+        yield np.einsum("ijc,ck->ijk", F, phi[2], optimize=True)
+
+
+def kp_envelopes(basis, vectors):
+    """Envelope components F_b of k·p states, for pair densities ψ_a*ψ_b.
+
+    Parameters
+    ----------
+    basis : kp.envelope.EnvelopeBasis
+        The basis of the solved NC (box centred at the origin).
+    vectors : ndarray of complex128, shape (n_states, k)
+        k states in that basis.
+
+    Returns
+    -------
+    callable
+        ``envelopes(x, y, z)`` on coordinate arrays (nm; any shapes, flattened per axis) →
+        ndarray of complex128, shape (k, 8, n_x, n_y, n_z), in nm^(−3/2): component b of state a at
+        the tensor-grid points. The pair density of states a, b is
+        ``(F[a].conj() * F[b]).sum(axis=0)`` (1/nm³; orthonormal, cell-averaged Bloch functions).
+
+    Raises
+    ------
+    InputError
+        If the vector length does not match the basis (2·n_env_vb + 6·n_env).
+    """
+    coef, N, k = _coefficients(basis, vectors)
+
+    def envelopes(x, y, z):
+        F = list(_envelope_values(basis, coef, N, x, y, z))
+        return np.stack(F).reshape((k, 8) + F[0].shape)
+
+    return envelopes
+
+
 def kp_density(basis, vectors):
     """Density callable of a k·p doublet for :func:`~.coulomb.coulomb_envelope`.
 
@@ -84,34 +148,12 @@ def kp_density(basis, vectors):
     InputError
         If the vector length does not match the basis (2·n_env_vb + 6·n_env).
     """
-    V = np.asarray(vectors).reshape(np.shape(vectors)[0], -1)
-    nv, nc = basis.triples_vb.shape[0], basis.triples.shape[0]
-    if V.shape[0] != 2 * nv + 6 * nc:
-        raise InputError(
-            f"k·p vector length {V.shape[0]} does not match the basis "
-            f"(2·{nv} + 6·{nc} = {2 * nv + 6 * nc})"
-        )
-    N = tuple(int(n) for n in basis.n_max)
-    blocks = [(basis.triples_vb, b * nv) for b in range(2)]
-    blocks += [(basis.triples, 2 * nv + b * nc) for b in range(6)]
-    coef = []  # per (column, component): dense (Nx, Ny, Nz) coefficient tensor
-    for col in range(V.shape[1]):
-        for tr, off in blocks:
-            C = np.zeros(N, dtype=complex)
-            C[tuple((tr - 1).T)] = V[off : off + tr.shape[0], col]
-            coef.append(C)
+    coef, N, k = _coefficients(basis, vectors)
 
     def density(x, y, z):
-        ax = [np.asarray(v, dtype=float).reshape(-1) for v in (x, y, z)]
-        phi = [
-            basis_functions_1d(basis.kind, float(L), n, a) for L, n, a in zip(basis.edge_nm, N, ax)
-        ]
-        out = np.zeros(tuple(a.size for a in ax))
-        for C in coef:
-            F = np.einsum("abc,ai->ibc", C, phi[0], optimize=True)
-            F = np.einsum("ibc,bj->ijc", F, phi[1], optimize=True)
-            F = np.einsum("ijc,ck->ijk", F, phi[2], optimize=True)
-            out += np.abs(F) ** 2
-        return out / V.shape[1]
+        out = 0.0
+        for F in _envelope_values(basis, coef, N, x, y, z):
+            out = out + np.abs(F) ** 2
+        return out / k
 
     return density
