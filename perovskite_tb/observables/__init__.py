@@ -94,3 +94,6 @@ register(Observable("g_X", "1", "bright-exciton g = g_e + g_h (Kirstein et al. 2
 # Each module below holds one quantity (or a family sharing one computation) and its register() calls.
 from perovskite_tb.observables import optical  # noqa: E402,F401  (coulomb, optical_transition_energy)
 from perovskite_tb.observables import hyperfine_observables  # noqa: E402,F401  (Delta_N_e/h, halide weights)
+from perovskite_tb.observables import surface  # noqa: E402,F401  (surface_weight_e/h)
+from perovskite_tb.observables import thermal  # noqa: E402,F401  (g_e_thermal, g_h_thermal)
+from perovskite_tb.observables import hole_band  # noqa: E402,F401  (Delta_N_h_low/high: derived Pb 6s band)
