@@ -176,7 +176,7 @@ def _result_file(attrs: dict) -> bytes:
     """Bytes of a small valid result file (two ETB rows), written by this version's writer."""
     import tempfile
 
-    from perovskite_tb.app.io import ResultWriter
+    from perovskite_tb.app.store.io import ResultWriter
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "r.h5"
@@ -315,7 +315,7 @@ def _ensemble_results_bytes() -> bytes:
     """A result file (schema perovskite_tb.results/2) with the rows of ``_ENS_ROWS``, as bytes."""
     import tempfile
 
-    from perovskite_tb.app.io import ResultWriter
+    from perovskite_tb.app.store.io import ResultWriter
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "m.h5"

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from perovskite_tb.app.io import open_results, read_rows
-from perovskite_tb.app.measured import load_measured
+from perovskite_tb.app.store.io import open_results, read_rows
+from perovskite_tb.app.store.measured import load_measured
 from perovskite_tb.app.plot import ENERGY_AXES, _save_figure, check_energy_axis, check_plot_path, energies
-from perovskite_tb.app.runfile import RunSpec, parse_run
-from perovskite_tb.app.sweep import run_sweep
+from perovskite_tb.app.engine.runfile import RunSpec, parse_run
+from perovskite_tb.app.engine.sweep import run_sweep
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import available_sets, load_parameters
 from perovskite_tb.model.termination import TerminationSpec

@@ -2,7 +2,7 @@
 
 :mod:`perovskite_tb.app.cli` calls :func:`add_subcommands` and turns
 :class:`perovskite_tb.errors.PerovskiteTBError` into one-line messages. Each handler prints one JSON
-object (``--json``; keys from :mod:`perovskite_tb.app.results`: ``KP_BULK_JSON``, ``KP_NC_JSON``) or a
+object (``--json``; keys from :mod:`perovskite_tb.app.store.results`: ``KP_BULK_JSON``, ``KP_NC_JSON``) or a
 short text summary, and returns 0.
 """
 
@@ -12,10 +12,10 @@ import json
 import math
 import time
 
-from perovskite_tb.app.results import (BULK_COLUMNS, KP_BULK_JSON, KP_NC_JSON, bulk_row,
+from perovskite_tb.app.store.results import (BULK_COLUMNS, KP_BULK_JSON, KP_NC_JSON, bulk_row,
                                        row_from_result, to_json)
-from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option
-from perovskite_tb.app.models import with_coulomb
+from perovskite_tb.app.cli.options import add_dielectric_options, dielectric_option
+from perovskite_tb.app.engine.models import with_coulomb
 from perovskite_tb.errors import InputError
 from kp.bulk import bulk_properties
 from kp.confinement import nc_default_set, solve_nc
