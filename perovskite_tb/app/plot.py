@@ -8,12 +8,12 @@ inline backend away from notebooks that import the package.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from perovskite_tb.app.store.io import read_curve
+from perovskite_tb.app.store.paths import check_writable
 from perovskite_tb.app.store.measured import load_measured, load_measured_bulk, measured_series
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.temperature import DEFAULT_RULE
@@ -272,12 +272,7 @@ def check_plot_path(path) -> Path | None:
     p = Path(path)
     if p.suffix.lower() not in FIGURE_SUFFIXES:
         raise InputError(f"figure path {str(p)!r} must end in {', '.join(FIGURE_SUFFIXES)} (or be 'none')")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"figure directory {str(parent)!r} does not exist")
-    if p.is_dir() or not os.access(parent, os.W_OK):
-        raise InputError(f"figure path {str(p)!r} cannot be written")
-    return p
+    return check_writable(p, "figure path")
 
 
 def _save_figure(fig, png: str | Path) -> Path:

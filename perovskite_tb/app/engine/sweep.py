@@ -44,6 +44,7 @@ from perovskite_tb._system import memory_budget_gb
 from perovskite_tb.app.engine import runners
 from perovskite_tb.app.store.integrity import damage_guard
 from perovskite_tb.app.store.io import ResultWriter, root_attrs
+from perovskite_tb.app.store.paths import check_writable
 from perovskite_tb.app.engine.models import TRACE_ENV, compute_point, trace
 from perovskite_tb.app.plot import plot_curve
 from perovskite_tb.app.engine.points import Point, expand_points, point_key, row_key
@@ -173,15 +174,21 @@ def _done_keys(writer: ResultWriter) -> set:
     return done
 
 
-def check_output(spec: RunSpec) -> Path:
-    """The output path of ``spec``; InputError if its directory is missing or it is not a file."""
-    out = Path(spec.output)
-    if not out.parent.is_dir():
-        raise InputError(f"{spec.source}: output: directory {str(out.parent)!r} does not exist")
+def check_result_path(path, source: str) -> Path:
+    """A result file path: ``.h5``/``.hdf5``, not a directory, writable (one InputError line otherwise)."""
+    out = Path(path)
     if out.exists() and not out.is_file():
-        raise InputError(f"{spec.source}: output: {str(out)!r} is not a file")
+        raise InputError(f"{source}: output: {str(out)!r} is not a file")
     if out.suffix.lower() not in (".h5", ".hdf5"):
-        raise InputError(f"{spec.source}: output: {str(out)!r} must end in .h5 or .hdf5 (results are HDF5)")
+        raise InputError(f"{source}: output: {str(out)!r} must end in .h5 or .hdf5 (results are HDF5)")
+    return check_writable(out, f"{source}: output")
+
+
+def check_output(spec: RunSpec) -> Path:
+    """The output path of ``spec`` (:func:`check_result_path`); its figure path too, if it has one."""
+    out = check_result_path(spec.output, spec.source)
+    if spec.plot:
+        check_writable(spec.plot, f"{spec.source}: plot")
     return out
 
 

@@ -30,6 +30,7 @@ from perovskite_tb.app.jobs.ensemble import EnsembleConfig, ModelCurve
 from perovskite_tb.app.store.io import open_results, provenance, read_rows
 from perovskite_tb.app.plot import check_plot_path
 from perovskite_tb.app.store.keys import row_key
+from perovskite_tb.app.store.paths import check_writable
 from perovskite_tb.errors import InputError
 
 __all__ = ["ENSEMBLE_SCHEMA", "CURVE_COLUMNS", "read_etb_rows", "select_rows", "curve_from_rows",
@@ -154,11 +155,7 @@ def check_outputs(output, plot, *, results=None, source: str = "ensemble") -> tu
         if out.suffix.lower() not in (".h5", ".hdf5"):
             raise InputError(f"{source}: output: {str(out)!r} must end in .h5 or .hdf5 "
                              "(the ensemble is HDF5)")
-        parent = out.parent if str(out.parent) else Path(".")
-        if not parent.is_dir():
-            raise InputError(f"{source}: output: directory {str(parent)!r} does not exist")
-        if out.is_dir() or not os.access(parent, os.W_OK):
-            raise InputError(f"{source}: output: {str(out)!r} cannot be written")
+        check_writable(out, f"{source}: output")
         if results is not None and out.resolve() == Path(results).resolve():
             raise InputError(f"{source}: output: {str(out)!r} is the model's result file; "
                              "write the ensemble to another file")

@@ -33,7 +33,7 @@ from perovskite_tb.app.plot import check_plot_path, plot_bulk, plot_nc
 from perovskite_tb.app.store.results import (BULK_COLUMNS, BULK_JSON, REFERENCE_COLUMNS, bulk_row,
                                        to_json)
 from perovskite_tb.app.engine.runfile import RunSpec, parse_run
-from perovskite_tb.app.engine.sweep import run_sweep
+from perovskite_tb.app.engine.sweep import check_result_path, run_sweep
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.model.materials import load_parameters
@@ -204,6 +204,7 @@ def halide_curves(materials=HALIDES, *, parameter_set: str = DEFAULT_SET, n_cell
     models, sizes = _check(models, n_cells)
     if output is None:
         output = Path(tempfile.mkdtemp(prefix="perovskite_tb_halides_")) / "halides.h5"
+    check_result_path(output, "halides")  # before the bulk points and the sweeps
     out = HalideCurves(parameter_set=parameter_set, output=str(output), orbital_zeeman=orbital_zeeman)
     out.bulk = bulk_points(materials, parameter_set, orbital_zeeman=orbital_zeeman)
     attrs = {"config_json": json.dumps({"parameter_set": parameter_set,

@@ -58,7 +58,7 @@ from perovskite_tb.app.engine.models import compute_point
 from perovskite_tb.app.plot import check_plot_path, plot_temperature_series
 from perovskite_tb.app.engine.points import expand_points
 from perovskite_tb.app.engine.runfile import parse_run
-from perovskite_tb.app.engine.sweep import run_sweep
+from perovskite_tb.app.engine.sweep import check_result_path, run_sweep
 from perovskite_tb.errors import InputError, SolverError
 from perovskite_tb.model.materials import load_parameters
 from perovskite_tb.model.temperature import DEFAULT_RULE, RULES, check_temperature
@@ -275,6 +275,7 @@ def run_tseries(cfg: TSeriesConfig) -> str:
     """
     check_plot_path(cfg.plot)
     _validate(cfg)
+    check_result_path(cfg.output, "tseries")
     base = load_parameters(cfg.material, cfg.parameter_set)
     attrs, out, Tm = _attrs(cfg, base), Path(cfg.output), float(cfg.match_temperature_K)
     edge_kp = cfg.kp_edge_nm
