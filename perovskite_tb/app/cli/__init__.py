@@ -30,7 +30,7 @@ import sys
 from perovskite_tb import __version__
 from perovskite_tb.app.cli import ensemble as ensemble_cli, kp as kp_cli, sweep as sweep_cli
 from perovskite_tb.app.jobs import fit, halides, study, tseries
-from perovskite_tb.app.cli.options import add_dielectric_options, dielectric_option, finite_float
+from perovskite_tb.app.cli.options import add_dielectric_options, dielectric_option, finite_float, material_name
 from perovskite_tb.app.jobs.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.plot import ENERGY_AXES
 from perovskite_tb.app.store.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
@@ -48,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"perovskite-tb: error: {message}\n")
 
 
-_finite_float = finite_float  # argparse types live in cli_options (shared with kp_cli)
+_finite_float = finite_float  # argparse types live in cli/options.py (shared with cli/kp.py)
 
 
 def _positive_int(s: str) -> int:
@@ -62,7 +62,7 @@ def _positive_int(s: str) -> int:
 
 
 def _material_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--material", default=None,
+    p.add_argument("--material", type=material_name, default=None,
                    help="compound: CsPbI3 (default; or the material of a --parameter-set file), CsPbBr3, CsPbCl3 "
                         "(sets: `perovskite-tb params`)")
     p.add_argument("--parameter-set", default=None,
@@ -166,7 +166,7 @@ def _resolve_material(args) -> None:
         return
     ps = args.parameter_set
     if ps is None or not str(ps).endswith(".toml"):
-        args.material = args.material or "CsPbI3"
+        args.material = "CsPbI3" if args.material is None else args.material  # '' is refused, not defaulted
         return
     file_material = load_parameters(parameter_set=ps).material
     if args.material is not None and args.material != file_material:
