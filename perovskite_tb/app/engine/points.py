@@ -20,7 +20,7 @@ from perovskite_tb.errors import ParameterError, PerovskiteTBError
 from perovskite_tb.model.hamiltonian import nnz_per_row
 from perovskite_tb.model.materials import available_sets, load_parameters
 from perovskite_tb.model.slater_koster import second_neighbour_shells
-from perovskite_tb.model.shapes import ShapeSpec
+from perovskite_tb.model.shapes import ShapeSpec, check_extent
 from perovskite_tb.model.temperature import kane_energy_scale, lattice_scale, parameters_at
 from perovskite_tb.model.termination import TerminationSpec
 from kp.confinement import nc_default_set
@@ -122,6 +122,7 @@ def _box_cells(spec: ShapeSpec, a: float) -> tuple:
     """Cells of the smallest cuboid holding the shape (memory estimate of spheres and spheroids)."""
     if spec.n_cells is not None:
         return tuple(spec.n_cells)
+    check_extent(spec, a)  # a sphere below one cell is refused before the sweep starts
     half = (spec.diameter_nm / 2,) * 3 if spec.diameter_nm is not None else spec.semi_axes_nm
     return tuple(2 * math.ceil(h / a) + 1 for h in half)
 
