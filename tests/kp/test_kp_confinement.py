@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kp.bulk import bulk_properties
-from perovskite_tb.app.kp_cli import add_subcommands
+from perovskite_tb.app.cli.kp import add_subcommands
 from kp.confinement import (assemble, band_edge_doublets, gap_free_conditions, hamiltonian_at_field,
                             make_basis, nc_gfactors, solve_nc, time_reverse)
 from kp.parameters import load_kp_parameters

@@ -2,7 +2,7 @@
 
 Same material and parameter origin: ETB set ``nestoklon2023`` and the k·p set derived from its bulk
 bands (``etb-nestoklon2023``), both at the set's reference temperature. Numbers quoted are from the
-table in kp/README.md (``python -m perovskite_tb.app.kp_study crosscheck``).
+table in kp/README.md (``python -m perovskite_tb.app.jobs.kp_study crosscheck``).
 """
 
 import numpy as np

@@ -1,23 +1,23 @@
 """Basis-convergence study of the confined k·p model and its cross-check against the ETB (issue 3).
 
-``python -m perovskite_tb.app.kp_study convergence --out benchmarks/results/kp_convergence.h5``
+``python -m perovskite_tb.app.jobs.kp_study convergence --out benchmarks/results/kp_convergence.h5``
     E_e, E_h, g_e, g_h of CsPbI3 cubes (set ``etb-nestoklon2023``) for edges 3–30 nm and a range
     of basis sizes N per direction, both envelope bases; each point in its own process so that
     the peak RSS is per point.
-``python -m perovskite_tb.app.kp_study crosscheck --out benchmarks/results/kp_vs_etb.h5``
+``python -m perovskite_tb.app.jobs.kp_study crosscheck --out benchmarks/results/kp_vs_etb.h5``
     ETB (``nestoklon2023``, reference temperature, no shift) and k·p (``etb-nestoklon2023``,
     default basis) for the same cubes of N_cells × a; the k·p g's are also interpolated to the ETB
     transition energies (comparison at equal E).
-``python -m perovskite_tb.app.kp_study mixing``
+``python -m perovskite_tb.app.jobs.kp_study mixing``
     Why the two part at small sizes: bulk non-parabolicity at the confinement wave vector and the
     J = 3/2 / VB admixtures of the k·p band-edge states (Markdown to stdout).
-``python -m perovskite_tb.app.kp_study figure FILE [PNG]``
+``python -m perovskite_tb.app.jobs.kp_study figure FILE [PNG]``
     g_e, g_h vs transition energy of both models with the measured points
     (default ``docs/figures/kp_vs_etb.png``).
-``python -m perovskite_tb.app.kp_study table FILE``
+``python -m perovskite_tb.app.jobs.kp_study table FILE``
     Markdown table of a result file.
 
-``convergence`` and ``crosscheck`` are jobs of the sweep engine (:mod:`perovskite_tb.app.sweep`): their
+``convergence`` and ``crosscheck`` are jobs of the sweep engine (:mod:`perovskite_tb.app.engine.sweep`): their
 run files are built by :func:`convergence_runs` and :func:`crosscheck_run` (``[execution] isolate =
 true``: one fresh process per point, stopped after ``--timeout`` seconds), the rows go to a result
 file of ``kind = "kp-study"`` (attribute ``study``) as soon as each point finishes (a killed run keeps
@@ -38,12 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from perovskite_tb.app.export import load_results
-from perovskite_tb.app.measured import load_measured
-from perovskite_tb.app.points import expand_points
-from perovskite_tb.app.results import STUDY_JSON, row_from_columns, to_json
-from perovskite_tb.app.runfile import RunSpec, parse_run
-from perovskite_tb.app.sweep import run_sweep
+from perovskite_tb.app.store.export import load_results
+from perovskite_tb.app.store.measured import load_measured
+from perovskite_tb.app.engine.points import expand_points
+from perovskite_tb.app.store.results import STUDY_JSON, row_from_columns, to_json
+from perovskite_tb.app.engine.runfile import RunSpec, parse_run
+from perovskite_tb.app.engine.sweep import run_sweep
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.bulk import N_FILLED, high_symmetry_point
 from perovskite_tb.model.bulk import bloch_hamiltonian as etb_h
@@ -188,7 +188,7 @@ def crosscheck(cells=range(3, 21), out=None, timeout=3600.0, etb_json=None, appe
 def load_records(path) -> tuple[str, list]:
     """(study, records) of a study file: HDF5 (this version) or JSON (earlier versions).
 
-    Records are dicts with the keys of :data:`perovskite_tb.app.results.STUDY_JSON` (``E_e_eV`` …);
+    Records are dicts with the keys of :data:`perovskite_tb.app.store.results.STUDY_JSON` (``E_e_eV`` …);
     cross-check records are ``{"n_cells", "etb", "kp"}`` pairs.
     """
     p = Path(path)
@@ -257,7 +257,7 @@ def figure(path, png) -> str:
     measured points.
 
     The models are at the sets' reference temperature (Eg 1.9 meV below its 6 K value); measured
-    points of 6–15 K with a transition energy (:func:`perovskite_tb.app.measured.load_measured`, |g|-only points
+    points of 6–15 K with a transition energy (:func:`perovskite_tb.app.store.measured.load_measured`, |g|-only points
     skipped). Returns the PNG path.
     """
     import matplotlib  # imported here: the Agg backend must not be chosen at import time
@@ -345,8 +345,8 @@ def table(path) -> str:
 
 
 def main(argv=None) -> int:
-    """Command line of ``python -m perovskite_tb.app.kp_study`` (module docstring)."""
-    ap = argparse.ArgumentParser(prog="python -m perovskite_tb.app.kp_study", description=__doc__,
+    """Command line of ``python -m perovskite_tb.app.jobs.kp_study`` (module docstring)."""
+    ap = argparse.ArgumentParser(prog="python -m perovskite_tb.app.jobs.kp_study", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["convergence", "crosscheck", "mixing", "table", "figure"],
                     help="study to run, or a reader of its result file")

@@ -9,7 +9,7 @@ fits the budget (largest first).
 Orphans: every worker process (pool, isolated, and the per-point child of a Dask task) watches its
 parent and exits within :data:`WATCH_INTERVAL_S` seconds once it is gone (:func:`watch_parent`), so a
 SIGKILL of the sweep leaves no process computing points that can no longer be written. The rows
-finished before the kill are in the file (atomic rows, :mod:`perovskite_tb.app.io`).
+finished before the kill are in the file (atomic rows, :mod:`perovskite_tb.app.store.io`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from perovskite_tb.app.models import compute_point
+from perovskite_tb.app.engine.models import compute_point
 from perovskite_tb.errors import InputError, PerovskiteTBError, SolverError
 
 __all__ = ["usable_cores", "run_inprocess", "run_pool", "run_isolated", "run_dask", "dask_point",
@@ -264,7 +264,7 @@ def run_child_until_cancelled(target, *args, label: str = "point"):  # pragma: n
     # a plain subprocess: Dask workers are daemonic processes, which multiprocessing forbids children
     with tempfile.TemporaryDirectory(prefix="perovskite-tb-point-") as d:
         result = os.path.join(d, "message.pickle")
-        proc = subprocess.Popen([sys.executable, "-c", "from perovskite_tb.app.runners import _child_main; _child_main()"],
+        proc = subprocess.Popen([sys.executable, "-c", "from perovskite_tb.app.engine.runners import _child_main; _child_main()"],
                                 stdin=subprocess.PIPE,
                                 env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
         try:

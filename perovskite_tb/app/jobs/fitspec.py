@@ -1,5 +1,5 @@
-"""Fit specifications: the TOML spec of :mod:`perovskite_tb.app.fit` parsed into a :class:`FitSpec`
-(split out of :mod:`perovskite_tb.app.fit`, which re-exports everything here).
+"""Fit specifications: the TOML spec of :mod:`perovskite_tb.app.jobs.fit` parsed into a :class:`FitSpec`
+(split out of :mod:`perovskite_tb.app.jobs.fit`, which re-exports everything here).
 
 Examples: ``parameters/fits/*.toml``. Every error is a :class:`~perovskite_tb.errors.InputError` or
 :class:`~perovskite_tb.errors.ParameterError` naming the key and the offending value.
@@ -157,7 +157,7 @@ class FitSpec:
 
 @dataclass(frozen=True)
 class FitResult:
-    """Outcome of :func:`perovskite_tb.app.fit.fit_parameters`.
+    """Outcome of :func:`perovskite_tb.app.jobs.fit.fit_parameters`.
 
     Attributes
     ----------

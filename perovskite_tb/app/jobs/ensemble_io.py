@@ -1,12 +1,12 @@
 """Files of the ensemble job: the model curve from result rows, and the ensemble's HDF5 + PNG output.
 
-* **Input**: the rows of a sweep or curve result file (:mod:`perovskite_tb.app.io`, schema
-  ``perovskite_tb.results/2`` or the first layout) → :class:`perovskite_tb.app.ensemble.ModelCurve`
+* **Input**: the rows of a sweep or curve result file (:mod:`perovskite_tb.app.store.io`, schema
+  ``perovskite_tb.results/2`` or the first layout) → :class:`perovskite_tb.app.jobs.ensemble.ModelCurve`
   from the columns ``transition_energy`` (eV), ``edge_nm`` (nm), ``g_e``, ``g_h``, ``Delta_N_e`` and
-  ``Delta_N_h`` (mT). Rows are selected by their point keys (:func:`perovskite_tb.app.points.row_key`)
+  ``Delta_N_h`` (mT). Rows are selected by their point keys (:func:`perovskite_tb.app.store.keys.row_key`)
   or by material, parameter set, temperature and Zeeman variant (ETB cubes only).
 * **Output** (schema ``perovskite_tb.app.ensemble/1``): root attributes ``schema``, provenance
-  (:func:`perovskite_tb.app.io.provenance`), ``config_json`` (inputs), ``results_json`` (scalars) and
+  (:func:`perovskite_tb.app.store.io.provenance`), ``config_json`` (inputs), ``results_json`` (scalars) and
   the job's attributes (results file, point keys used, run-file text); datasets ``t_ps``,
   ``trace_e``, ``trace_h`` (TRFE, normalised), ``L_nm``, ``E_eV``, ``w``, ``density``, ``g_e``,
   ``g_h`` (the selected sub-ensemble), the field scan ``B_T``, ``odmr_linewidth_{e,h}_mT_vs_B``,
@@ -26,17 +26,18 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from perovskite_tb.app.ensemble import EnsembleConfig, ModelCurve
-from perovskite_tb.app.io import open_results, provenance, read_rows
+from perovskite_tb.app.jobs.ensemble import EnsembleConfig, ModelCurve
+from perovskite_tb.app.store.io import open_results, provenance, read_rows
 from perovskite_tb.app.plot import check_plot_path
-from perovskite_tb.app.points import row_key
+from perovskite_tb.app.store.keys import row_key
+from perovskite_tb.app.store.paths import check_writable
 from perovskite_tb.errors import InputError
 
 __all__ = ["ENSEMBLE_SCHEMA", "CURVE_COLUMNS", "read_etb_rows", "select_rows", "curve_from_rows",
            "check_outputs", "write_outputs"]
 
 ENSEMBLE_SCHEMA = "perovskite_tb.app.ensemble/1"
-#: ModelCurve field → result-row column (:data:`perovskite_tb.app.results.COLUMNS`).
+#: ModelCurve field → result-row column (:data:`perovskite_tb.app.store.results.COLUMNS`).
 CURVE_COLUMNS = {"E_eV": "transition_energy", "edge_nm": "edge_nm", "g_e": "g_e", "g_h": "g_h",
                  "Delta_N_e_mT": "Delta_N_e", "Delta_N_h_mT": "Delta_N_h"}
 _UNITS = {"t_ps": "ps", "trace_e": "1", "trace_h": "1", "L_nm": "nm", "E_eV": "eV", "w": "1",
@@ -73,7 +74,7 @@ def select_rows(rows: dict, *, keys=None, material: str | None = None, parameter
     rows : dict
         From :func:`read_etb_rows`.
     keys : iterable of str, optional
-        Point keys (:func:`perovskite_tb.app.points.point_key`); None = any.
+        Point keys (:func:`perovskite_tb.app.store.keys.point_key`); None = any.
     material, parameter_set, temperature_K, orbital_zeeman : optional
         Identity columns (temperature in K, compared to 1e-9 K); None = any.
 
@@ -105,7 +106,7 @@ def curve_from_rows(rows: dict, mask=None) -> ModelCurve:
     Parameters
     ----------
     rows : dict
-        Column name → ndarray (:func:`read_etb_rows`, :func:`perovskite_tb.app.io.read_rows`); columns
+        Column name → ndarray (:func:`read_etb_rows`, :func:`perovskite_tb.app.store.io.read_rows`); columns
         ``transition_energy``, ``edge_nm``, ``g_e``, ``g_h`` and, if present, ``Delta_N_e``,
         ``Delta_N_h`` (NaN when absent, e.g. files written before the hyperfine observable).
 
@@ -154,11 +155,7 @@ def check_outputs(output, plot, *, results=None, source: str = "ensemble") -> tu
         if out.suffix.lower() not in (".h5", ".hdf5"):
             raise InputError(f"{source}: output: {str(out)!r} must end in .h5 or .hdf5 "
                              "(the ensemble is HDF5)")
-        parent = out.parent if str(out.parent) else Path(".")
-        if not parent.is_dir():
-            raise InputError(f"{source}: output: directory {str(parent)!r} does not exist")
-        if out.is_dir() or not os.access(parent, os.W_OK):
-            raise InputError(f"{source}: output: {str(out)!r} cannot be written")
+        check_writable(out, f"{source}: output")
         if results is not None and out.resolve() == Path(results).resolve():
             raise InputError(f"{source}: output: {str(out)!r} is the model's result file; "
                              "write the ensemble to another file")
@@ -183,7 +180,7 @@ def write_outputs(cfg: EnsembleConfig, res: dict, attrs: dict | None = None) -> 
     ----------
     cfg : EnsembleConfig
     res : dict
-        :func:`perovskite_tb.app.ensemble.run_ensemble` result (before ``files`` is set).
+        :func:`perovskite_tb.app.jobs.ensemble.run_ensemble` result (before ``files`` is set).
     attrs : dict, optional
         Extra root attributes (strings or numbers).
 

@@ -1,7 +1,7 @@
 """The models a sweep point can be computed with: one function per model, registered in :data:`MODELS`.
 
-Each function takes a :class:`perovskite_tb.app.points.Point` (parameters already at the point's
-temperature) and returns its result row, built by :func:`perovskite_tb.app.results.row_from_result`.
+Each function takes a :class:`perovskite_tb.app.engine.points.Point` (parameters already at the point's
+temperature) and returns its result row, built by :func:`perovskite_tb.app.store.results.row_from_result`.
 :func:`compute_point` is what the sweep engine's workers run.
 
 Debugging hook: if the environment variable ``PEROVSKITE_TB_SWEEP_TRACE`` names a file, every point
@@ -16,8 +16,8 @@ from typing import Callable
 
 from perovskite_tb import nc  # nc.nc_gfactors is looked up at call time (tests replace it)
 from perovskite_tb._system import blas_threads, peak_rss_gb
-from perovskite_tb.app.points import Point
-from perovskite_tb.app.results import row_from_result
+from perovskite_tb.app.engine.points import Point
+from perovskite_tb.app.store.results import row_from_result
 from perovskite_tb.errors import GeometryError
 from perovskite_tb.model.shapes import SHAPES
 from perovskite_tb.observables.coulomb import coulomb_of_solution
@@ -97,7 +97,7 @@ MODELS: dict[str, Callable] = {"etb": compute_etb, "kp": compute_kp}
 
 def compute_point(point: Point, threads: int | None = None,
                   etb_solver: Callable | None = None) -> dict:
-    """Compute one point; returns its row (every column of :data:`perovskite_tb.app.results.COLUMNS`).
+    """Compute one point; returns its row (every column of :data:`perovskite_tb.app.store.results.COLUMNS`).
 
     Parameters
     ----------

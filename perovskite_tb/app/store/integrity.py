@@ -16,7 +16,7 @@ and version-1 chunk B-trees. This module closes that gap:
 * **Tables** (``/tables/<name>/<col>``): each column dataset carries ``data_sha256``
   (:func:`column_sha256`), sealed with its other attributes.
 * **Row journal** ``/<model>/row_journal``: every row once more as a self-checking text record, which
-  :mod:`perovskite_tb.app.salvage` finds by scanning the raw bytes when the HDF5 structure is lost.
+  :mod:`perovskite_tb.app.store.salvage` finds by scanning the raw bytes when the HDF5 structure is lost.
 
 Any failure while reading a file becomes one :class:`DamagedFileError` line (never a traceback), and a
 file that fails is never written to.
@@ -30,7 +30,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from perovskite_tb.app.results import COLUMNS
+from perovskite_tb.app.store.results import COLUMNS
 from perovskite_tb.errors import InputError
 
 __all__ = ["LIBVER", "ROW_SHA", "JOURNAL", "SEAL", "VOLATILE", "DamagedFileError", "damaged", "open_error", "row_sha256", "column_sha256",
@@ -40,7 +40,7 @@ __all__ = ["LIBVER", "ROW_SHA", "JOURNAL", "SEAL", "VOLATILE", "DamagedFileError
 #: (whose "open for write" flag would make a killed writer's file unreadable until h5clear).
 LIBVER = ("v108", "latest")
 ROW_SHA = "row_sha256"
-#: Row journal: ``/<model>/row_journal``, one :func:`perovskite_tb.app.salvage.row_record` per row.
+#: Row journal: ``/<model>/row_journal``, one :func:`perovskite_tb.app.store.salvage.row_record` per row.
 JOURNAL = "row_journal"
 SEAL = "attrs_sha256"
 #: Attributes that change with every row (not sealed; checked against the row lengths instead).
@@ -84,7 +84,7 @@ def row_sha256(row: dict, columns) -> bytes:
     row : dict
         Column name → value as stored (strings as str, numbers in the column's dtype).
     columns : sequence of str
-        Covered columns (names of :data:`perovskite_tb.app.results.COLUMNS`), in order.
+        Covered columns (names of :data:`perovskite_tb.app.store.results.COLUMNS`), in order.
     """
     h = hashlib.sha256()
     for name in columns:

@@ -1,5 +1,5 @@
 """Command-line handlers of ``perovskite-tb sweep`` and ``perovskite-tb export`` (split out of
-:mod:`perovskite_tb.app.sweep`; the run-file schema is in ``docs/run-file.md``).
+:mod:`perovskite_tb.app.engine.sweep`; the run-file schema is in ``docs/run-file.md``).
 
 Errors are raised as :class:`~perovskite_tb.errors.PerovskiteTBError` subclasses; the ``perovskite-tb``
 entry point prints them as one line and exits with status 2.
@@ -11,10 +11,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from perovskite_tb.app.export import load_results, salvage_results, write_csv
-from perovskite_tb.app.runfile import check_scheduler, load_run_file
+from perovskite_tb.app.store.export import load_results, salvage_results, write_csv
+from perovskite_tb.app.store.paths import check_writable
+from perovskite_tb.app.engine.runfile import check_scheduler, load_run_file
 from perovskite_tb.eigen.registry import BACKENDS
-from perovskite_tb.app.sweep import check_output, expand_points, run_sweep
+from perovskite_tb.app.engine.sweep import check_output, expand_points, run_sweep
 from perovskite_tb.errors import InputError
 
 __all__ = ["add_subcommands"]
@@ -97,6 +98,8 @@ def _cmd_sweep(args) -> int:
 
 def _cmd_export(args) -> int:
     note = ""
+    if args.output:
+        check_writable(args.output, "export: -o")
     if args.salvage:
         t, s = salvage_results(args.result_file)
         note = (f"salvaged {s.kept} of {s.total} rows of {args.result_file}; lost: "

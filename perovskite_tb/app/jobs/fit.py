@@ -13,7 +13,7 @@ bulk properties of :func:`perovskite_tb.model.bulk.bulk_properties` and :math:`s
 writes the result as a parameter TOML of the shipped schema plus a ``[fit]`` table recording the
 parent, the spec, targets, achieved values, residuals and citations.
 
-The spec schema and its reader: :mod:`perovskite_tb.app.fitspec`.
+The spec schema and its reader: :mod:`perovskite_tb.app.jobs.fitspec`.
 
 References
 ----------
@@ -32,8 +32,8 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from perovskite_tb._system import blas_threads
-from perovskite_tb.app.fitfile import format_report, write_parameter_file
-from perovskite_tb.app.fitspec import (DEFAULT_SCALES, FITTABLE_NAMES, TARGET_NAMES, FitResult,
+from perovskite_tb.app.jobs.fitfile import format_report, write_parameter_file
+from perovskite_tb.app.jobs.fitspec import (DEFAULT_SCALES, FITTABLE_NAMES, TARGET_NAMES, FitResult,
                                        FitSpec, Target, read_fit_spec)
 from perovskite_tb.errors import DegeneracyError, InputError, ParameterError, SolverError
 from perovskite_tb.model.bulk import bulk_properties

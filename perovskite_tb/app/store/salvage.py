@@ -1,7 +1,7 @@
 """Salvage of damaged result files: the rows whose SHA-256 digests still match, and what was lost.
 
 Two sources are merged (:func:`salvage`): the rows read through the HDF5 structure whose
-``row_sha256`` matches (:mod:`perovskite_tb.app.integrity`), and the row journal — every row also
+``row_sha256`` matches (:mod:`perovskite_tb.app.store.integrity`), and the row journal — every row also
 stored as a self-checking text record (:func:`row_record`) — found by scanning the raw bytes
 (:func:`scan_records`). The scan survives what HDF5 cannot read past: a truncated file (HDF5 refuses
 a file shorter than the end-of-file address in its superblock, and keeps most metadata at the end),
@@ -20,8 +20,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from perovskite_tb.app.integrity import ROW_SHA, STORED, cell_bytes, check_seal, row_sha256, short_message
-from perovskite_tb.app.points import row_key
+from perovskite_tb.app.store.integrity import ROW_SHA, STORED, cell_bytes, check_seal, row_sha256, short_message
+from perovskite_tb.app.store.keys import row_key
 from perovskite_tb.errors import InputError
 
 __all__ = ["row_record", "scan_records", "hdf5_eof_address", "Salvage", "salvage"]

@@ -2,20 +2,20 @@ r"""The sweep engine: run file → points → local pool, fresh processes or Das
 
 Every job of this package goes through :func:`run_sweep`: ``perovskite-tb sweep run.toml`` with a
 user's run file, and ``curve``, ``tseries``, ``halides`` and the k·p study with run files built in
-code (:mod:`perovskite_tb.app.curve` …). The engine expands the axes into points
-(:mod:`perovskite_tb.app.points`), skips the points already in the output file, computes the others
-(:mod:`perovskite_tb.app.runners`: in this process, a local process pool, one fresh process per
+code (:mod:`perovskite_tb.app.jobs.curve` …). The engine expands the axes into points
+(:mod:`perovskite_tb.app.engine.points`), skips the points already in the output file, computes the others
+(:mod:`perovskite_tb.app.engine.runners`: in this process, a local process pool, one fresh process per
 point, or a Dask distributed cluster) and appends each row to the HDF5 file as soon as it is
-finished (:class:`perovskite_tb.app.io.ResultWriter`). Only the calling (writer) process opens the
-file; workers return plain rows (:mod:`perovskite_tb.app.results`).
+finished (:class:`perovskite_tb.app.store.io.ResultWriter`). Only the calling (writer) process opens the
+file; workers return plain rows (:mod:`perovskite_tb.app.store.results`).
 
-The run-file schema (:mod:`perovskite_tb.app.runfile`) is documented in ``docs/run-file.md``.
+The run-file schema (:mod:`perovskite_tb.app.engine.runfile`) is documented in ``docs/run-file.md``.
 
-Point identity (the resume key, :func:`perovskite_tb.app.points.point_key`) is (model, material,
+Point identity (the resume key, :func:`perovskite_tb.app.store.keys.point_key`) is (model, material,
 parameter_set, lattice_set, shape and size, temperature_K, orbital_zeeman[, k·p basis and
 resolution]).
 
-Output: :mod:`perovskite_tb.app.io` layout with root attributes ``kind`` (``"sweep"`` or the job's
+Output: :mod:`perovskite_tb.app.store.io` layout with root attributes ``kind`` (``"sweep"`` or the job's
 kind), ``run_toml`` (the resolved run file), ``run_file_text``, ``options_json``,
 ``parameter_files_json`` (path, SHA-256 and citations of every parameter file used) and
 ``n_points_computed`` (rows ever appended, across restarts).
@@ -41,14 +41,15 @@ from typing import Callable
 from tqdm import tqdm
 
 from perovskite_tb._system import memory_budget_gb
-from perovskite_tb.app import runners
-from perovskite_tb.app.integrity import damage_guard
-from perovskite_tb.app.io import ResultWriter, root_attrs
-from perovskite_tb.app.models import TRACE_ENV, compute_point, trace
+from perovskite_tb.app.engine import runners
+from perovskite_tb.app.store.integrity import damage_guard
+from perovskite_tb.app.store.io import ResultWriter, root_attrs
+from perovskite_tb.app.store.paths import check_writable
+from perovskite_tb.app.engine.models import TRACE_ENV, compute_point, trace
 from perovskite_tb.app.plot import plot_curve
-from perovskite_tb.app.points import Point, expand_points, point_key, row_key
-from perovskite_tb.app.results import failed_row
-from perovskite_tb.app.runfile import (MODELS, RUN_SCHEMA, Axes, Execution, Options, RunSpec,
+from perovskite_tb.app.engine.points import Point, expand_points, point_key, row_key
+from perovskite_tb.app.store.results import failed_row
+from perovskite_tb.app.engine.runfile import (MODELS, RUN_SCHEMA, Axes, Execution, Options, RunSpec,
                                        check_scheduler, load_run_file, parse_run, spec_to_toml)
 from perovskite_tb.errors import InputError, SolverError
 from kp.parameters import parameters_dir as kp_parameters_dir
@@ -75,7 +76,7 @@ class SweepReport:
         Computed (or taken from ``prefilled``) and written by this call.
     failures : tuple of (key, message)
     failed_rows : tuple of dict
-        Rows of the failed points (:func:`perovskite_tb.app.results.failed_row`: NaN data, ``error``).
+        Rows of the failed points (:func:`perovskite_tb.app.store.results.failed_row`: NaN data, ``error``).
     """
 
     output: str
@@ -173,15 +174,21 @@ def _done_keys(writer: ResultWriter) -> set:
     return done
 
 
-def check_output(spec: RunSpec) -> Path:
-    """The output path of ``spec``; InputError if its directory is missing or it is not a file."""
-    out = Path(spec.output)
-    if not out.parent.is_dir():
-        raise InputError(f"{spec.source}: output: directory {str(out.parent)!r} does not exist")
+def check_result_path(path, source: str) -> Path:
+    """A result file path: ``.h5``/``.hdf5``, not a directory, writable (one InputError line otherwise)."""
+    out = Path(path)
     if out.exists() and not out.is_file():
-        raise InputError(f"{spec.source}: output: {str(out)!r} is not a file")
+        raise InputError(f"{source}: output: {str(out)!r} is not a file")
     if out.suffix.lower() not in (".h5", ".hdf5"):
-        raise InputError(f"{spec.source}: output: {str(out)!r} must end in .h5 or .hdf5 (results are HDF5)")
+        raise InputError(f"{source}: output: {str(out)!r} must end in .h5 or .hdf5 (results are HDF5)")
+    return check_writable(out, f"{source}: output")
+
+
+def check_output(spec: RunSpec) -> Path:
+    """The output path of ``spec`` (:func:`check_result_path`); its figure path too, if it has one."""
+    out = check_result_path(spec.output, spec.source)
+    if spec.plot:
+        check_writable(spec.plot, f"{spec.source}: plot")
     return out
 
 
@@ -223,14 +230,14 @@ def run_sweep(spec: RunSpec, *, scheduler: str | None = None, progress: bool | N
     progress : bool, optional
         tqdm bar (default: stderr is a TTY and ``CI`` is unset).
     kind : str
-        Root ``kind`` attribute (:data:`perovskite_tb.app.io.KINDS`); ``attrs["kind"]`` wins.
+        Root ``kind`` attribute (:data:`perovskite_tb.app.store.io.KINDS`); ``attrs["kind"]`` wins.
     attrs : dict, optional
         Extra root attributes (a job's ``config_json`` and provenance; a differing ``config_json``
-        refuses to resume, see :class:`perovskite_tb.app.io.ResultWriter`).
+        refuses to resume, see :class:`perovskite_tb.app.store.io.ResultWriter`).
     params_attrs : dict, optional
         Values for ``/params`` attributes.
     etb_solver : callable, optional
-        In-process replacement of the cube solver (:func:`perovskite_tb.app.models.compute_etb`;
+        In-process replacement of the cube solver (:func:`perovskite_tb.app.engine.models.compute_etb`;
         needs ``workers = 1``).
     run_file_text : str, optional
         Original run-file text, stored as ``run_file_text``.

@@ -2,7 +2,7 @@
 
 :mod:`perovskite_tb.app.cli` calls :func:`add_subcommands` and turns
 :class:`perovskite_tb.errors.PerovskiteTBError` into one-line messages. Each handler prints one JSON
-object (``--json``; keys from :mod:`perovskite_tb.app.results`: ``KP_BULK_JSON``, ``KP_NC_JSON``) or a
+object (``--json``; keys from :mod:`perovskite_tb.app.store.results`: ``KP_BULK_JSON``, ``KP_NC_JSON``) or a
 short text summary, and returns 0.
 """
 
@@ -12,10 +12,10 @@ import json
 import math
 import time
 
-from perovskite_tb.app.results import (BULK_COLUMNS, KP_BULK_JSON, KP_NC_JSON, bulk_row,
+from perovskite_tb.app.store.results import (BULK_COLUMNS, KP_BULK_JSON, KP_NC_JSON, bulk_row,
                                        row_from_result, to_json)
-from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option
-from perovskite_tb.app.models import with_coulomb
+from perovskite_tb.app.cli.options import add_dielectric_options, dielectric_option, material_name
+from perovskite_tb.app.engine.models import with_coulomb
 from perovskite_tb.errors import InputError
 from kp.bulk import bulk_properties
 from kp.confinement import nc_default_set, solve_nc
@@ -153,14 +153,14 @@ def add_subcommands(subparsers) -> None:
         Result of ``parser.add_subparsers()``.
     """
     pb = subparsers.add_parser("kp-bulk", help="bulk 8-band k·p g factors and masses at R")
-    pb.add_argument("--material", required=True, help="compound: CsPbI3, CsPbBr3 or CsPbCl3")
+    pb.add_argument("--material", type=material_name, required=True, help="compound: CsPbI3, CsPbBr3 or CsPbCl3")
     pb.add_argument("--parameter-set", default=None,
                     help="k·p set in parameters/CsPbX3.kp.toml (default: the material's default)")
     pb.add_argument("--json", action="store_true", help="print one JSON object")
     pb.set_defaults(func=run_kp_bulk)
 
     pn = subparsers.add_parser("kp-nc", help="confined 8-band k·p of a hard-wall cuboid NC")
-    pn.add_argument("--material", required=True, help="compound: CsPbI3, CsPbBr3 or CsPbCl3")
+    pn.add_argument("--material", type=material_name, required=True, help="compound: CsPbI3, CsPbBr3 or CsPbCl3")
     pn.add_argument("--parameter-set", default=None,
                     help="k·p set (default: the confined model's set, kp.confinement.nc_default_set)")
     pn.add_argument("--edge-nm", nargs=3, type=float, required=True, metavar=("LX", "LY", "LZ"),

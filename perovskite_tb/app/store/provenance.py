@@ -1,6 +1,6 @@
 """Provenance of result files: package and library versions, and the history of the runs that wrote a file.
 
-Every writer session (:class:`perovskite_tb.app.io.ResultWriter`) appends one entry to the root
+Every writer session (:class:`perovskite_tb.app.store.io.ResultWriter`) appends one entry to the root
 attribute ``provenance_history_json`` (a JSON list): UTC time, kind, package version, ``git
 describe``, the SHA-256 of the run (its run-file text, else its resolved run TOML or job
 configuration), the text itself the first time that SHA-256 appears, and the complete rows per model

@@ -17,8 +17,8 @@ from typing import Callable
 
 import tomli_w
 
-from perovskite_tb.app.validate import Check
-from perovskite_tb.app.validate import show
+from perovskite_tb.app.engine.validate import Check
+from perovskite_tb.app.engine.validate import show
 from perovskite_tb.eigen.registry import check_solver
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.temperature import RULES
@@ -30,7 +30,7 @@ __all__ = ["RUN_SCHEMA", "MODELS", "SIZE_AXES", "Axes", "Options", "Execution", 
 
 #: Optional ``schema`` key of a run file.
 RUN_SCHEMA = "perovskite_tb.run/1"
-#: Models a sweep knows (:data:`perovskite_tb.app.models.MODELS` computes them).
+#: Models a sweep knows (:data:`perovskite_tb.app.engine.models.MODELS` computes them).
 MODELS = ("etb", "kp")
 #: Shape → the ``[axes]`` key giving its sizes (a :class:`perovskite_tb.model.shapes.ShapeSpec` field).
 SIZE_AXES = {"cube": "n_cells", "cuboid": "n_cells", "sphere": "diameter_nm",
@@ -179,7 +179,7 @@ class RunSpec:
 
 
 # ------------------------------------------------------------------------------------------------
-# Validation (every error names the key path; checks in perovskite_tb.app.validate)
+# Validation (every error names the key path; checks in perovskite_tb.app.engine.validate)
 # ------------------------------------------------------------------------------------------------
 
 

@@ -13,15 +13,16 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from perovskite_tb.app.runfile import SIZE_AXES, RunSpec
+from perovskite_tb.app.engine.runfile import SIZE_AXES, RunSpec
+from perovskite_tb.app.store.keys import point_key, row_key  # re-exported: the resume keys live with the files
 from perovskite_tb.eigen.solver import estimate_memory_gb
 from perovskite_tb.errors import ParameterError, PerovskiteTBError
 from perovskite_tb.model.hamiltonian import nnz_per_row
 from perovskite_tb.model.materials import available_sets, load_parameters
 from perovskite_tb.model.slater_koster import second_neighbour_shells
-from perovskite_tb.model.shapes import ShapeSpec
+from perovskite_tb.model.shapes import ShapeSpec, check_extent
 from perovskite_tb.model.temperature import kane_energy_scale, lattice_scale, parameters_at
-from perovskite_tb.model.termination import DEFAULT_TERMINATION, TerminationSpec
+from perovskite_tb.model.termination import TerminationSpec
 from kp.confinement import nc_default_set
 from kp.envelope import default_n_basis
 from kp.parameters import load_kp_parameters
@@ -94,7 +95,7 @@ class Point:
         return float(self.edges_nm[0])
 
     def columns(self) -> dict:
-        """Identity columns of the point's row (:data:`perovskite_tb.app.results.ID_COLUMNS`)."""
+        """Identity columns of the point's row (:data:`perovskite_tb.app.store.results.ID_COLUMNS`)."""
         s = self.shape
         return {
             "model": self.model, "material": self.material, "parameter_set": self.parameter_set,
@@ -106,42 +107,6 @@ class Point:
             "kp_basis": self.kp_basis, "kp_resolution": self.kp_resolution,
             "termination": "" if self.termination is None else self.termination.kind,
         }
-
-
-def point_key(model, material, parameter_set, lattice_set, n_cells, edge_nm, temperature_K,
-              orbital_zeeman, *, shape: str = "", diameter_nm=math.nan, semi_axes_nm=None,
-              kp_basis: str = "", kp_resolution: int = 0, termination: str = "") -> str:
-    """Resume key of a point: one string from its identity columns (as stored in the file).
-
-    Cubes, cuboids and explicit k·p edges with the default k·p basis, resolution and termination keep
-    the key of the first file layout, so older files resume.
-    """
-    n = tuple(int(x) for x in n_cells)
-    if shape == "sphere":
-        size = f"sphere:d={float(diameter_nm)!r}"
-    elif shape == "spheroid":
-        size = "spheroid:" + "x".join(repr(float(v)) for v in semi_axes_nm)
-    else:
-        size = "x".join(map(str, n)) if any(n) else f"L={float(edge_nm)!r}"
-    key = (f"{model}|{material}|{parameter_set}|{lattice_set}|{size}|T={float(temperature_K)!r}"
-           f"|oz={int(bool(orbital_zeeman))}")
-    if model == "kp" and kp_basis not in ("", "legendre"):
-        key += f"|basis={kp_basis}"
-    if model == "kp" and int(kp_resolution):
-        key += f"|N={int(kp_resolution)}"
-    if termination not in ("", DEFAULT_TERMINATION):
-        key += f"|term={termination}"
-    return key
-
-
-def row_key(row: dict) -> str:
-    """:func:`point_key` of a row (column name → value, including ``model``)."""
-    return point_key(
-        row["model"], row["material"], row["parameter_set"], row["lattice_set"], row["n_cells"],
-        row["edge_nm"], row["temperature_K"], row["orbital_zeeman"], shape=row["shape"],
-        diameter_nm=row["diameter_nm"], semi_axes_nm=row["semi_axes_nm"],
-        kp_basis=row["kp_basis"], kp_resolution=row["kp_resolution"],
-        termination=row.get("termination", ""))
 
 
 def _with_key(p: Point) -> Point:
@@ -157,6 +122,7 @@ def _box_cells(spec: ShapeSpec, a: float) -> tuple:
     """Cells of the smallest cuboid holding the shape (memory estimate of spheres and spheroids)."""
     if spec.n_cells is not None:
         return tuple(spec.n_cells)
+    check_extent(spec, a)  # a sphere below one cell is refused before the sweep starts
     half = (spec.diameter_nm / 2,) * 3 if spec.diameter_nm is not None else spec.semi_axes_nm
     return tuple(2 * math.ceil(h / a) + 1 for h in half)
 

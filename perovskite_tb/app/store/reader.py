@@ -1,9 +1,9 @@
-"""Reading result files (layout: :mod:`perovskite_tb.app.io`): open, verify, read rows, tables and curves.
+"""Reading result files (layout: :mod:`perovskite_tb.app.store.io`): open, verify, read rows, tables and curves.
 
 Every reader verifies what it reads (sealed attributes, row digests, row counter; see
-:mod:`perovskite_tb.app.integrity`) and turns any failure into one line: a damaged file is never
+:mod:`perovskite_tb.app.store.integrity`) and turns any failure into one line: a damaged file is never
 half-read. Files of the first row layout are read with their missing columns filled (see
-:mod:`perovskite_tb.app.io`). A file whose advisory lock another process holds (a sweep writing it)
+:mod:`perovskite_tb.app.store.io`). A file whose advisory lock another process holds (a sweep writing it)
 is refused rather than read in a half-written state.
 """
 
@@ -16,9 +16,9 @@ import h5py
 import numpy as np
 from filelock import FileLock, Timeout
 
-from perovskite_tb.app.integrity import (check_seal, check_seals, column_sha256, damage_guard, damaged, open_error,
+from perovskite_tb.app.store.integrity import (check_seal, check_seals, column_sha256, damage_guard, damaged, open_error,
                                          verify_rows)
-from perovskite_tb.app.results import COLUMNS as ROW_COLUMNS
+from perovskite_tb.app.store.results import COLUMNS as ROW_COLUMNS
 from perovskite_tb.errors import InputError, PerovskiteTBError
 from kp.confinement import nc_default_set
 
@@ -57,7 +57,7 @@ _HELD: set = set()
 
 
 def hold(path) -> str:
-    """Record that this process holds the advisory lock of ``path`` (by :class:`~perovskite_tb.app.io.ResultWriter`)."""
+    """Record that this process holds the advisory lock of ``path`` (by :class:`~perovskite_tb.app.store.io.ResultWriter`)."""
     key = str(Path(path).resolve())
     _HELD.add(key)
     return key
@@ -91,7 +91,7 @@ def check_not_being_written(path) -> None:
 def open_results(path):
     """Open a result file for reading (h5py.File); one-line InputError if missing, not HDF5, foreign or damaged.
 
-    Sealed attributes (:mod:`perovskite_tb.app.integrity`) are checked on every group and dataset.
+    Sealed attributes (:mod:`perovskite_tb.app.store.integrity`) are checked on every group and dataset.
     """
     p = Path(path)
     if not p.exists():
@@ -184,7 +184,7 @@ def read_rows(f, model: str) -> dict:
     """Complete rows of ``model`` in an open result file as column name → ndarray (all columns).
 
     Columns missing in the file (older files) are filled (module docstring); unknown extra columns
-    are kept. Rows with a SHA-256 digest (:mod:`perovskite_tb.app.integrity`) are verified.
+    are kept. Rows with a SHA-256 digest (:mod:`perovskite_tb.app.store.integrity`) are verified.
 
     Raises
     ------

@@ -12,16 +12,16 @@ The run file (schema ``perovskite_tb.ensemble-run/1``, documented in ``docs/ense
     orbital_zeeman = false
     n_cells = [6, 8, 10, 12]    # optional: these cubes; those missing in `results` are computed
 
-    [ensemble]                  # perovskite_tb.app.ensemble.EnsembleConfig
+    [ensemble]                  # perovskite_tb.app.jobs.ensemble.EnsembleConfig
     laser_eV = 1.824
     field_T = 0.43
     window_fwhm_eV = 0.01
     pl_centre_eV = 1.85         # or size_mean_nm + size_std_nm
     pl_fwhm_eV = 0.1
 
-The model curve is read from the rows of ``results`` (:mod:`perovskite_tb.app.ensemble_io`); points
+The model curve is read from the rows of ``results`` (:mod:`perovskite_tb.app.jobs.ensemble_io`); points
 already there are never recomputed. With ``[axes].n_cells`` the cubes missing from the file are
-computed by the sweep engine (:func:`perovskite_tb.app.sweep.run_sweep`, with the run file's
+computed by the sweep engine (:func:`perovskite_tb.app.engine.sweep.run_sweep`, with the run file's
 ``[options]`` and ``[execution]``) and appended to ``results``, so the next run reads them. Without
 ``n_cells`` every ETB cube row of the file with the given material, set, temperature and Zeeman
 variant is used and nothing is computed.
@@ -40,13 +40,13 @@ from pathlib import Path
 
 import numpy as np
 
-from perovskite_tb.app.ensemble import EnsembleConfig, ModelCurve, run_ensemble
-from perovskite_tb.app.ensemble_io import (check_outputs, curve_from_rows, read_etb_rows, select_rows,
+from perovskite_tb.app.jobs.ensemble import EnsembleConfig, ModelCurve, run_ensemble
+from perovskite_tb.app.jobs.ensemble_io import (check_outputs, curve_from_rows, read_etb_rows, select_rows,
                                            write_outputs)
-from perovskite_tb.app.points import expand_points
-from perovskite_tb.app.runfile import RunSpec, parse_run, start_check
-from perovskite_tb.app.sweep import check_output, run_sweep
-from perovskite_tb.app.validate import Check, show
+from perovskite_tb.app.engine.points import expand_points
+from perovskite_tb.app.engine.runfile import RunSpec, parse_run, start_check
+from perovskite_tb.app.engine.sweep import check_output, run_sweep
+from perovskite_tb.app.engine.validate import Check, show
 from perovskite_tb.errors import InputError, PerovskiteTBError
 from perovskite_tb.model.materials import load_parameters
 
@@ -84,7 +84,7 @@ class EnsembleRun:
     sweep : RunSpec or None
         The sweep that makes sure the ``[axes].n_cells`` points exist (None: read only).
     ensemble : dict
-        Validated ``[ensemble]`` values (keys of :class:`perovskite_tb.app.ensemble.EnsembleConfig`).
+        Validated ``[ensemble]`` values (keys of :class:`perovskite_tb.app.jobs.ensemble.EnsembleConfig`).
     source : str
     """
 
@@ -275,7 +275,7 @@ def run_ensemble_job(run: EnsembleRun, *, progress: bool | None = None, run_file
     Returns
     -------
     dict
-        :func:`perovskite_tb.app.ensemble.run_ensemble` result plus ``model`` (the facts of
+        :func:`perovskite_tb.app.jobs.ensemble.run_ensemble` result plus ``model`` (the facts of
         :func:`model_curve`).
 
     Raises

@@ -8,7 +8,7 @@ Layout::
                                 parameter set used), run_toml / run_file_text / config_json (the job's
                                 inputs), units, n_points_computed, job-specific attributes
     /params              attrs: ETB parameter values of a one-set job (eV, nm)
-    /<model>/rows/<col>  one resizable dataset per column of :data:`perovskite_tb.app.results.COLUMNS`
+    /<model>/rows/<col>  one resizable dataset per column of :data:`perovskite_tb.app.store.results.COLUMNS`
                          (attrs ``units``, ``description``); one row per finished point
     /tables/<name>/<col> whole tables (the halides job's bulk properties, universal curve, measured
                          bulk values), attrs ``units``
@@ -17,10 +17,10 @@ Atomic rows: every ``/<model>/rows`` group carries ``n_complete``, raised only a
 a row are written and flushed. A writer killed mid-row leaves longer datasets; readers use the first
 ``n_complete`` rows and :class:`ResultWriter` truncates the partial row when it reopens the file.
 
-Integrity (:mod:`perovskite_tb.app.integrity`): ``/<model>/row_sha256`` and ``/<model>/row_journal``
+Integrity (:mod:`perovskite_tb.app.store.integrity`): ``/<model>/row_sha256`` and ``/<model>/row_journal``
 per row, ``attrs_sha256`` on every object the writer sets attributes on, ``provenance_history_json``
-(:mod:`perovskite_tb.app.provenance`). Reading is in :mod:`perovskite_tb.app.reader` (re-exported
-here); salvage of damaged files in :mod:`perovskite_tb.app.salvage`.
+(:mod:`perovskite_tb.app.store.provenance`). Reading is in :mod:`perovskite_tb.app.store.reader` (re-exported
+here); salvage of damaged files in :mod:`perovskite_tb.app.store.salvage`.
 
 Older files: files of the first row layout (schema ``perovskite_tb.curve/1``, also spelled
 ``perovskite_tb.app.curve/1``: curve, sweep and tseries files) are **read** — their missing columns
@@ -39,16 +39,16 @@ import h5py
 import numpy as np
 from filelock import FileLock, Timeout
 
-from perovskite_tb.app.integrity import (JOURNAL, LIBVER, ROW_SHA, column_sha256, damage_guard, open_error,
+from perovskite_tb.app.store.integrity import (JOURNAL, LIBVER, ROW_SHA, column_sha256, damage_guard, open_error,
                                          row_sha256, seal, write_guard)
-from perovskite_tb.app.measured import load_measured  # noqa: F401  (public name of this module)
-from perovskite_tb.app.provenance import history, provenance
-from perovskite_tb.app.reader import (LEGACY_SCHEMAS, SCHEMA, check_not_being_written, check_readable, hold,  # noqa: F401
+from perovskite_tb.app.store.measured import load_measured  # noqa: F401  (public name of this module)
+from perovskite_tb.app.store.provenance import history, provenance
+from perovskite_tb.app.store.reader import (LEGACY_SCHEMAS, SCHEMA, check_not_being_written, check_readable, hold,  # noqa: F401
                                       read_column, n_complete, open_results, read_curve, read_rows, read_table,
                                       release, root_attrs, schema_of)
-from perovskite_tb.app.results import BULK_COLUMNS, check_row, default_row
-from perovskite_tb.app.results import COLUMNS as ROW_COLUMNS
-from perovskite_tb.app.salvage import row_record
+from perovskite_tb.app.store.results import BULK_COLUMNS, check_row, default_row
+from perovskite_tb.app.store.results import COLUMNS as ROW_COLUMNS
+from perovskite_tb.app.store.salvage import row_record
 from perovskite_tb.errors import InputError
 
 __all__ = ["SCHEMA", "LEGACY_SCHEMAS", "KINDS", "COLUMNS", "ResultWriter", "CurveWriter", "open_results",
@@ -227,7 +227,7 @@ class ResultWriter:
     def append(self, model: str, row: dict) -> None:
         """Append one finished point and flush (atomically: ``n_complete`` is raised last).
 
-        The row's SHA-256 (:func:`perovskite_tb.app.integrity.row_sha256`, computed from the values
+        The row's SHA-256 (:func:`perovskite_tb.app.store.integrity.row_sha256`, computed from the values
         read back from the file) is written with the row, before the counter.
 
         Parameters
@@ -235,7 +235,7 @@ class ResultWriter:
         model : str
             Group name (``"etb"``, ``"kp"``).
         row : dict
-            Columns of :data:`perovskite_tb.app.results.COLUMNS` (missing ones take their default;
+            Columns of :data:`perovskite_tb.app.store.results.COLUMNS` (missing ones take their default;
             ``model`` and ``error`` are not stored).
         """
         full = check_row({**default_row(), **row})
@@ -360,7 +360,7 @@ def update_attrs(path, **attrs) -> None:
 
 
 def load_results(path):
-    """All rows of a result file as one labelled table (:func:`perovskite_tb.app.export.load_results`)."""
-    from perovskite_tb.app.export import load_results as _load  # export imports io: a cycle
+    """All rows of a result file as one labelled table (:func:`perovskite_tb.app.store.export.load_results`)."""
+    from perovskite_tb.app.store.export import load_results as _load  # export imports io: a cycle
 
     return _load(path)

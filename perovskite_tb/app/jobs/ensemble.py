@@ -2,7 +2,7 @@ r"""Ensemble spin dephasing: size distribution × model g(E), Δ_N(E) → Δg, O
 
 Inputs are tables of the model curve (arrays over computed NC sizes: edge L, transition energy E,
 g_e, g_h, Δ_N,e, Δ_N,h; e.g. rows of a sweep/curve HDF5 file, read by
-:func:`perovskite_tb.app.ensemble_io.curve_from_rows`). The
+:func:`perovskite_tb.app.jobs.ensemble_io.curve_from_rows`). The
 quantities are interpolated monotonically (PCHIP) in E, and L ↔ E is interpolated the same way.
 
 Ensemble model (all choices documented, none fitted to data):
@@ -29,8 +29,8 @@ Ensemble model (all choices documented, none fitted to data):
   by the envelope shape, not by physics).
 * **TRFE trace**: :math:`S(t) = \sum_i w_i\cos(|g_i|\mu_B B t/\hbar)` over the sub-ensemble, × exp(−t/T2*(0))
   if given, × :math:`\exp(-(g_i\mu_B\Delta_{N,i} t/\hbar)^2/4)` (frozen Overhauser field along B) if
-  ``trace_nuclear``. Written to HDF5 (+ PNG) by :mod:`perovskite_tb.app.ensemble_io`; the run-file job
-  ``perovskite-tb ensemble run.toml`` is :mod:`perovskite_tb.app.ensemble_cli`.
+  ``trace_nuclear``. Written to HDF5 (+ PNG) by :mod:`perovskite_tb.app.jobs.ensemble_io`; the run-file job
+  ``perovskite-tb ensemble run.toml`` is :mod:`perovskite_tb.app.cli.ensemble`.
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ class EnsembleConfig:
 
     Give either ``size_mean_nm`` + ``size_std_nm`` or ``pl_centre_eV`` + ``pl_fwhm_eV``. The field scan
     (ODMR ΔB(B), T2*(B)) runs over ``n_B`` fields from 0 to ``field_max_T`` (default 2·``field_T``).
-    ``output`` (HDF5) and ``plot`` (PNG) are written by :mod:`perovskite_tb.app.ensemble_io`.
+    ``output`` (HDF5) and ``plot`` (PNG) are written by :mod:`perovskite_tb.app.jobs.ensemble_io`.
     """
 
     curve: ModelCurve
@@ -389,7 +389,7 @@ def run_ensemble(config: EnsembleConfig) -> dict:
     _positive("t_max", cfg.t_max_ps, "ps")
     B_max = 2.0 * float(cfg.field_T) if cfg.field_max_T is None else _positive("field_max", cfg.field_max_T, "T")
     if cfg.output or cfg.plot:
-        from perovskite_tb.app.ensemble_io import check_outputs, write_outputs  # (ensemble_io imports this module)
+        from perovskite_tb.app.jobs.ensemble_io import check_outputs, write_outputs  # (ensemble_io imports this module)
 
         check_outputs(cfg.output, cfg.plot)
     dist = cfg.distribution()

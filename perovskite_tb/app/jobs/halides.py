@@ -11,9 +11,9 @@ Two figures (:mod:`perovskite_tb.app.plot`):
 A job of the sweep engine: :func:`halide_runs` builds the run files (materials × models × cubes at
 each set's reference temperature, k·p cubes of the ETB edge N·a), :func:`halide_curves` runs them
 into one result file (``kind = "halides"``, rows in ``/<model>/rows`` with a ``material`` column)
-and :func:`write_h5` adds the tables ``bulk`` (:data:`perovskite_tb.app.results.BULK_COLUMNS`),
-``universal`` and ``measured_bulk`` (:data:`perovskite_tb.app.results.REFERENCE_COLUMNS`). The file
-carries the provenance of every result file (:mod:`perovskite_tb.app.io`).
+and :func:`write_h5` adds the tables ``bulk`` (:data:`perovskite_tb.app.store.results.BULK_COLUMNS`),
+``universal`` and ``measured_bulk`` (:data:`perovskite_tb.app.store.results.REFERENCE_COLUMNS`). The file
+carries the provenance of every result file (:mod:`perovskite_tb.app.store.io`).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from perovskite_tb.app.export import load_results
-from perovskite_tb.app.io import ResultWriter
-from perovskite_tb.app.measured import load_measured_bulk
+from perovskite_tb.app.store.export import load_results
+from perovskite_tb.app.store.io import ResultWriter
+from perovskite_tb.app.store.measured import load_measured_bulk
 from perovskite_tb.app.plot import check_plot_path, plot_bulk, plot_nc
-from perovskite_tb.app.results import (BULK_COLUMNS, BULK_JSON, REFERENCE_COLUMNS, bulk_row,
+from perovskite_tb.app.store.results import (BULK_COLUMNS, BULK_JSON, REFERENCE_COLUMNS, bulk_row,
                                        to_json)
-from perovskite_tb.app.runfile import RunSpec, parse_run
-from perovskite_tb.app.sweep import run_sweep
+from perovskite_tb.app.engine.runfile import RunSpec, parse_run
+from perovskite_tb.app.engine.sweep import check_result_path, run_sweep
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.bulk import bulk_properties
 from perovskite_tb.model.materials import load_parameters
@@ -59,7 +59,7 @@ class HalideCurves:
     parameter_set : str
         ETB set name used for every material.
     bulk : dict of material → dict
-        Bulk properties (CLI ``bulk --json`` keys, :data:`perovskite_tb.app.results.BULK_JSON`).
+        Bulk properties (CLI ``bulk --json`` keys, :data:`perovskite_tb.app.store.results.BULK_JSON`).
     etb, kp : dict of material → dict of str → ndarray
         Per model: ``n_cells`` (int64), ``edge_nm`` [nm], ``transition_energy`` [eV], ``g_e``, ``g_h``,
         ``seconds`` [s], each shape (n_sizes,); NaN where a point failed.
@@ -204,6 +204,7 @@ def halide_curves(materials=HALIDES, *, parameter_set: str = DEFAULT_SET, n_cell
     models, sizes = _check(models, n_cells)
     if output is None:
         output = Path(tempfile.mkdtemp(prefix="perovskite_tb_halides_")) / "halides.h5"
+    check_result_path(output, "halides")  # before the bulk points and the sweeps
     out = HalideCurves(parameter_set=parameter_set, output=str(output), orbital_zeeman=orbital_zeeman)
     out.bulk = bulk_points(materials, parameter_set, orbital_zeeman=orbital_zeeman)
     attrs = {"config_json": json.dumps({"parameter_set": parameter_set,

@@ -6,7 +6,7 @@ Embedded default (``perovskite-tb curve`` with no options): CsPbI3, the material
 optical transition energy, with the measured points). Finished points are flushed after each size; re-running
 with the same output file skips them.
 
-A job of the sweep engine (:mod:`perovskite_tb.app.sweep`): :func:`curve_run` is the run-file
+A job of the sweep engine (:mod:`perovskite_tb.app.engine.sweep`): :func:`curve_run` is the run-file
 template (one material, set and Zeeman variant; cubes; run in this process), so the points, resume
 keys and atomic rows are those of ``perovskite-tb sweep``; the file (``kind = "curve"``) also carries
 the curve's ``config_json`` and refuses to resume with another material, set, Zeeman variant or
@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from perovskite_tb import nc
-from perovskite_tb.app.io import root_attrs
+from perovskite_tb.app.store.io import root_attrs
 from perovskite_tb.app.plot import check_energy_axis, check_plot_path, plot_curve
-from perovskite_tb.app.runfile import RunSpec, parse_run
-from perovskite_tb.app.sweep import check_output, run_sweep
+from perovskite_tb.app.engine.runfile import RunSpec, parse_run
+from perovskite_tb.app.engine.sweep import check_output, run_sweep
 from perovskite_tb.eigen.registry import check_solver
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import load_parameters

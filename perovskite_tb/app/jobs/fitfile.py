@@ -1,5 +1,5 @@
 """Fit output: a fitted set as a parameter TOML of the shipped schema plus a ``[fit]`` record, and the
-human-readable report of :mod:`perovskite_tb.app.fit`.
+human-readable report of :mod:`perovskite_tb.app.jobs.fit`.
 
 Values are formatted by ``tomli_w``; tables of one parameter are written inline
 (``E_p_Pb = { value = 5.3, unit = "eV", source = "…" }``), the layout of the shipped files.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import tomli_w
 
-from perovskite_tb.app.fitspec import FITTABLE_NAMES, RECORDED_TARGETS, TARGET_NAMES, FitResult
+from perovskite_tb.app.jobs.fitspec import FITTABLE_NAMES, RECORDED_TARGETS, TARGET_NAMES, FitResult
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import (_SP3_UNUSED, ONSITE_NAMES, SECOND_NEIGHBOUR_NAMES, SPIN_ORBIT_NAMES,
                                            TWO_CENTRE_NAMES)

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from perovskite_tb.app.io import open_results, read_rows
-from perovskite_tb.app.measured import load_measured
+from perovskite_tb.app.store.io import open_results, read_rows
+from perovskite_tb.app.store.measured import load_measured
+from perovskite_tb.app.store.paths import check_writable
 from perovskite_tb.app.plot import ENERGY_AXES, _save_figure, check_energy_axis, check_plot_path, energies
-from perovskite_tb.app.runfile import RunSpec, parse_run
-from perovskite_tb.app.sweep import run_sweep
+from perovskite_tb.app.engine.runfile import RunSpec, parse_run
+from perovskite_tb.app.engine.sweep import run_sweep
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import available_sets, load_parameters
 from perovskite_tb.model.termination import TerminationSpec
@@ -80,8 +81,8 @@ def _check(cfg: StudyConfig) -> tuple[str, ...]:
     check_energy_axis(cfg.energy_axis)
     if cfg.report is not None and not str(cfg.report).endswith(".md"):
         raise InputError(f"the study report must be a .md file, got {cfg.report!r}")
-    if cfg.report is not None and not Path(cfg.report).resolve().parent.is_dir():
-        raise InputError(f"output directory of {cfg.report!r} does not exist")  # the figure: check_plot_path
+    if cfg.report is not None:
+        check_writable(cfg.report, "study: report")  # the figure: check_plot_path, the HDF5: check_output
     return sets
 
 

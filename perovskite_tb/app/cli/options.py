@@ -1,11 +1,12 @@
-"""Command-line options shared by several sub-commands (argparse only; used by cli.py and kp_cli.py)."""
+"""Command-line options shared by several sub-commands (argparse only; used by cli/__init__.py and cli/kp.py)."""
 
 from __future__ import annotations
 
 import argparse
 import math
 
-__all__ = ["add_dielectric_options", "dielectric_option", "finite_float", "positive_float"]
+__all__ = ["add_dielectric_options", "dielectric_option", "finite_float", "material_name", "positive_float",
+           "relative_permittivity"]
 
 
 def finite_float(unit: str, *, positive: bool = False):
@@ -29,13 +30,33 @@ def positive_float(unit: str):
     return finite_float(unit, positive=True)
 
 
+def relative_permittivity(s: str) -> float:
+    """argparse type: a relative permittivity, finite and ≥ 1 (vacuum; below 1 is unphysical for a static ε)."""
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid relative permittivity {s!r} (dimensionless number >= 1)") from None
+    if not (math.isfinite(v) and v >= 1):
+        raise argparse.ArgumentTypeError(f"relative permittivity must be >= 1 (dimensionless), got {s}")
+    return v
+
+
+def material_name(s: str) -> str:
+    """argparse type: a non-empty compound name (unknown names are refused where the set is loaded)."""
+    if not s.strip():
+        from perovskite_tb.model.materials import available_sets
+
+        raise argparse.ArgumentTypeError(f"empty material name {s!r} (known: {', '.join(sorted(available_sets()))})")
+    return s
+
+
 def add_dielectric_options(p: argparse.ArgumentParser) -> None:
     """``--epsilon-in``, ``--epsilon-out``, ``--no-coulomb`` (the e–h Coulomb step of the optical energy)."""
-    p.add_argument("--epsilon-in", type=positive_float(""), default=None, metavar="EPS",
-                   help="relative permittivity inside the NC (default: the material's cited high-frequency "
+    p.add_argument("--epsilon-in", type=relative_permittivity, default=None, metavar="EPS",
+                   help="relative permittivity inside the NC (>= 1; default: the material's cited high-frequency "
                         "ε, parameters/dielectric.toml)")
-    p.add_argument("--epsilon-out", type=positive_float(""), default=None, metavar="EPS",
-                   help="relative permittivity of the matrix (default: fluorophosphate-glass proxy n² = 2.20)")
+    p.add_argument("--epsilon-out", type=relative_permittivity, default=None, metavar="EPS",
+                   help="relative permittivity of the matrix (>= 1; default: fluorophosphate-glass proxy n² = 2.20)")
     p.add_argument("--no-coulomb", action="store_true",
                    help="skip the e–h Coulomb step (no coulomb_eV / optical_transition_energy_eV)")
 

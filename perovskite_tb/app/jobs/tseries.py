@@ -3,7 +3,7 @@ r"""g_e and g_h vs temperature at fixed NC size, against the measured series of 
 Measured series: Meliakov et al., Nanoscale 16, 21496 (2024) (doi:10.1039/d4nr03132f), sample 1,
 laser tuned to the TRFE maximum at each temperature: 1.703 eV at 6 K (g_e = 2.33, g_h = −0.14),
 1.710 eV at 30 K (g_h ≈ 0), 1.725 eV at 65 K (g_h = 0.34), 1.759 eV at 90 K (g_e = 1.82) (shipped
-table, :func:`perovskite_tb.app.io.load_measured`).
+table, :func:`perovskite_tb.app.store.io.load_measured`).
 
 Size choice (documented, switchable)
 ------------------------------------
@@ -35,7 +35,7 @@ cubes of ``etb_n_cells`` and the k·p cube of the matched edge with ``kp_edge_te
 match temperature (the NC keeps its cell count) and the Kane-energy scaling of the rule; the size
 search evaluates its k·p points through the same engine code and hands its last point to the run.
 
-Output: an HDF5 result file (:mod:`perovskite_tb.app.io`, ``kind = "tseries"``; k·p rows carry
+Output: an HDF5 result file (:mod:`perovskite_tb.app.store.io`, ``kind = "tseries"``; k·p rows carry
 ``n_cells = (0, 0, 0)``, their size is ``edge_nm``) with root attributes ``kp_edge_nm_matched``,
 ``target_energy_eV``, ``match_temperature_K`` (units eV, nm, K); resumable like every sweep. The
 PNG has three panels: g_e(T), g_h(T) and the transition energy E(T) (measured laser energies for
@@ -52,13 +52,13 @@ from pathlib import Path
 
 import h5py
 
-from perovskite_tb.app.io import read_curve, update_attrs
-from perovskite_tb.app.measured import MEASURED_DOI, measured_series
-from perovskite_tb.app.models import compute_point
+from perovskite_tb.app.store.io import read_curve, update_attrs
+from perovskite_tb.app.store.measured import MEASURED_DOI, measured_series
+from perovskite_tb.app.engine.models import compute_point
 from perovskite_tb.app.plot import check_plot_path, plot_temperature_series
-from perovskite_tb.app.points import expand_points
-from perovskite_tb.app.runfile import parse_run
-from perovskite_tb.app.sweep import run_sweep
+from perovskite_tb.app.engine.points import expand_points
+from perovskite_tb.app.engine.runfile import parse_run
+from perovskite_tb.app.engine.sweep import check_result_path, run_sweep
 from perovskite_tb.errors import InputError, SolverError
 from perovskite_tb.model.materials import load_parameters
 from perovskite_tb.model.temperature import DEFAULT_RULE, RULES, check_temperature
@@ -275,6 +275,7 @@ def run_tseries(cfg: TSeriesConfig) -> str:
     """
     check_plot_path(cfg.plot)
     _validate(cfg)
+    check_result_path(cfg.output, "tseries")
     base = load_parameters(cfg.material, cfg.parameter_set)
     attrs, out, Tm = _attrs(cfg, base), Path(cfg.output), float(cfg.match_temperature_K)
     edge_kp = cfg.kp_edge_nm

@@ -7,14 +7,14 @@ Sub-commands and their JSON keys are a stable contract used by regression checks
 * ``nc --material M --parameter-set S --n-cells NX NY NZ [--orbital-zeeman] [--temperature-K T]
   [--termination pbx6|passivated|csx] --json`` →
   n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds, termination
-* ``curve`` → the main job (see :mod:`perovskite_tb.app.curve`)
+* ``curve`` → the main job (see :mod:`perovskite_tb.app.jobs.curve`)
 * ``sweep RUN.toml [--scheduler tcp://HOST:PORT] [--dry-run]``, ``export FILE.h5 --csv [-o F.csv]`` →
-  :mod:`perovskite_tb.app.sweep` (run-file schema: ``docs/run-file.md``)
+  :mod:`perovskite_tb.app.engine.sweep` (run-file schema: ``docs/run-file.md``)
 * ``tseries``, ``halides``, ``fit`` → the other jobs
-* ``ensemble RUN.toml [--json]`` → ensemble spin dephasing (:mod:`perovskite_tb.app.ensemble_cli`)
-* ``kp-bulk``, ``kp-nc`` → the k·p model (:mod:`perovskite_tb.app.kp_cli`)
+* ``ensemble RUN.toml [--json]`` → ensemble spin dephasing (:mod:`perovskite_tb.app.cli.ensemble`)
+* ``kp-bulk``, ``kp-nc`` → the k·p model (:mod:`perovskite_tb.app.cli.kp`)
 
-The JSON keys come from the result schema (:mod:`perovskite_tb.app.results`: ``BULK_JSON``,
+The JSON keys come from the result schema (:mod:`perovskite_tb.app.store.results`: ``BULK_JSON``,
 ``NC_JSON``, ``KP_NC_JSON``).
 
 Errors in the input produce one line ``perovskite-tb: error: ...`` on stderr and exit code 2.
@@ -28,11 +28,12 @@ import math
 import sys
 
 from perovskite_tb import __version__
-from perovskite_tb.app import ensemble_cli, fit, halides, kp_cli, study, sweep_cli, tseries
-from perovskite_tb.app.cli_options import add_dielectric_options, dielectric_option, finite_float
-from perovskite_tb.app.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
+from perovskite_tb.app.cli import ensemble as ensemble_cli, kp as kp_cli, sweep as sweep_cli
+from perovskite_tb.app.jobs import fit, halides, study, tseries
+from perovskite_tb.app.cli.options import add_dielectric_options, dielectric_option, finite_float, material_name
+from perovskite_tb.app.jobs.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.plot import ENERGY_AXES
-from perovskite_tb.app.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
+from perovskite_tb.app.store.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
 from perovskite_tb.eigen.registry import BACKENDS
 from perovskite_tb.errors import ParameterError, PerovskiteTBError
 from perovskite_tb.model.bulk import bulk_properties
@@ -47,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"perovskite-tb: error: {message}\n")
 
 
-_finite_float = finite_float  # argparse types live in cli_options (shared with kp_cli)
+_finite_float = finite_float  # argparse types live in cli/options.py (shared with cli/kp.py)
 
 
 def _positive_int(s: str) -> int:
@@ -61,7 +62,7 @@ def _positive_int(s: str) -> int:
 
 
 def _material_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--material", default=None,
+    p.add_argument("--material", type=material_name, default=None,
                    help="compound: CsPbI3 (default; or the material of a --parameter-set file), CsPbBr3, CsPbCl3 "
                         "(sets: `perovskite-tb params`)")
     p.add_argument("--parameter-set", default=None,
@@ -165,7 +166,7 @@ def _resolve_material(args) -> None:
         return
     ps = args.parameter_set
     if ps is None or not str(ps).endswith(".toml"):
-        args.material = args.material or "CsPbI3"
+        args.material = "CsPbI3" if args.material is None else args.material  # '' is refused, not defaulted
         return
     file_material = load_parameters(parameter_set=ps).material
     if args.material is not None and args.material != file_material:
@@ -277,6 +278,3 @@ def main(argv=None) -> int:
         sys.stderr.close()
         return 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -2,8 +2,8 @@
 
 One row is one solved nanocrystal (a *point*). Rows are built only here — :func:`row_from_result`
 for a solved NC (ETB or k·p), :func:`failed_row` for a point that raised — and every consumer takes
-names, units and dtypes from :data:`COLUMNS`: the HDF5 writer (:mod:`perovskite_tb.app.io`), the
-CSV export (:mod:`perovskite_tb.app.export`), the sweep engine and its jobs (curve, tseries,
+names, units and dtypes from :data:`COLUMNS`: the HDF5 writer (:mod:`perovskite_tb.app.store.io`), the
+CSV export (:mod:`perovskite_tb.app.store.export`), the sweep engine and its jobs (curve, tseries,
 halides, the k·p study) and the CLI JSON (:func:`to_json`, which spells the historical keys such as
 ``E_e_eV`` through :attr:`Column.json_key`).
 
@@ -170,7 +170,7 @@ NC_JSON = ("n_cells", "edges_nm", "n_states", "E_e", "E_h", "transition_energy",
 KP_NC_JSON = ("n_states", "E_e", "E_h", "transition_energy", "g_e", "g_h", "g_e_tensor",
               "g_h_tensor", "residual_e", "residual_h", "parameter_set", "kp_basis", "kp_n_basis",
               "seconds", "edges_nm", "shape", *REGISTRY, "solver")
-#: Columns of a k·p study record (``python -m perovskite_tb.app.kp_study``; scalar ``edge_nm``).
+#: Columns of a k·p study record (``python -m perovskite_tb.app.jobs.kp_study``; scalar ``edge_nm``).
 STUDY_JSON = ("model", "n_cells", "edge_nm", "n_states", "E_e", "E_h", "transition_energy", "g_e",
               "g_h", "residual_e", "residual_h", "parameter_set", "kp_basis", "kp_resolution",
               "kp_n_basis", *REGISTRY, "solver", "seconds", "peak_rss_GB")

@@ -18,11 +18,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from perovskite_tb.app.integrity import damage_guard
-from perovskite_tb.app.salvage import Salvage, salvage
-from perovskite_tb.app.io import open_results, read_rows
-from perovskite_tb.app.points import row_key
-from perovskite_tb.app.results import COLUMNS, flat_names
+from perovskite_tb.app.store.integrity import damage_guard
+from perovskite_tb.app.store.salvage import Salvage, salvage
+from perovskite_tb.app.store.io import open_results, read_rows
+from perovskite_tb.app.store.keys import row_key
+from perovskite_tb.app.store.results import COLUMNS, flat_names
 from perovskite_tb.errors import InputError
 
 __all__ = ["COORDS", "ResultTable", "load_results", "salvage_results", "write_csv"]
@@ -81,16 +81,16 @@ class ResultTable:
         )
 
     def point_keys(self) -> list:
-        """Resume keys (:func:`perovskite_tb.app.points.point_key`) of the rows."""
+        """Resume keys (:func:`perovskite_tb.app.store.keys.point_key`) of the rows."""
         return [row_key({k: v[i] for k, v in self.columns.items()}) for i in range(len(self))]
 
 
 def load_results(path) -> ResultTable:
     """Read every model group of a result file (curve, sweep, tseries, halides, kp-study).
 
-    Columns missing in older files are filled (:mod:`perovskite_tb.app.io`); units and column order
-    come from :data:`perovskite_tb.app.results.COLUMNS`. Row digests and sealed attributes are
-    verified (:mod:`perovskite_tb.app.integrity`).
+    Columns missing in older files are filled (:mod:`perovskite_tb.app.store.io`); units and column order
+    come from :data:`perovskite_tb.app.store.results.COLUMNS`. Row digests and sealed attributes are
+    verified (:mod:`perovskite_tb.app.store.integrity`).
 
     Returns
     -------
@@ -118,7 +118,7 @@ def load_results(path) -> ResultTable:
 def salvage_results(path) -> tuple[ResultTable, Salvage]:
     """The intact rows of a damaged (bit-flipped, truncated) result file and what was lost.
 
-    Rows are kept only if their SHA-256 digest matches (:func:`perovskite_tb.app.integrity.salvage`);
+    Rows are kept only if their SHA-256 digest matches (:func:`perovskite_tb.app.store.integrity.salvage`);
     the file is never written.
 
     Raises
