@@ -150,19 +150,24 @@ def bond_blocks(structure: Structure, params: EtbParameters, shells=(), *, termi
     if len(b) == 0:
         return BondBlocks(onsite, np.zeros(0, dtype=np.int64), np.zeros((0,) + onsite.shape[1:], np.complex128),
                           surf)
-    key = np.column_stack([structure.species[b.i], structure.species[b.j], b.shell,
-                           np.round(b.vector / structure.a, 9)])
+    cols = [structure.species[b.i], structure.species[b.j], b.shell, np.round(b.vector / structure.a, 9)]
+    scale = None
+    if b.length0 is not None:  # displaced atoms: V(d) = V(d0)·(d0/d)^η (BondList.length0)
+        scale = (b.length0 / np.linalg.norm(b.vector, axis=1)) ** params.hopping_exponent
+        cols.append(np.round(b.length0 / structure.a, 9))
+    key = np.column_stack(cols)
     _, first, kind = np.unique(key, axis=0, return_index=True, return_inverse=True)
     hop = []
     for q in first:
         si, sj = names[structure.species[b.i[q]]], names[structure.species[b.j[q]]]
         shell, v = int(b.shell[q]), b.vector[q]
         if (shell, si, sj) in table:
-            hop.append(pair_block(params.basis, table[shell, si, sj].integrals, v))
+            blk = pair_block(params.basis, table[shell, si, sj].integrals, v)
         elif (shell, sj, si) in table:
-            hop.append(pair_block(params.basis, table[shell, sj, si].integrals, -v).conj().T)
+            blk = pair_block(params.basis, table[shell, sj, si].integrals, -v).conj().T
         else:
             raise InputError(f"no hopping integrals for shell {shell} between {si} and {sj}")
+        hop.append(blk if scale is None else blk * scale[q])
     return BondBlocks(onsite, kind.reshape(-1).astype(np.int64), np.array(hop), surf)
 
 

@@ -48,24 +48,37 @@ class BondList:
         Hopping shell (1: nearest-neighbour Pb–X).
     vector : ndarray of float64, shape (n_bonds, 3)
         Bond vector r_j − r_i (nm); in a periodic cell it includes the lattice translation of site j.
+    length0 : ndarray of float64, shape (n_bonds,), or None
+        Nominal (undisplaced) bond lengths (nm) of a structure with displaced atoms
+        (:func:`perovskite_tb.model.disorder.displaced`); the assembler then scales each bond's
+        two-centre integrals by (length0/|vector|)^η, η = the set's ``hopping_exponent`` (Harrison,
+        *Electronic Structure and the Properties of Solids* (1980)). None (default): the integrals hold
+        as given, whatever the bond length.
     """
 
     i: np.ndarray
     j: np.ndarray
     shell: np.ndarray
     vector: np.ndarray
+    length0: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.i.shape[0])
 
     @classmethod
     def concat(cls, parts) -> "BondList":
-        """Concatenation of several bond lists (in order)."""
+        """Concatenation of several bond lists (in order); nominal lengths are kept if any part has them
+        (parts without take their current lengths)."""
         parts = list(parts)
+        length0 = None
+        if any(p.length0 is not None for p in parts):
+            length0 = np.concatenate([p.length0 if p.length0 is not None else np.linalg.norm(p.vector, axis=1)
+                                      for p in parts]).astype(float)
         return cls(i=np.concatenate([p.i for p in parts]).astype(np.int64),
                    j=np.concatenate([p.j for p in parts]).astype(np.int64),
                    shell=np.concatenate([p.shell for p in parts]).astype(np.int64),
-                   vector=np.ascontiguousarray(np.concatenate([p.vector for p in parts]), dtype=float))
+                   vector=np.ascontiguousarray(np.concatenate([p.vector for p in parts]), dtype=float),
+                   length0=length0)
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,7 +23,25 @@ integrals is not stated [not stated in Meliakov et al. 2024]; two consistent rul
     :math:`d^{-2}`, η = 2), and :math:`E_{pc}` is re-tuned so that the gap still follows the stated
     slope (the expansion alone would raise it by ≈ 4.4×10⁻⁴ eV/K, so ΔE_pc comes out negative).
 
-Both rules give the same bulk gap :math:`E_g(T)`; they differ in the interband momentum. The velocity
+Lattice hypotheses of issue 21 (item 3), each a rule that still reproduces the same bulk :math:`E_g(T)`
+(the measured slope) and differs in *where* the change sits (hoppings fixed and a scaled, as in rule a):
+
+``"vb"`` — the whole gap change on the valence side.
+    The VBM (antibonding Pb s – X p) falls by ΔE_g, the CBM stays: two knobs, E_pc (CB) and the Pb s
+    on-site energy E_sc (the VBM's antibonding partner), Newton on the absolute R-point edges.
+``"foley"`` — the band-edge split measured in MAPbI3 (Foley et al., Appl. Phys. Lett. 106, 243904 (2015):
+    VBM −110 meV, CBM −77 meV from 28 to 85 °C, abstract), used as ratios:
+    :math:`\Delta E_\mathrm{VBM} = -(110/33)\,\Delta E_g`, :math:`\Delta E_\mathrm{CBM} = -(77/33)\,\Delta E_g`
+    (same two knobs). Energies are relative to the set's on-site zero (the X levels stay). A MAPbI3 split,
+    not a CsPbI3 one (``parameters/temperature_models.toml``).
+``"dw"`` — Debye–Waller hoppings (electron–phonon, first order; Allen & Heine, J. Phys. C 9, 2305 (1976)).
+    Every nearest-neighbour integral is averaged over the thermal displacements of its two atoms
+    (Debye MSD, :mod:`perovskite_tb.model.disorder`) with the set's d^-η scaling, then E_pc is re-tuned to
+    the target gap as in rule a.
+
+:data:`RULE_INFO` names each rule in one line with its sources (recorded with results).
+
+Both rules a and b give the same bulk gap :math:`E_g(T)`; they differ in the interband momentum. The velocity
 :math:`\partial H/\partial k` scales as *a*·V, so the Kane energy :math:`E_p \propto (aV)^2` scales as
 :math:`[a(T)/a_0]^{2-2\eta'}` with η' = 0 (rule a) or η' = η (rule b) — see :func:`kane_energy_scale`
 (≈ ±0.8 % at 120 K, which moves g_e by a few 10⁻² because g_e − g0 ∝ E_p/E_g).
@@ -49,6 +67,9 @@ from perovskite_tb.model.materials import SECOND_NEIGHBOUR_NAMES, TWO_CENTRE_NAM
 
 __all__ = [
     "RULES",
+    "RULE_INFO",
+    "edge_shares",
+    "bulk_edges",
     "DEFAULT_RULE",
     "TemperatureCoefficients",
     "check_temperature",
@@ -60,7 +81,21 @@ __all__ = [
 ]
 
 #: Known temperature rules (module docstring).
-RULES = ("a", "b")
+RULES = ("a", "b", "vb", "foley", "dw")
+#: One line per rule: what carries E_g(T), with sources (stored with results that name the rule).
+RULE_INFO = {
+    "a": "E_g(T) in E_pc (Pb p), hoppings fixed, a(T) (Meliakov et al., Nanoscale 16, 21496 (2024))",
+    "b": "E_g(T) with hoppings ∝ d^-η (Harrison 1980) and E_pc re-tuned (Meliakov 2024 coefficients)",
+    "vb": "E_g(T) on the valence side: VBM −ΔE_g via E_sc (Pb s), CBM fixed; hoppings fixed, a(T)",
+    "foley": "band edges ΔE_VBM = −(110/33)ΔE_g, ΔE_CBM = −(77/33)ΔE_g (Foley et al., APL 106, 243904 (2015), "
+             "MAPbI3) via E_sc and E_pc; hoppings fixed, a(T)",
+    "dw": "Debye–Waller hoppings: NN integrals averaged over Debye MSD(T) − MSD(T_ref) (Allen & Heine 1976; "
+          "Θ_D = ħω_LO/k_B derived from Wright et al. 2016), then E_pc re-tuned to E_g(T)",
+}
+#: Rules whose hoppings are fixed and whose Kane energy therefore scales as rule a's.
+_FIXED_HOPPING = ("a", "vb", "foley")
+#: Rules that place the gap change by absolute band-edge targets (two knobs: E_pc and E_sc).
+_EDGE_RULES = ("vb", "foley")
 #: Default rule: hoppings fixed, geometry scaled, E_pc re-tuned (module docstring says why).
 DEFAULT_RULE = "a"
 
@@ -198,7 +233,7 @@ def kane_energy_scale(params_or_coeffs, T_K, *, rule: str = DEFAULT_RULE) -> flo
     The interband velocity :math:`\partial H/\partial k` of a nearest-neighbour model is linear in the
     bond length times the hoppings, :math:`P \propto a V`, so
 
-    .. math::  E_p(T)/E_p(T_\mathrm{ref}) = s^{2}\ \text{(rule a)},\qquad
+    .. math::  E_p(T)/E_p(T_\mathrm{ref}) = s^{2}\ \text{(rules a, vb, foley)},\qquad
                s^{2 - 2\eta}\ \text{(rule b)},\qquad s = a(T)/a_0 .
 
     This is what the ETB implies; a k·p model that keeps E_p fixed corresponds to neither rule
@@ -211,7 +246,10 @@ def kane_energy_scale(params_or_coeffs, T_K, *, rule: str = DEFAULT_RULE) -> flo
     """
     c = TemperatureCoefficients.of(params_or_coeffs)
     s = lattice_scale(c, T_K)
-    return s**2 if _check_rule(rule) == "a" else s ** (2.0 - 2.0 * c.hopping_exponent)
+    if _check_rule(rule) == "dw":
+        raise InputError("temperature rule 'dw' changes the ETB hoppings by an average over displacements; "
+                         "it has no k·p Kane-energy scaling (use rules a, b, vb or foley with the k·p model)")
+    return s**2 if rule in _FIXED_HOPPING else s ** (2.0 - 2.0 * c.hopping_exponent)
 
 
 @lru_cache(maxsize=256)
@@ -235,8 +273,9 @@ def parameters_at(params: EtbParameters, T_K, *, rule: str = DEFAULT_RULE) -> Et
         Set at its reference temperature ``params.reference_temperature_K`` (K).
     T_K : float
         Temperature (K), finite and ≥ 0.
-    rule : {"a", "b"}
-        ``"a"`` (default): hoppings fixed; ``"b"``: two-centre integrals ∝ d^-η (module docstring).
+    rule : {"a", "b", "vb", "foley", "dw"}
+        ``"a"`` (default): hoppings fixed; ``"b"``: two-centre integrals ∝ d^-η; ``"vb"``, ``"foley"``:
+        band-edge partition of ΔE_g (E_sc and E_pc); ``"dw"``: Debye–Waller-averaged hoppings (module docstring).
 
     Returns
     -------
@@ -283,7 +322,14 @@ def _parameters_at(params: EtbParameters, T: float, rule: str) -> EtbParameters:
     if rule == "b":
         f = s ** (-params.hopping_exponent)
         changes.update({n: getattr(params, n) * f for n in TWO_CENTRE_NAMES + SECOND_NEIGHBOUR_NAMES})
+    if rule == "dw":
+        from perovskite_tb.model.disorder import debye_waller_parameters
+
+        changes.update({n: v for n, v in debye_waller_parameters(params, T)[0].values().items()
+                        if n in TWO_CENTRE_NAMES})
     trial = params.replace(**changes)
+    if rule in _EDGE_RULES:
+        return _edge_retune(params, trial, T, rule)
     Epc = params.E_p_Pb
     for _ in range(30):
         with blas_threads(1):  # 80×80 bulk problems: threads only cost time
@@ -317,3 +363,86 @@ def _gap_and_slope(params: EtbParameters) -> tuple[float, float]:
     w = np.real(np.einsum("in,ij,jn->n", U.conj(), dH, U))
     slope = 0.5 * (w[N_FILLED] + w[N_FILLED + 1]) - 0.5 * (w[N_FILLED - 2] + w[N_FILLED - 1])
     return float(E[N_FILLED] - E[N_FILLED - 1]), float(slope)
+
+
+def edge_shares(rule: str) -> tuple[float, float]:
+    r"""Band-edge shifts per unit gap change, :math:`(\Delta E_\mathrm{CBM}, \Delta E_\mathrm{VBM})/\Delta E_g`.
+
+    ``"a"``, ``"b"``, ``"dw"`` re-tune E_pc only, so their split is whatever the set gives (about (1, 0));
+    they raise. ``"vb"``: (0, −1). ``"foley"``: (−77/33, −110/33) from ``[partition.foley]`` of
+    ``parameters/temperature_models.toml`` (Foley et al., Appl. Phys. Lett. 106, 243904 (2015)).
+
+    Raises
+    ------
+    InputError
+        A rule that does not set the edges.
+    """
+    if _check_rule(rule) == "vb":
+        return 0.0, -1.0
+    if rule == "foley":
+        from perovskite_tb.model.disorder import model_value
+
+        dv, dc = model_value("partition.foley", "dE_VBM"), model_value("partition.foley", "dE_CBM")
+        return dc / (dc - dv), dv / (dc - dv)
+    raise InputError(f"temperature rule {rule!r} does not set the band edges (only {', '.join(_EDGE_RULES)})")
+
+
+def bulk_edges(params: EtbParameters) -> tuple[float, float]:
+    """Bulk ETB band edges at R (eV): (CBM, VBM) on the set's own energy zero."""
+    import numpy as np
+
+    from perovskite_tb.model.bulk import N_FILLED, bloch_hamiltonian, high_symmetry_point
+
+    with blas_threads(1):
+        E = np.linalg.eigvalsh(bloch_hamiltonian(params, high_symmetry_point("R", params.a)))
+    return float(E[N_FILLED]), float(E[N_FILLED - 1])
+
+
+def _edge_retune(params: EtbParameters, trial: EtbParameters, T: float, rule: str) -> EtbParameters:
+    """Newton on (E_pc, E_sc) so that the R-point CBM and VBM of ``trial`` move by the rule's shares of ΔE_g."""
+    import numpy as np
+
+    fc, fv = edge_shares(rule)
+    dEg = gap_shift_eV(params, T)
+    c0, v0 = bulk_edges(params)
+    target = np.array([c0 + fc * dEg, v0 + fv * dEg])
+    x = np.array([params.E_p_Pb, params.E_s_Pb])
+    for _ in range(40):
+        q = trial.replace(E_p_Pb=float(x[0]), E_s_Pb=float(x[1]))
+        with blas_threads(1):
+            e, J = _edges_and_jacobian(q)
+        resid = e - target
+        if np.max(np.abs(resid)) < _GAP_TOL_EV:
+            return q
+        try:
+            x = x - np.linalg.solve(J, resid)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(x)):
+            break
+    raise SolverError(
+        f"could not place the band edges of {params.parameter_set} at {T} K (rule {rule!r}): "
+        f"E_pc = {x[0]:.6f}, E_sc = {x[1]:.6f} eV"
+    )
+
+
+def _edges_and_jacobian(params: EtbParameters):
+    """R-point (CBM, VBM) (eV) and their Hellmann–Feynman derivatives w.r.t. (E_pc, E_sc), shape (2, 2)."""
+    import numpy as np
+
+    from perovskite_tb.model.bulk import N_FILLED, bloch_hamiltonian, high_symmetry_point
+
+    k = high_symmetry_point("R", params.a)
+    H = bloch_hamiltonian(params, k)
+    dHp = bloch_hamiltonian(params.replace(E_p_Pb=params.E_p_Pb + 1.0), k) - H
+    dHs = bloch_hamiltonian(params.replace(E_s_Pb=params.E_s_Pb + 1.0), k) - H
+    E, U = np.linalg.eigh(H)
+
+    def hf(dH, lo, hi):
+        w = np.real(np.einsum("in,ij,jn->n", U[:, lo:hi].conj(), dH, U[:, lo:hi]))
+        return float(w.mean())
+
+    cb, vb = slice(N_FILLED, N_FILLED + 2), slice(N_FILLED - 2, N_FILLED)
+    J = np.array([[hf(dHp, cb.start, cb.stop), hf(dHs, cb.start, cb.stop)],
+                  [hf(dHp, vb.start, vb.stop), hf(dHs, vb.start, vb.stop)]])
+    return np.array([E[N_FILLED], E[N_FILLED - 1]]), J
