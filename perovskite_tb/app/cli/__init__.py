@@ -29,7 +29,7 @@ import sys
 
 from perovskite_tb import __version__
 from perovskite_tb.app.cli import ensemble as ensemble_cli, kp as kp_cli, sweep as sweep_cli
-from perovskite_tb.app.jobs import fit, halides, study, tseries
+from perovskite_tb.app.jobs import fit, halides, study, tseries, tstudy
 from perovskite_tb.app.cli.options import add_dielectric_options, dielectric_option, finite_float, material_name
 from perovskite_tb.app.jobs.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.plot import ENERGY_AXES
@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_subcommand(sub)
     halides.add_subcommand(sub)
     study.add_subcommand(sub)
+    tstudy.add_subcommand(sub)
     tseries.add_subcommand(sub, _finite_float, _positive_int)
     sweep_cli.add_subcommands(sub)
     ensemble_cli.add_subcommand(sub)
