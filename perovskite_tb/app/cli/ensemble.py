@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from perovskite_tb.app.jobs.ensemble import EnsembleConfig, ModelCurve, run_ensemble
-from perovskite_tb.app.jobs.ensemble_io import (check_outputs, curve_from_rows, read_etb_rows, select_rows,
-                                           write_outputs)
+from perovskite_tb.app.jobs.ensemble_io import (ENERGY_COLUMNS, check_outputs, curve_from_rows, read_etb_rows,
+                                                select_rows, write_outputs)
 from perovskite_tb.app.engine.points import expand_points
 from perovskite_tb.app.engine.runfile import RunSpec, parse_run, start_check
 from perovskite_tb.app.engine.sweep import check_output, run_sweep
@@ -54,7 +54,7 @@ __all__ = ["ENSEMBLE_RUN_SCHEMA", "EnsembleRun", "parse_ensemble_run", "load_ens
            "run_ensemble_job", "add_subcommand"]
 
 ENSEMBLE_RUN_SCHEMA = "perovskite_tb.ensemble-run/1"
-_TOP = ("schema", "results", "output", "plot", "axes", "options", "execution", "cluster", "ensemble")
+_TOP = ("schema", "results", "output", "plot", "energy_axis", "axes", "options", "execution", "cluster", "ensemble")
 _AXES = ("material", "parameter_set", "temperature_K", "orbital_zeeman", "n_cells")
 #: [ensemble] key → (unit, kind); kind "pos" = finite number > 0, "int" = integer in a range, "bool".
 _ENSEMBLE = {
@@ -85,6 +85,9 @@ class EnsembleRun:
         The sweep that makes sure the ``[axes].n_cells`` points exist (None: read only).
     ensemble : dict
         Validated ``[ensemble]`` values (keys of :class:`perovskite_tb.app.jobs.ensemble.EnsembleConfig`).
+    energy_axis : {"optical", "single-particle"}
+        Energy of the model curve that the laser and PL energies are compared with (top-level
+        ``energy_axis``; default ``"optical"``, E_e − E_h − E_C: a laser excites optical transitions).
     source : str
     """
 
@@ -97,6 +100,7 @@ class EnsembleRun:
     orbital_zeeman: bool = False
     sweep: RunSpec | None = None
     ensemble: dict = field(default_factory=dict)
+    energy_axis: str = "optical"
     source: str = "<ensemble>"
 
 
@@ -151,6 +155,9 @@ def parse_ensemble_run(doc: dict, *, source: str = "<ensemble>", base_dir=None) 
     output = path_of(c.string(doc.get("output", "ensemble.h5"), "output"))
     plot = path_of(c.string(doc["plot"], "plot")) if "plot" in doc else None
     ens = _parse_ensemble(c, doc)
+    axis = c.string(doc.get("energy_axis", "optical"), "energy_axis")
+    if axis not in ENERGY_COLUMNS:
+        c.fail("energy_axis", f"must be one of {', '.join(ENERGY_COLUMNS)}, got {axis!r}")
     ax = c.table(doc.get("axes", {}), "[axes]", _AXES)
     sel = {"material": _one(c, ax, "material", "CsPbI3", c.string),
            "parameter_set": _one(c, ax, "parameter_set", "default", c.string),
@@ -173,7 +180,7 @@ def parse_ensemble_run(doc: dict, *, source: str = "<ensemble>", base_dir=None) 
                 c.fail(f"[{k}]", "only used to compute points: give [axes].n_cells (the cubes to compute)")
         results = path_of(results)
     return EnsembleRun(results=results, output=output, plot=plot, sweep=sweep, ensemble=ens, source=source,
-                       **sel)
+                       energy_axis=axis, **sel)
 
 
 def load_ensemble_run(path) -> EnsembleRun:
@@ -247,7 +254,8 @@ def model_curve(run: EnsembleRun, *, progress: bool | None = None) -> tuple[Mode
                          "(no cited hyperfine constant, or a file written before the observable)")
     info = {"results": str(run.results), "keys": sorted(rows["key"][mask]), "n_computed": n_computed,
             "options_json": attrs.get("options_json", ""), "notes": notes}
-    return curve_from_rows(rows, mask), info
+    info["energy_axis"] = run.energy_axis
+    return curve_from_rows(rows, mask, run.energy_axis), info
 
 
 def _too_few_rows(run: EnsembleRun, rows: dict, n: int) -> str:
@@ -288,7 +296,7 @@ def run_ensemble_job(run: EnsembleRun, *, progress: bool | None = None, run_file
     curve, info = model_curve(run, progress=progress)
     _check_range(run, curve, info)
     cfg = EnsembleConfig(curve=curve, output=run.output, plot=run.plot, **run.ensemble)
-    attrs = {"model_results": info["results"], "model_points_json": json.dumps(info["keys"]),
+    attrs = {"energy_axis": run.energy_axis, "model_results": info["results"], "model_points_json": json.dumps(info["keys"]),
              "model_options_json": info["options_json"], "model_points_computed_now": info["n_computed"],
              "run_file_text": run_file_text}
     res = run_ensemble(replace(cfg, output=None, plot=None))

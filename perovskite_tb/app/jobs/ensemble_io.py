@@ -33,10 +33,14 @@ from perovskite_tb.app.store.keys import row_key
 from perovskite_tb.app.store.paths import check_writable
 from perovskite_tb.errors import InputError
 
-__all__ = ["ENSEMBLE_SCHEMA", "CURVE_COLUMNS", "read_etb_rows", "select_rows", "curve_from_rows",
+__all__ = ["ENSEMBLE_SCHEMA", "CURVE_COLUMNS", "ENERGY_COLUMNS", "read_etb_rows", "select_rows", "curve_from_rows",
            "check_outputs", "write_outputs"]
 
 ENSEMBLE_SCHEMA = "perovskite_tb.app.ensemble/1"
+#: Measured numbers overlaid on the figure: electron ODMR of CsPbI3 NCs in glass at 1.824 eV, 1.6 K — Δ_N ≈ 12 mT,
+#: Δg = 0.15 (Belykh et al. 2026, arXiv:2603.03038, their Eq. 2; physics brief §11); TRFE T2* = 150 (e) and 220 ps (h)
+#: at 430 mT, sample 4 (Meliakov et al., Nanoscale 17, 6522 (2025), shipped table; energy not stated).
+MEASURED = {"E_eV": 1.824, "Delta_N_mT": 12.0, "Delta_g": 0.15, "T2star_ps": (150.0, 220.0)}
 #: ModelCurve field → result-row column (:data:`perovskite_tb.app.store.results.COLUMNS`).
 CURVE_COLUMNS = {"E_eV": "transition_energy", "edge_nm": "edge_nm", "g_e": "g_e", "g_h": "g_h",
                  "Delta_N_e_mT": "Delta_N_e", "Delta_N_h_mT": "Delta_N_h"}
@@ -100,25 +104,38 @@ def select_rows(rows: dict, *, keys=None, material: str | None = None, parameter
     return m
 
 
-def curve_from_rows(rows: dict, mask=None) -> ModelCurve:
+#: Energy axis of the ensemble → row column: a laser selects optical transitions (E_e − E_h − E_C).
+ENERGY_COLUMNS = {"optical": "optical_transition_energy", "single-particle": "transition_energy"}
+
+
+def curve_from_rows(rows: dict, mask=None, energy_axis: str = "optical") -> ModelCurve:
     """:class:`ModelCurve` of the rows (all, or those of the boolean ``mask``), no recomputation.
 
     Parameters
     ----------
     rows : dict
         Column name → ndarray (:func:`read_etb_rows`, :func:`perovskite_tb.app.store.io.read_rows`); columns
-        ``transition_energy``, ``edge_nm``, ``g_e``, ``g_h`` and, if present, ``Delta_N_e``,
-        ``Delta_N_h`` (NaN when absent, e.g. files written before the hyperfine observable).
+        ``optical_transition_energy`` (or ``transition_energy``), ``edge_nm``, ``g_e``, ``g_h`` and, if
+        present, ``Delta_N_e``, ``Delta_N_h`` (NaN when absent, e.g. files written before the hyperfine observable).
+    energy_axis : {"optical", "single-particle"}, optional
+        The curve's E: the optical transition E_e − E_h − E_C (default: what a laser selects) or E_e − E_h (eV).
 
     Raises
     ------
     InputError
-        Fewer than 2 rows, or energies not strictly decreasing with the edge.
+        Unknown axis; optical axis with rows lacking a finite ``optical_transition_energy`` (rows
+        written with ``dielectric = none``); fewer than 2 rows; energies not strictly decreasing with the edge.
     """
+    if energy_axis not in ENERGY_COLUMNS:
+        raise InputError(f"unknown energy axis {energy_axis!r} (known: {', '.join(ENERGY_COLUMNS)})")
     n = len(rows.get("transition_energy", ()))
     sel = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    ecol = ENERGY_COLUMNS[energy_axis]
+    if energy_axis == "optical" and (ecol not in rows or not np.all(np.isfinite(np.asarray(rows[ecol], float)[sel]))):
+        raise InputError("the optical energy axis needs finite optical_transition_energy in every model row "
+                         "(rows computed with a dielectric); use energy_axis = \"single-particle\" otherwise")
     cols = {f: (np.asarray(rows[c], dtype=float)[sel] if c in rows else None)
-            for f, c in CURVE_COLUMNS.items()}
+            for f, c in {**CURVE_COLUMNS, "E_eV": ecol}.items()}
     return ModelCurve.from_arrays(cols["E_eV"] if cols["E_eV"] is not None else [], cols["edge_nm"],
                                   cols["g_e"], cols["g_h"], cols["Delta_N_e_mT"], cols["Delta_N_h_mT"])
 
@@ -198,6 +215,7 @@ def write_outputs(cfg: EnsembleConfig, res: dict, attrs: dict | None = None) -> 
             with h5py.File(tmp, "w") as f:
                 f.attrs.update({**provenance(), **(attrs or {})})
                 f.attrs["schema"] = ENSEMBLE_SCHEMA
+                f.attrs["energy_axis"] = getattr(cfg, "energy_axis", "optical")
                 f.attrs["config_json"] = json.dumps(doc)
                 f.attrs["results_json"] = json.dumps(_scalars(res))
                 f.attrs["notes_json"] = json.dumps(res.get("notes", []))
@@ -237,6 +255,15 @@ def _plot(cfg: EnsembleConfig, res: dict) -> None:
         a3.plot(res["B_T"], res[f"odmr_linewidth_{c}_mT_vs_B"], label=f"{c}: Δg = {res[f'Delta_g_{c}']:.3g}")
     a3.axvline(cfg.field_T, ls=":", c="k")
     a3.set(xlabel="B (T)", ylabel="ODMR ΔB (mT)")
-    a3.legend(fontsize=8)
+    # the measured numbers this job models (CsPbI3 NCs in glass, electrons)
+    B = np.asarray(res["B_T"], dtype=float)
+    g = abs(float(res.get("g_e_mean", float("nan"))))
+    dB = np.sqrt((MEASURED["Delta_g"] * B / g) ** 2 + MEASURED["Delta_N_mT"] ** 2 / 2 * 1e-6) * 1e3
+    a3.plot(B, dB, "k--", lw=1, label=f"measured law: Δg = {MEASURED['Delta_g']}, Δ_N = {MEASURED['Delta_N_mT']:g} mT "
+            f"at {MEASURED['E_eV']} eV (Belykh 2026), |g| = model")
+    a2.axvspan(*MEASURED["T2star_ps"], color="0.85", zorder=-1,
+               label=f"measured T2* {MEASURED['T2star_ps'][0]:g}–{MEASURED['T2star_ps'][1]:g} ps (Meliakov 2025, 430 mT)")
+    a2.legend(fontsize=7)
+    a3.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(cfg.plot, dpi=120)
