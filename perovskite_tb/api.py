@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from perovskite_tb.errors import InputError
+from perovskite_tb.measured import load_measured, load_measured_bulk, measured_series
 from perovskite_tb.model.materials import EtbParameters, load_parameters, material_table
 from perovskite_tb.model.shapes import SIZE_FIELDS, ShapeSpec
 from perovskite_tb.model.temperature import DEFAULT_RULE, check_temperature, parameters_at
@@ -26,7 +27,8 @@ from perovskite_tb.nc import solve as solve_terms_pipeline
 from perovskite_tb.observables.dielectric import DielectricDefaults, dielectric_constants
 from perovskite_tb.observables.hyperfine import HyperfineConstants, load_constants
 
-__all__ = ["Material", "material", "materials", "solve", "MODELS"]
+__all__ = ["Material", "material", "materials", "solve", "MODELS", "load_measured", "load_measured_bulk",
+           "measured_series"]
 
 #: Models :func:`solve` accepts.
 MODELS = ("etb", "kp")

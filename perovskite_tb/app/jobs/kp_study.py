@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from perovskite_tb.app.store.export import load_results
-from perovskite_tb.app.store.measured import load_measured
+from perovskite_tb.measured import load_measured
 from perovskite_tb.app.engine.points import expand_points
 from perovskite_tb.app.store.results import STUDY_JSON, row_from_columns, to_json
 from perovskite_tb.app.engine.models import solve_kp
@@ -258,7 +258,7 @@ def figure(path, png) -> str:
     measured points.
 
     The models are at the sets' reference temperature (Eg 1.9 meV below its 6 K value); measured
-    points of 6–15 K with a transition energy (:func:`perovskite_tb.app.store.measured.load_measured`, |g|-only points
+    points of 6–15 K with a transition energy (:func:`perovskite_tb.measured.load_measured`, |g|-only points
     skipped). Returns the PNG path.
     """
     import matplotlib  # imported here: the Agg backend must not be chosen at import time
