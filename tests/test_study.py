@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from perovskite_tb.app.jobs import study
-from perovskite_tb.app.store.measured import load_measured
+from perovskite_tb.measured import load_measured
 from perovskite_tb.errors import InputError
 
 

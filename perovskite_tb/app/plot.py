@@ -14,7 +14,7 @@ import numpy as np
 
 from perovskite_tb.app.store.io import read_curve
 from perovskite_tb.app.store.paths import check_writable
-from perovskite_tb.app.store.measured import load_measured, load_measured_bulk, measured_series
+from perovskite_tb.measured import load_measured, load_measured_bulk, measured_series
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.temperature import DEFAULT_RULE
 from perovskite_tb.model.universal import universal_g_e, universal_g_h

@@ -5,8 +5,10 @@ Sub-commands and their JSON keys are a stable contract used by regression checks
 * ``bulk --material M --parameter-set S [--orbital-zeeman] [--temperature-K T] --json`` →
   Eg_eV, gap_M_eV, gap_X_eV, Delta_so_eV, m_e, m_h, g_e, g_h
 * ``nc --material M --parameter-set S --n-cells NX NY NZ [--orbital-zeeman] [--temperature-K T]
-  [--termination pbx6|passivated|csx] --json`` →
-  n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds, termination
+  [--termination pbx6|passivated|csx] [--levels K] --json`` →
+  n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds, termination;
+  with ``--levels K`` also ``levels`` = {"e": [{"E_eV", "degeneracy", "zeeman_x_muB", "zeeman_y_muB",
+  "zeeman_z_muB"}, …], "h": […]} (also ``kp-nc --levels K``)
 * ``curve`` → the main job (see :mod:`perovskite_tb.app.jobs.curve`)
 * ``sweep RUN.toml [--scheduler tcp://HOST:PORT] [--dry-run]``, ``export FILE.h5 --csv [-o F.csv]`` →
   :mod:`perovskite_tb.app.engine.sweep` (run-file schema: ``docs/run-file.md``)
@@ -30,7 +32,8 @@ import sys
 from perovskite_tb import __version__
 from perovskite_tb.app.cli import ensemble as ensemble_cli, kp as kp_cli, sweep as sweep_cli
 from perovskite_tb.app.jobs import fit, halides, study, tseries, tstudy
-from perovskite_tb.app.cli.options import add_dielectric_options, dielectric_option, finite_float, material_name
+from perovskite_tb.app.cli.options import (add_dielectric_options, add_levels_option, dielectric_option, finite_float,
+                                           material_name)
 from perovskite_tb.app.jobs.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.plot import ENERGY_AXES
 from perovskite_tb.app.store.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
@@ -125,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dielectric_options(n)
     _termination_options(n)
     _solver_option(n)
+    add_levels_option(n)
     n.add_argument("--json", action="store_true", help="print one JSON object")
     n.set_defaults(func=_cmd_nc)
 
@@ -226,8 +230,12 @@ def _cmd_nc(args) -> int:
 
     params = _params(args)
     r = nc_gfactors(params, _nc_shape(args), orbital_zeeman=args.orbital_zeeman,
-                    dielectric=dielectric_option(args), method=args.solver, termination=_termination(args))
-    _print(nc_json(r, params), args.json)
+                    dielectric=dielectric_option(args), method=args.solver, termination=_termination(args),
+                    levels=args.levels or 1)
+    out = nc_json(r, params)
+    if args.levels is not None:
+        out["levels"] = r.levels_json()
+    _print(out, args.json)
     return 0
 
 

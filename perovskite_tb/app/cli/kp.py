@@ -14,11 +14,11 @@ import time
 
 from perovskite_tb.app.store.results import (BULK_COLUMNS, KP_BULK_JSON, KP_NC_JSON, bulk_row,
                                        row_from_result, to_json)
-from perovskite_tb.app.cli.options import add_dielectric_options, dielectric_option, material_name
-from perovskite_tb.app.engine.models import with_coulomb
+from perovskite_tb.app.cli.options import add_dielectric_options, add_levels_option, dielectric_option, material_name
+from perovskite_tb.app.engine.models import solve_kp
 from perovskite_tb.errors import InputError
 from kp.bulk import bulk_properties
-from kp.confinement import nc_default_set, solve_nc
+from kp.confinement import nc_default_set
 from kp.envelope import BASIS_KINDS
 from kp.parameters import load_kp_parameters
 
@@ -63,8 +63,8 @@ MAX_EDGE_NM = 50.0
 
 def kp_nc_row(material: str, edge_nm, *, parameter_set: str | None = None,
               temperature_K: float | None = None, n_basis: int | None = None,
-              basis: str = "legendre", dielectric="default") -> dict:
-    """Result row of one confined k·p cuboid (:func:`kp.confinement.solve_nc`).
+              basis: str = "legendre", dielectric="default", levels: int = 1):
+    """Result row (and the solved NC) of one confined k·p cuboid (:func:`perovskite_tb.app.engine.models.solve_kp`).
 
     Parameters
     ----------
@@ -80,6 +80,12 @@ def kp_nc_row(material: str, edge_nm, *, parameter_set: str | None = None,
     basis : {"legendre", "sine"}
     dielectric : "default", (float, float) or None
         (ε_in, ε_out) of the Coulomb step (:func:`perovskite_tb.nc.dielectric_pair`); None skips it.
+    levels : int, optional
+        K: Kramers doublets per carrier in the spectrum (default 1).
+
+    Returns
+    -------
+    (dict, SolvedNanocrystal)
 
     Raises
     ------
@@ -100,12 +106,12 @@ def kp_nc_row(material: str, edge_nm, *, parameter_set: str | None = None,
     params = load_kp_parameters(material, name)
     if temperature_K is not None:
         params = params.at_temperature(temperature_K)
-    r = with_coulomb(solve_nc(params, edge, basis=basis, n_basis=n_basis), material, dielectric)
+    r = solve_kp(params, edge, material, basis=basis, n_basis=n_basis, dielectric=dielectric, levels=levels)
     return row_from_result(
         r, model="kp", material=material, parameter_set=name, edges_nm=edge, edge_nm=edge[0],
         shape="cube" if len(set(edge)) == 1 else "cuboid", kp_basis=basis,
         temperature_K=math.nan if temperature_K is None else temperature_K,
-        kp_resolution=n_basis or 0, seconds=time.perf_counter() - t0)
+        kp_resolution=n_basis or 0, seconds=time.perf_counter() - t0), r
 
 
 def run_kp_nc(args) -> int:
@@ -132,10 +138,12 @@ def run_kp_nc(args) -> int:
     edge = tuple(args.edge_nm)
     if len(edge) != 3 or not all(math.isfinite(v) and v > 0 for v in edge):
         raise InputError(f"--edge-nm needs three finite lengths > 0 nm, got {edge}")
-    row = kp_nc_row(args.material, edge, parameter_set=args.parameter_set,
-                    temperature_K=args.temperature_K, n_basis=args.n_basis, basis=args.basis,
-                    dielectric=dielectric_option(args))
+    row, r = kp_nc_row(args.material, edge, parameter_set=args.parameter_set,
+                       temperature_K=args.temperature_K, n_basis=args.n_basis, basis=args.basis,
+                       dielectric=dielectric_option(args), levels=args.levels or 1)
     out = to_json(row, KP_NC_JSON)
+    if args.levels is not None:
+        out["levels"] = r.levels_json()
     if args.json:
         print(json.dumps(out))
     else:
@@ -172,5 +180,6 @@ def add_subcommands(subparsers) -> None:
     pn.add_argument("--basis", choices=BASIS_KINDS, default="legendre",
                     help="envelope basis: integrated Legendre polynomials (default) or sines")
     add_dielectric_options(pn)
+    add_levels_option(pn)
     pn.add_argument("--json", action="store_true", help="print one JSON object")
     pn.set_defaults(func=run_kp_nc)

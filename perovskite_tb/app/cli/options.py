@@ -75,3 +75,23 @@ def dielectric_option(args) -> object:
     d = dielectric_constants(args.material)
     return (d.eps_in.value if args.epsilon_in is None else args.epsilon_in,
             d.eps_out.value if args.epsilon_out is None else args.epsilon_out)
+
+
+def levels_count(s: str) -> int:
+    """argparse type of ``--levels``: a whole number of Kramers doublets, 1 … 64."""
+    from perovskite_tb.eigen.band_edges import MAX_LEVELS
+
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"levels must be a whole number of Kramers doublets, got {s!r}") from None
+    if not 1 <= v <= MAX_LEVELS:
+        raise argparse.ArgumentTypeError(f"levels must be 1..{MAX_LEVELS} Kramers doublets, got {v}")
+    return v
+
+
+def add_levels_option(p: argparse.ArgumentParser) -> None:
+    """``--levels K``: the level spectrum, added to the JSON as ``levels``."""
+    p.add_argument("--levels", type=levels_count, default=None, metavar="K",
+                   help="also give the K lowest electron and highest hole Kramers doublets (multiplets, "
+                        "inertia-proved complete) with their Zeeman values (μB) as the JSON key 'levels'")

@@ -10,7 +10,6 @@ appends ``start <key> <pid>`` / ``done <key> <pid>`` lines to it (the writer add
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Callable
 
@@ -20,10 +19,9 @@ from perovskite_tb.app.engine.points import Point
 from perovskite_tb.app.store.results import row_from_result
 from perovskite_tb.errors import GeometryError
 from perovskite_tb.model.shapes import SHAPES
-from perovskite_tb.observables.coulomb import coulomb_of_solution
-from kp.confinement import solve_nc
+from kp.confinement import kp_terms
 
-__all__ = ["MODELS", "TRACE_ENV", "compute_point", "compute_etb", "compute_kp", "trace", "with_coulomb"]
+__all__ = ["MODELS", "TRACE_ENV", "compute_point", "compute_etb", "compute_kp", "trace", "solve_kp"]
 
 #: Environment variable naming a trace file (debugging hook, see the module docstring).
 TRACE_ENV = "PEROVSKITE_TB_SWEEP_TRACE"
@@ -59,9 +57,12 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
     kw = {} if default_term else {"termination": term}
     if getattr(point, "solver", "auto") != "auto":
         kw["method"] = point.solver
+    levels = getattr(point, "levels", 1)
+    if levels != 1:
+        kw["levels"] = levels
     if spec.n_cells is not None:
         n = tuple(spec.n_cells)
-        if etb_solver is not None and n[0] == n[1] == n[2] and default_term:
+        if etb_solver is not None and n[0] == n[1] == n[2] and default_term and levels == 1:
             r = etb_solver(point.params, n[0], point.orbital_zeeman)
         else:
             r = nc.nc_gfactors(point.params, n, orbital_zeeman=point.orbital_zeeman, **kw)
@@ -74,19 +75,19 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
     return row_from_result(r, **point.columns(), n_atoms=n_atoms, peak_rss_GB=peak_rss_gb())
 
 
-def with_coulomb(r, material: str, dielectric="default"):
-    """``r`` (a k·p :class:`kp.confinement.NcResult`) with its e–h Coulomb energy for (ε_in, ε_out) =
-    :func:`perovskite_tb.nc.dielectric_pair` ``(material, dielectric)``; unchanged if that is None."""
-    eps = nc.dielectric_pair(material, dielectric)
-    if eps is None:
-        return r
-    return dataclasses.replace(r, coulomb=coulomb_of_solution(r.terms, r, *eps))
+def solve_kp(params, edge_nm, material: str, *, basis: str = "legendre", n_basis=None, dielectric="default",
+             levels: int = 1, method: str = "auto"):
+    """A confined k·p box through the one pipeline (:func:`kp.confinement.kp_terms` → :func:`perovskite_tb.nc.solve`),
+    with (ε_in, ε_out) = :func:`perovskite_tb.nc.dielectric_pair` ``(material, dielectric)`` in its context."""
+    terms = kp_terms(params, edge_nm, basis=basis, n_basis=n_basis, method=method)
+    context = {"material": material, "dielectric": nc.dielectric_pair(material, dielectric)}
+    return nc.solve(terms, solver=method, levels=levels, context=context)
 
 
 def compute_kp(point: Point) -> dict:
-    """k·p row of one point (:func:`kp.confinement.solve_nc` on the box ``point.edges_nm``)."""
-    r = with_coulomb(solve_nc(point.params, point.edges_nm, basis=point.kp_basis,
-                              n_basis=point.kp_resolution or None), point.material)
+    """k·p row of one point (the box ``point.edges_nm`` through :func:`solve_kp`)."""
+    r = solve_kp(point.params, point.edges_nm, point.material, basis=point.kp_basis,
+                 n_basis=point.kp_resolution or None, levels=getattr(point, "levels", 1))
     return row_from_result(r, **point.columns(), edges_nm=point.edges_nm, n_atoms=0,
                            peak_rss_GB=peak_rss_gb())
 

@@ -66,6 +66,9 @@ class Point:
     solver : str
         ETB eigensolver back-end (``[execution].solver``; not part of the point's identity: every
         back-end gives the same levels and g to the solver tolerances).
+    levels : int
+        K: Kramers doublets per carrier in the row's spectrum (``[options].levels``; the options are
+        checked on resume, so not part of the point's identity).
     """
 
     model: str
@@ -83,6 +86,7 @@ class Point:
     params: object = field(default=None, repr=False, compare=False)
     termination: TerminationSpec | None = None
     solver: str = field(default="auto", compare=False)
+    levels: int = field(default=1, compare=False)
 
     @property
     def n_cells(self) -> tuple:
@@ -250,7 +254,7 @@ class _Expander:
                     out.append(Point("etb", mat, set_name, set_name, s, T, oz, edges_nm=edges,
                                      memory_gb=_memory_etb(pT.n_orb, s, pT.a, _nnz_row(pT)), params=pT,
                                      termination=self.spec.options.termination_spec(term),
-                                     solver=self.spec.execution.solver))
+                                     solver=self.spec.execution.solver, levels=self.spec.options.levels))
         return out
 
     def kp(self, mat: str, ps: str, set_name: str, T: float) -> list[Point]:
@@ -270,7 +274,8 @@ class _Expander:
             for basis in ax.kp_basis:
                 for res in ax.kp_resolution or (0,):
                     out.append(Point("kp", mat, self.kp_sets[mat], lattice, s, T, False, basis, res,
-                                     edges_nm=edges, memory_gb=_memory_kp(res, edges), params=kpp))
+                                     edges_nm=edges, memory_gb=_memory_kp(res, edges), params=kpp,
+                                     levels=op.levels))
         return out
 
 

@@ -19,6 +19,7 @@ import tomli_w
 
 from perovskite_tb.app.engine.validate import Check
 from perovskite_tb.app.engine.validate import show
+from perovskite_tb.app.store.results import ROW_LEVELS
 from perovskite_tb.eigen.registry import check_solver
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.temperature import RULES
@@ -105,6 +106,9 @@ class Options:
         δ_sb of the ``passivated`` termination (eV); None: its default (30 eV).
     cs_potential_eV : float or None
         U_Cs of the ``csx`` termination (eV); None: its default (screened point charge).
+    levels : int
+        K: Kramers doublets per carrier in each row's level spectrum (``levels_e``, ``degeneracy_e``,
+        ``zeeman_e`` …; 1 … :data:`perovskite_tb.app.store.results.ROW_LEVELS`; default 1, the band edges).
     """
 
     temperature_rule: str = "a"
@@ -113,6 +117,7 @@ class Options:
     kp_edge_temperature_K: float | None = None
     passivation_eV: float | None = None
     cs_potential_eV: float | None = None
+    levels: int = 1
 
     def termination_spec(self, kind: str) -> TerminationSpec:
         """The :class:`~perovskite_tb.model.termination.TerminationSpec` of ``kind`` with these parameters."""
@@ -302,8 +307,10 @@ def _parse_options(c: Check, doc: dict) -> tuple[Options, tuple]:
     for key, v in term.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             c.fail(f"[options].{key}", f"must be a finite number in eV, got {show(v)}")
+    levels = c.pos_int(op.get("levels", 1), "[options].levels",
+                       f"a whole number of Kramers doublets in 1..{ROW_LEVELS}", lo=1, hi=ROW_LEVELS)
     return Options(temperature_rule=rule, kp_parameter_set=kp_set, kp_kane_scaling=kane,
-                   kp_edge_temperature_K=t_edge, **term), res
+                   kp_edge_temperature_K=t_edge, levels=levels, **term), res
 
 
 def _check_termination(c: Check, axes: Axes, options: Options) -> None:

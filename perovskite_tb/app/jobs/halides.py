@@ -28,7 +28,7 @@ import numpy as np
 
 from perovskite_tb.app.store.export import load_results
 from perovskite_tb.app.store.io import ResultWriter
-from perovskite_tb.app.store.measured import load_measured_bulk
+from perovskite_tb.measured import load_measured_bulk
 from perovskite_tb.app.plot import check_plot_path, plot_bulk, plot_nc
 from perovskite_tb.app.store.results import (BULK_COLUMNS, BULK_JSON, REFERENCE_COLUMNS, bulk_row,
                                        to_json)

@@ -39,9 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from perovskite_tb.app.store.export import load_results
-from perovskite_tb.app.store.measured import load_measured
+from perovskite_tb.measured import load_measured
 from perovskite_tb.app.engine.points import expand_points
 from perovskite_tb.app.store.results import STUDY_JSON, row_from_columns, to_json
+from perovskite_tb.app.engine.models import solve_kp
 from perovskite_tb.app.engine.runfile import RunSpec, parse_run
 from perovskite_tb.app.engine.sweep import run_sweep
 from perovskite_tb.errors import InputError
@@ -50,7 +51,7 @@ from perovskite_tb.model.bulk import bloch_hamiltonian as etb_h
 from perovskite_tb.model.materials import load_parameters
 from kp.bulk import bloch_hamiltonian as kp_h
 from kp.bulk import bloch_terms
-from kp.confinement import solve_nc
+
 from kp.envelope import EnvelopeOperators
 from kp.parameters import load_kp_parameters
 
@@ -237,7 +238,7 @@ def mixing(cells=range(3, 11)) -> str:
         k = np.sqrt(3.0) * np.pi / L
         Ek = np.linalg.eigvalsh(etb_h(pe, kR + k * d))
         Ekp = np.linalg.eigvalsh(kp_h(pk, k * d))
-        r = solve_nc(pk, (L, L, L))
+        r = solve_kp(pk, (L, L, L), MATERIAL, dielectric=None)
         ops = EnvelopeOperators(r.terms.basis)
         W = {name: ops.kron(P, ops.eye()) for name, P in proj.items()}
 
@@ -257,7 +258,7 @@ def figure(path, png) -> str:
     measured points.
 
     The models are at the sets' reference temperature (Eg 1.9 meV below its 6 K value); measured
-    points of 6–15 K with a transition energy (:func:`perovskite_tb.app.store.measured.load_measured`, |g|-only points
+    points of 6–15 K with a transition energy (:func:`perovskite_tb.measured.load_measured`, |g|-only points
     skipped). Returns the PNG path.
     """
     import matplotlib  # imported here: the Agg backend must not be chosen at import time

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from perovskite_tb.app.store.io import open_results, read_rows
-from perovskite_tb.app.store.measured import load_measured
+from perovskite_tb.measured import load_measured
 from perovskite_tb.app.store.paths import check_writable
 from perovskite_tb.app.plot import ENERGY_AXES, _save_figure, check_energy_axis, check_plot_path, energies
 from perovskite_tb.app.engine.runfile import RunSpec, parse_run

@@ -53,7 +53,7 @@ from pathlib import Path
 import h5py
 
 from perovskite_tb.app.store.io import read_curve, update_attrs
-from perovskite_tb.app.store.measured import MEASURED_DOI, measured_series
+from perovskite_tb.measured import MEASURED_DOI, measured_series
 from perovskite_tb.app.engine.models import compute_point
 from perovskite_tb.app.plot import check_plot_path, plot_temperature_series
 from perovskite_tb.app.engine.points import expand_points

@@ -41,7 +41,7 @@ from filelock import FileLock, Timeout
 
 from perovskite_tb.app.store.integrity import (JOURNAL, LIBVER, ROW_SHA, column_sha256, damage_guard, open_error,
                                          row_sha256, seal, write_guard)
-from perovskite_tb.app.store.measured import load_measured  # noqa: F401  (public name of this module)
+from perovskite_tb.measured import load_measured  # noqa: F401  (public name of this module)
 from perovskite_tb.app.store.provenance import history, provenance
 from perovskite_tb.app.store.reader import (LEGACY_SCHEMAS, SCHEMA, check_not_being_written, check_readable, hold,  # noqa: F401
                                       read_column, n_complete, open_results, read_curve, read_rows, read_table,

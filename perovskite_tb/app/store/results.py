@@ -16,6 +16,7 @@ Bulk properties (``perovskite-tb bulk``, the halides job) have their own small t
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ __all__ = [
     "Column", "COLUMNS", "ID_COLUMNS", "BULK_COLUMNS", "NC_JSON", "KP_NC_JSON", "BULK_JSON",
     "KP_BULK_JSON", "STUDY_JSON", "REFERENCE_COLUMNS", "JSON_KEYS", "nc_json",
     "default_row", "row_from_result", "row_from_columns", "failed_row", "bulk_row", "to_json", "flat_names",
-    "units", "check_row",
+    "units", "check_row", "ROW_LEVELS", "ROW_DEGENERACY",
 ]
 
 
@@ -116,6 +117,22 @@ _DATA_COLUMNS: tuple[Column, ...] = (
     Column("residual_h", "eV", "f8", "‖Hv − Ev‖ of the hole doublet", json_key="residual_h_eV"),
 )
 
+#: Multiplets per carrier a row stores (``levels`` K ≤ this; NaN / 0 beyond the levels computed).
+ROW_LEVELS = 16
+#: Zeeman values stored per multiplet (degeneracies up to this; the point-group irreps have ≤ 4).
+ROW_DEGENERACY = 8
+
+_LEVEL_COLUMNS: tuple[Column, ...] = tuple(
+    col for c, side, order in (("e", "electron", "ascending"), ("h", "hole", "descending from the gap")) for col in (
+        Column(f"levels_{c}", "eV", "f8", f"{side} multiplet energies, {order} (perovskite_tb.eigen.spectrum); "
+               "NaN beyond the levels computed", shape=(ROW_LEVELS,)),
+        Column(f"degeneracy_{c}", "1", "i8", f"states in each {side} multiplet; 0 beyond the levels computed",
+               shape=(ROW_LEVELS,)),
+        Column(f"zeeman_{c}", "muB", "f8", f"first-order Zeeman values of each {side} multiplet along x, y, z "
+               "(energy per μB·B), by decreasing <J>; a doublet gives (+g/2, -g/2); NaN-padded",
+               shape=(ROW_LEVELS, 3, ROW_DEGENERACY)),
+    ))
+
 _RUN_COLUMNS: tuple[Column, ...] = (
     Column("solver", "", "str", "eigensolver back end ('' when unknown)"),
     Column("seconds", "s", "f8", "wall time of the point"),
@@ -133,7 +150,7 @@ def _observable_columns() -> tuple[Column, ...]:
 
 #: name → Column of a result row, in table order (identity, data, observables, run facts).
 COLUMNS: dict[str, Column] = {
-    c.name: c for c in ID_COLUMNS + _DATA_COLUMNS + _observable_columns() + _RUN_COLUMNS
+    c.name: c for c in ID_COLUMNS + _DATA_COLUMNS + _observable_columns() + _LEVEL_COLUMNS + _RUN_COLUMNS
 }
 
 #: name → Column of a bulk row (``perovskite-tb bulk``, the halides job's bulk table).
@@ -263,11 +280,31 @@ def _result_columns(result) -> dict:
     if edges is not None:
         cols["edges_nm"] = tuple(edges)
         cols["edge_nm"] = float(tuple(edges)[0])
+    cols.update(_level_columns(result))
     nb = _first(result, "terms.basis.n_max")
     if nb is not None:
         cols["kp_n_basis"] = tuple(int(v) for v in nb)
         cols["kp_basis"] = _first(result, "terms.basis.kind", default="")
     return cols
+
+
+def _level_columns(result) -> dict:
+    """The spectrum of a :class:`perovskite_tb.nc.SolvedNanocrystal` as the ``levels_*``, ``degeneracy_*`` and
+    ``zeeman_*`` columns (first :data:`ROW_LEVELS` multiplets per carrier); {} for other results."""
+    spectrum = getattr(result, "spectrum", None)
+    if spectrum is None or not hasattr(result, "zeeman"):
+        return {}
+    out = {}
+    for c in ("e", "h"):
+        E = np.full(ROW_LEVELS, math.nan)
+        deg = np.zeros(ROW_LEVELS, dtype=np.int64)
+        Z = np.full((ROW_LEVELS, 3, ROW_DEGENERACY), math.nan)
+        for i, m in enumerate(spectrum.carrier(c)[:ROW_LEVELS]):
+            E[i], deg[i] = m.energy, m.degeneracy
+            z = result.zeeman(c, i)
+            Z[i, :, : min(z.shape[1], ROW_DEGENERACY)] = z[:, :ROW_DEGENERACY]
+        out.update({f"levels_{c}": E, f"degeneracy_{c}": deg, f"zeeman_{c}": Z})
+    return out
 
 
 def row_from_result(result, **columns) -> dict:
@@ -377,4 +414,7 @@ def flat_names(name: str, ndim_shape: tuple | None = None) -> list[str]:
         return [f"{name}_{a}" for a in "xyz"]
     if shape == (3, 3):
         return [f"{name.removesuffix('_tensor')}_{s}" for s in _TENSOR]
+    if shape:  # e.g. the level spectra: levels_e_0 …, zeeman_e_0_x_0 …
+        axes = [("x", "y", "z") if n == 3 and k == 1 and len(shape) == 3 else range(n) for k, n in enumerate(shape)]
+        return [f"{name}_" + "_".join(str(i) for i in idx) for idx in itertools.product(*axes)]
     return [name]
