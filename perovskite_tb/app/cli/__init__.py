@@ -5,7 +5,7 @@ Sub-commands and their JSON keys are a stable contract used by regression checks
 * ``bulk --material M --parameter-set S [--orbital-zeeman] [--temperature-K T] --json`` →
   Eg_eV, gap_M_eV, gap_X_eV, Delta_so_eV, m_e, m_h, g_e, g_h
 * ``nc --material M --parameter-set S --n-cells NX NY NZ [--orbital-zeeman] [--temperature-K T]
-  [--termination pbx6|passivated|csx] [--levels K] --json`` →
+  [--termination pbx6|passivated|csx] [--levels K] [--thermal-average] --json`` →
   n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds, termination;
   with ``--levels K`` also ``levels`` = {"e": [{"E_eV", "degeneracy", "zeeman_x_muB", "zeeman_y_muB",
   "zeeman_z_muB"}, …], "h": […]} (also ``kp-nc --levels K``)
@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     _termination_options(n)
     _solver_option(n)
     add_levels_option(n)
+    n.add_argument("--thermal-average", action="store_true",
+                   help="also g_e_thermal, g_h_thermal: Boltzmann average over the confined levels at --temperature-K "
+                        "(perovskite_tb.observables.thermal; implies --levels max(K, 8))")
     n.add_argument("--json", action="store_true", help="print one JSON object")
     n.set_defaults(func=_cmd_nc)
 
@@ -228,11 +231,19 @@ def _nc_shape(args):
 def _cmd_nc(args) -> int:
     from perovskite_tb.nc import nc_gfactors
 
+    if args.thermal_average and args.temperature_K is None:
+        from perovskite_tb.errors import InputError
+
+        raise InputError("--thermal-average needs --temperature-K T (K): the populations are Boltzmann factors at T")
     params = _params(args)
+    levels = max(args.levels or 1, 8) if args.thermal_average else (args.levels or 1)
     r = nc_gfactors(params, _nc_shape(args), orbital_zeeman=args.orbital_zeeman,
                     dielectric=dielectric_option(args), method=args.solver, termination=_termination(args),
-                    levels=args.levels or 1)
+                    levels=levels)
     out = nc_json(r, params)
+    if args.thermal_average:
+        r.context["temperature_K"] = float(args.temperature_K)
+        out.update({k: r.observable(k) for k in ("g_e_thermal", "g_h_thermal")})
     if args.levels is not None:
         out["levels"] = r.levels_json()
     _print(out, args.json)

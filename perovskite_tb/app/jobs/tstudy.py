@@ -43,7 +43,7 @@ from perovskite_tb.app.engine.runfile import RunSpec, parse_run
 from perovskite_tb.app.engine.sweep import run_sweep
 from perovskite_tb.app.plot import _save_figure, check_plot_path, energies
 from perovskite_tb.app.store.io import open_results, read_rows
-from perovskite_tb.app.store.measured import load_measured
+from perovskite_tb.measured import load_measured
 from perovskite_tb.app.store.paths import check_writable
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import load_parameters
