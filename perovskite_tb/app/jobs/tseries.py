@@ -35,6 +35,13 @@ cubes of ``etb_n_cells`` and the k·p cube of the matched edge with ``kp_edge_te
 match temperature (the NC keeps its cell count) and the Kane-energy scaling of the rule; the size
 search evaluates its k·p points through the same engine code and hands its last point to the run.
 
+Comparison modes (issue 21, item 2): the series above is the **fixed-size** mode. With ``laser_n_cells``
+(``--laser-n-cells``) the job also computes ETB cubes of those sizes at each measured temperature (file
+``<stem>.laser.h5``, resumable) and evaluates the **laser-selected** mode: the NC whose *optical* transition
+at T equals the measured laser energy E_L(T) (1.703, 1.710, 1.725, 1.759 eV at 6, 30, 65, 90 K; linear in
+the optical energy between the sizes, NaN outside them; :func:`perovskite_tb.app.jobs.tstudy.laser_select`).
+Stored as the root attribute ``etb_laser_selected_json`` ([{T_K, E_L_eV, g_e, g_h}]) and printed.
+
 Output: an HDF5 result file (:mod:`perovskite_tb.app.store.io`, ``kind = "tseries"``; k·p rows carry
 ``n_cells = (0, 0, 0)``, their size is ``edge_nm``) with root attributes ``kp_edge_nm_matched``,
 ``target_energy_eV``, ``match_temperature_K`` (units eV, nm, K); resumable like every sweep. The
@@ -104,6 +111,8 @@ class TSeriesConfig:
         Tolerance of the k·p size match (eV).
     orbital_zeeman : bool
         ETB on-site μB L·B term (default off, as the curve job).
+    laser_n_cells : tuple of int
+        ETB cube sizes of the laser-selected mode (empty: fixed size only; module docstring).
     output, plot : str
         HDF5 path; PNG path or None.
     """
@@ -121,6 +130,7 @@ class TSeriesConfig:
     kp_edge_nm: float | None = None
     energy_tol_eV: float = 5e-4
     orbital_zeeman: bool = False
+    laser_n_cells: tuple = ()
     output: str = "tseries.h5"
     plot: str | None = "tseries.png"
 
@@ -306,9 +316,36 @@ def run_tseries(cfg: TSeriesConfig) -> str:
         if miss is not None:
             extra["kp_E_match_mismatch_eV"] = miss
         update_attrs(out, **extra)
+    if "etb" in cfg.models and cfg.laser_n_cells:
+        update_attrs(out, etb_laser_selected_json=json.dumps(laser_selected(cfg)))
     if cfg.plot:
         plot_temperature_series(out, cfg.plot)
     return str(out)
+
+
+def laser_selected(cfg: TSeriesConfig) -> list[dict]:
+    """Laser-selected ETB g at each measured temperature of ``cfg`` (module docstring), computing the
+    ``laser_n_cells`` cubes into ``<stem>.laser.h5`` first (resumable).
+
+    Returns
+    -------
+    list of dict
+        ``T_K`` (K), ``E_L_eV`` (eV), ``g_e``, ``g_h`` (NaN where E_L lies outside the sizes' optical energies).
+    """
+    from perovskite_tb.app.jobs.tstudy import LASER_EV, laser_select, rule_curves
+
+    temps = sorted({float(T) for T in cfg.temperatures_K} & set(LASER_EV))
+    if len(set(cfg.laser_n_cells)) < 2 or not temps:
+        raise InputError("the laser-selected mode needs >= 2 sizes (--laser-n-cells) and a measured temperature "
+                         f"({', '.join(f'{T:g}' for T in sorted(LASER_EV))} K)")
+    path = str(Path(cfg.output).with_suffix(".laser.h5"))
+    doc = _run_doc(cfg, "etb", temps, n_cells=sorted({int(N) for N in cfg.laser_n_cells}),
+                   orbital_zeeman=[cfg.orbital_zeeman])
+    del doc["options"]["kp_edge_temperature_K"]
+    run_sweep(replace(parse_run(doc, source="tseries:laser"), output=path), progress=False, kind="sweep")
+    curve = rule_curves(path)
+    return [{"T_K": T, "E_L_eV": LASER_EV[T], **{k: laser_select(curve, T)[k] for k in ("g_e", "g_h")}}
+            for T in temps]
 
 
 def add_subcommand(sub, finite_float, positive_int) -> None:
@@ -338,6 +375,9 @@ def add_subcommand(sub, finite_float, positive_int) -> None:
     t.add_argument("--no-kp-kane-scaling", action="store_true", help="keep the k·p E_p (eV) fixed in T")
     t.add_argument("--orbital-zeeman", action="store_true",
                    help="include the on-site μB L·B term in the ETB (default off)")
+    t.add_argument("--laser-n-cells", nargs="*", type=positive_int, default=[],
+                   help="ETB cube sizes for the laser-selected mode (the NC whose optical energy at T is the "
+                        "measured laser energy); none: fixed size only")
     t.add_argument("-o", "--output", default="tseries.h5", help="HDF5 output path (resumed if it exists)")
     t.add_argument("--plot", default="tseries.png", help="PNG path, or 'none'")
     t.set_defaults(func=_cmd_tseries)
@@ -351,9 +391,14 @@ def _cmd_tseries(args) -> int:
         models=tuple(m.strip() for m in args.model.split(",") if m.strip()),
         etb_n_cells=args.etb_n_cells, rule=args.temperature_rule,
         kp_kane_scaling=not args.no_kp_kane_scaling, kp_edge_nm=args.kp_edge_nm,
-        orbital_zeeman=args.orbital_zeeman, output=args.output,
+        orbital_zeeman=args.orbital_zeeman, laser_n_cells=tuple(args.laser_n_cells), output=args.output,
         plot=None if args.plot.lower() == "none" else args.plot,
     )
     out = run_tseries(cfg)
     print(f"wrote {out}" + (f" and {cfg.plot}" if cfg.plot else ""))
+    if cfg.laser_n_cells and "etb" in cfg.models:
+        with h5py.File(out, "r") as f:
+            for r in json.loads(f.attrs["etb_laser_selected_json"]):
+                print(f"laser-selected ETB at {r['T_K']:g} K (E_L = {r['E_L_eV']} eV): "
+                      f"g_e = {r['g_e']:.4f}, g_h = {r['g_h']:.4f}")
     return 0
