@@ -57,6 +57,8 @@ LASER_EV = {6.0: 1.703, 30.0: 1.710, 65.0: 1.725, 90.0: 1.759}
 #: Measured changes of sample #1: Δg_e over 6→90 K and Δg_h over 6→65 K (same source, shipped table).
 #: (T0 K, T1 K, Δg): g_e 2.33 → 1.82, g_h −0.14 → +0.34.
 MEASURED_SLOPES = {"e": (6.0, 90.0, 1.82 - 2.33), "h": (6.0, 65.0, 0.34 - (-0.14))}
+#: Rules with a k·p meaning (E_g(T) and the Kane-energy scaling; the partition and DW rules act on ETB on-site/hopping terms).
+KP_RULES = ("a", "b")
 #: Name of the frozen-displacement hypothesis (not a temperature rule: its own rows).
 DISORDER = "disorder"
 
@@ -77,6 +79,7 @@ class TStudyConfig:
     plot: str | None = "tstudy.png"
     report: str | None = "tstudy.md"
     workers: int | None = 1
+    kp: bool = True
 
 
 def _check(cfg: TStudyConfig) -> None:
@@ -116,14 +119,35 @@ def rule_run(cfg: TStudyConfig, rule: str) -> RunSpec:
     return replace(spec, output=rule_path(cfg, rule), plot=None)
 
 
-def rule_curves(path) -> dict:
-    """Rows of one rule's file: {(N, T): {g_e, g_h, E_opt, E_sp}} (eV)."""
+def kp_path(cfg: TStudyConfig, rule: str) -> str:
+    """k·p sweep file of one rule: ``<stem>.<rule>.kp.h5``."""
+    return str(Path(cfg.output).with_suffix(f".{rule}.kp.h5"))
+
+
+def kp_run(cfg: TStudyConfig, rule: str) -> RunSpec:
+    """k·p cubes of the same cell counts (edge N·a0 at 6 K, following a(T)), ``temperature_rule = rule``
+    (Kane energy scaled as the rule implies, :func:`perovskite_tb.model.temperature.kane_energy_scale`)."""
+    a0 = load_parameters(cfg.material, cfg.parameter_set).a
+    axes = {"material": [cfg.material], "parameter_set": [cfg.parameter_set], "model": ["kp"],
+            "edge_nm": [round(int(N) * a0, 9) for N in cfg.n_cells],
+            "temperature_K": [float(T) for T in cfg.temperatures_K]}
+    spec = parse_run({"axes": axes, "options": {"temperature_rule": rule, "kp_edge_temperature_K": 6.0,
+                                                "kp_kane_scaling": True},
+                      "execution": {"workers": 1}}, source=f"tstudy:kp:{rule}")
+    return replace(spec, output=kp_path(cfg, rule), plot=None)
+
+
+def rule_curves(path, model: str = "etb", a_nm: float | None = None) -> dict:
+    """Rows of one rule's file: {(N, T): {g_e, g_h, E_opt, E_sp}} (eV); k·p rows are keyed by N = edge/a_nm."""
     with open_results(path) as f:
-        d = read_rows(f, "etb")
+        d = read_rows(f, model)
     E_opt, E_sp = energies(d, "optical"), energies(d, "single-particle")
     out = {}
     for k in range(len(d["g_e"])):
-        N = int(np.asarray(d["n_cells"])[k][0])
+        if model == "kp":
+            N = int(round(float(np.asarray(d["edges_nm"])[k][0]) / a_nm))
+        else:
+            N = int(np.asarray(d["n_cells"])[k][0])
         T = float(np.asarray(d["temperature_K"])[k])
         out[(N, T)] = {"g_e": float(d["g_e"][k]), "g_h": float(d["g_h"][k]), "E_opt": float(E_opt[k]),
                        "E_sp": float(E_sp[k])}
@@ -237,17 +261,18 @@ def rank(cfg: TStudyConfig, curves: dict, dis: dict) -> list[dict]:
     """One row per (hypothesis, mode): series, slopes, ratios; sorted by ``miss`` (module docstring)."""
     temps = [float(T) for T in cfg.temperatures_K]
     rows = []
-    for rule, curve in curves.items():
+    for (rule, model), curve in curves.items():
         n1 = _sample1_size(curve)
         modes = [("laser", "laser-selected")] + [(N, f"fixed N={N}" + (" (sample #1)" if N == n1 else ""))
                                                  for N in sorted({N for N, _ in curve}, reverse=True)]
         for mode, label in modes:
             s = _series(curve, mode, temps)
-            rows.append({"hypothesis": rule, "info": RULE_INFO[rule], "model": "etb", "mode": label,
+            rows.append({"hypothesis": rule if model == "etb" else f"{rule} (k·p)", "info": RULE_INFO[rule],
+                         "model": model, "mode": label,
                          "series": {str(T): v for T, v in s.items()}, **score(s)})
-    if dis and "dw" in curves:
+    if dis and ("dw", "etb") in curves:
         for sc in cfg.disorder_msd_scale:
-            ds = _disorder_series(dis, curves["dw"], cfg, sc)
+            ds = _disorder_series(dis, curves["dw", "etb"], cfg, sc)
             info = (f"frozen ± displacements (Debye MSD × {sc:g}, Zacharias & Giustino 2016), "
                     f"{2 * cfg.disorder_pairs} configs at N={cfg.disorder_n_cells[0]}; dw E_pc")
             for mode, label in (("laser", "laser-selected (first order)"),
@@ -331,8 +356,14 @@ def run_tstudy(cfg: TStudyConfig, *, progress: bool | None = None, log=print) ->
     for rule in cfg.rules:
         t0 = time.perf_counter()
         run_sweep(rule_run(cfg, rule), progress=progress, kind="sweep")
-        curves[rule] = rule_curves(rule_path(cfg, rule))
+        curves[rule, "etb"] = rule_curves(rule_path(cfg, rule))
         seconds[rule] = time.perf_counter() - t0
+    a0 = load_parameters(cfg.material, cfg.parameter_set).a
+    for rule in [r for r in cfg.rules if r in KP_RULES] if cfg.kp else []:
+        t0 = time.perf_counter()
+        run_sweep(kp_run(cfg, rule), progress=progress, kind="sweep")
+        curves[rule, "kp"] = rule_curves(kp_path(cfg, rule), "kp", a0)
+        seconds[f"{rule} (k·p)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     dis = _run_disorder(cfg, log) if cfg.disorder_n_cells and "dw" in cfg.rules else {}
     seconds[DISORDER] = time.perf_counter() - t0
@@ -362,6 +393,7 @@ def add_subcommand(sub) -> None:
     s.add_argument("--disorder-pairs", type=int, default=1, help="± configuration pairs per point")
     s.add_argument("--disorder-msd-scale", nargs="+", type=float, default=[1.0],
                    help="factors on the Debye Δ<u²> (1: the derived estimate)")
+    s.add_argument("--no-kp", action="store_true", help="skip the k·p cubes (rules a and b)")
     s.add_argument("--workers", type=int, default=1, help="points computed at once")
     s.add_argument("-o", "--output", default="tstudy.h5", help="HDF5 output (resumed if it exists)")
     s.add_argument("--plot", default="tstudy.png", help="figure path, or 'none'")
@@ -373,7 +405,7 @@ def add_subcommand(sub) -> None:
 def _cmd_tstudy(args) -> int:
     cfg = TStudyConfig(rules=tuple(args.rules), n_cells=tuple(args.n_cells), temperatures_K=tuple(args.temperatures),
                        disorder_n_cells=tuple(args.disorder_n_cells), disorder_pairs=args.disorder_pairs,
-                       disorder_msd_scale=tuple(args.disorder_msd_scale), workers=args.workers,
+                       disorder_msd_scale=tuple(args.disorder_msd_scale), workers=args.workers, kp=not args.no_kp,
                        output=args.output, plot=None if args.plot.lower() == "none" else args.plot,
                        report=None if args.report.lower() == "none" else args.report)
     rows = run_tstudy(cfg, progress=False if args.no_progress else None)
