@@ -35,7 +35,7 @@ n_t = 301
 
 
 def _write_run(d: Path, name="run.toml", *, n_cells=(2, 3), results="model.h5", output="ens.h5",
-               plot="ens.png", laser=1.9, extra="") -> Path:
+               plot="ens.png", laser=1.8, extra="") -> Path:
     axes = f'[axes]\nparameter_set = "{SET}"\n' + (f"n_cells = {list(n_cells)}\n" if n_cells else "")
     execution = "[execution]\nworkers = 1\n" if n_cells else ""
     head = f'results = "{results}"\noutput = "{output}"\n' + (f'plot = "{plot}"\n' if plot else "")
@@ -63,7 +63,7 @@ def test_rows_read_from_a_sweep_file_equal_a_direct_computation(tmp_path, capsys
     direct = []
     for N in (2, 3):
         r = nc.nc_gfactors(p, (N, N, N))
-        direct.append((r.E_e - r.E_h, N * p.a, r.g_e.g, r.g_h.g, r.hyperfine["Delta_N_e_mT"],
+        direct.append((r.observable("optical_transition_energy"), N * p.a, r.g_e.g, r.g_h.g, r.hyperfine["Delta_N_e_mT"],
                        r.hyperfine["Delta_N_h_mT"]))
     cols = list(zip(*direct))
     expect = type(curve).from_arrays(*cols)

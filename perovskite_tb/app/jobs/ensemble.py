@@ -13,8 +13,9 @@ Ensemble model (all choices documented, none fitted to data):
   :math:`\sigma_E = \mathrm{FWHM}/(2\sqrt{2\ln 2})` (linearised; PL weighted by number of NCs only).
 * **Spectral selection** at laser energy E_L: Gaussian window in the transition energy,
   :math:`\exp(-(E-E_L)^2/2\sigma_w^2)`, :math:`\sigma_w` from ``window_fwhm_eV`` (laser ⊗ homogeneous
-  linewidth). Model transition energy = single-particle gap, compared with the laser energy directly
-  (Meliakov et al., Nanoscale 17, 6522 (2025)).
+  linewidth). The curve's transition energy is the **optical** one, E_e − E_h − E_C (the run file's
+  ``energy_axis``, default ``"optical"``; ``"single-particle"`` = E_e − E_h, the behaviour before issue 21):
+  a laser excites optical transitions (Meliakov et al., Nanoscale 17, 6522 (2025)).
 * **Moments** over the selected sub-ensemble: mean g, Δg = standard deviation of g,
   :math:`\Delta_N` = rms of Δ_N (Gaussian widths add in quadrature).
 * **ODMR linewidth** (Belykh et al., arXiv:2603.03038, their Eq. 2):
