@@ -80,6 +80,7 @@ class TStudyConfig:
     report: str | None = "tstudy.md"
     workers: int | None = 1
     kp: bool = True
+    kp_n_cells: tuple = (12, 14, 16, 18, 20)
 
 
 def _check(cfg: TStudyConfig) -> None:
@@ -125,11 +126,11 @@ def kp_path(cfg: TStudyConfig, rule: str) -> str:
 
 
 def kp_run(cfg: TStudyConfig, rule: str) -> RunSpec:
-    """k·p cubes of the same cell counts (edge N·a0 at 6 K, following a(T)), ``temperature_rule = rule``
+    """k·p cubes of ``kp_n_cells`` cells (edge N·a0 at 6 K, following a(T)), ``temperature_rule = rule``
     (Kane energy scaled as the rule implies, :func:`perovskite_tb.model.temperature.kane_energy_scale`)."""
     a0 = load_parameters(cfg.material, cfg.parameter_set).a
     axes = {"material": [cfg.material], "parameter_set": [cfg.parameter_set], "model": ["kp"],
-            "edge_nm": [round(int(N) * a0, 9) for N in cfg.n_cells],
+            "edge_nm": [round(int(N) * a0, 9) for N in cfg.kp_n_cells],
             "temperature_K": [float(T) for T in cfg.temperatures_K]}
     spec = parse_run({"axes": axes, "options": {"temperature_rule": rule, "kp_edge_temperature_K": 6.0,
                                                 "kp_kane_scaling": True},
@@ -213,7 +214,7 @@ def _run_disorder(cfg: TStudyConfig, log) -> dict:
             for T in cfg.temperatures_K:
                 for s in cfg.disorder_msd_scale:
                     key = _disorder_key(N, T, s, cfg.disorder_pairs)
-                    if key not in g:
+                    if key not in g.attrs:
                         t0 = time.perf_counter()
                         r = solve_disordered(params, int(N), float(T), n_pairs=cfg.disorder_pairs, msd_scale=float(s))
                         rec = {"N": int(N), "T": float(T), "scale": float(s), "pairs": cfg.disorder_pairs,
@@ -232,7 +233,8 @@ def _disorder_series(dis: dict, dw_curve: dict, cfg: TStudyConfig, scale: float)
     """Series of the disorder hypothesis: the rule-dw curve plus the configurations' Δg at their size.
 
     Fixed size: at the disorder size. Laser: the dw laser-selected value + Δg(disorder − undisplaced) −
-    (dg/dE_opt along size) × ΔE_opt(disorder − undisplaced), first order in the displacement effect.
+    (dg/dE_opt along size) × ΔE_opt(disorder − undisplaced), first order in the displacement effect; the size
+    slope is taken between the undisplaced reference NC and the nearest rule-dw cube at the same T.
     """
     out = {"fixed": {}, "laser": {}}
     N = int(cfg.disorder_n_cells[0])
@@ -244,10 +246,12 @@ def _disorder_series(dis: dict, dw_curve: dict, cfg: TStudyConfig, scale: float)
         dge, dgh = rec["g_e"] - ref["g_e"], rec["g_h"] - ref["g_h"]
         dE = rec["E_sp"] - ref["transition_energy"]
         out["fixed"][T] = {"g_e": rec["g_e"], "g_h": rec["g_h"], "E_opt": rec["E_opt"]}
-        pts = sorted((v["E_opt"], v["g_e"], v["g_h"]) for (n, TT), v in dw_curve.items() if TT == T)
-        E = np.array([p[0] for p in pts])
-        se = np.polyfit(E, [p[1] for p in pts], 1)[0] if E.size >= 2 else float("nan")
-        sh = np.polyfit(E, [p[2] for p in pts], 1)[0] if E.size >= 2 else float("nan")
+        # size slope dg/dE_opt at the disorder size: its undisplaced reference and the nearest dw cube at T
+        near = min((abs(n - N), n) for (n, TT) in dw_curve if TT == T)[1]
+        q = dw_curve[near, T]
+        E_ref = ref["transition_energy"] - ref["coulomb_eV"]
+        se = (q["g_e"] - ref["g_e"]) / (q["E_opt"] - E_ref)
+        sh = (q["g_h"] - ref["g_h"]) / (q["E_opt"] - E_ref)
         base = laser_select(dw_curve, T)
         out["laser"][T] = {"g_e": base["g_e"] + dge - se * dE, "g_h": base["g_h"] + dgh - sh * dE,
                            "E_opt": base["E_opt"]}
