@@ -1,7 +1,7 @@
 r"""k·p parameter sets derived from the bulk bands of an ETB parameter set (issue 3, task 2).
 
 Procedure (all inputs from :mod:`perovskite_tb.model.bulk`, nothing typed in)
------------------------------------------------------------------------
+-----------------------------------------------------------------------------
 1. ``Eg``, ``Delta_so``, ``g_e``, ``g_h``, ``m_h`` from
    :func:`perovskite_tb.model.bulk.bulk_properties` (R point, J convention, no on-site L).
 2. **Ep from the hole g**: the 8-band VB g depends only on Ep, Eg, Δ (Kirstein Eq. 5 with the CODATA

@@ -6,7 +6,7 @@ provides the two orthonormal states of a doublet, the field-derivative operators
 operators :math:`J_k = L_k + S_k` (units of ħ) that fix the sign of g.
 
 Sign convention (the "J convention" of Kirstein et al. 2022)
------------------------------------------------------------
+------------------------------------------------------------
 The Zeeman Hamiltonian of a doublet is :math:`H_Z = \tfrac12 \mu_B\, \mathbf B\cdot g\,\tilde{\boldsymbol\sigma}`
 with pseudospin Pauli matrices :math:`\tilde\sigma` chosen so that the pseudospin "+" state has
 positive :math:`\langle J_B\rangle`, i.e. :math:`P J_k P = c\,\tilde\sigma_k/2`-like with a positive

@@ -13,7 +13,7 @@ import numpy as np
 
 from perovskite_tb.errors import DegeneracyError, SolverError
 
-__all__ = ["Doublet", "time_reverse", "ritz", "make_doublet", "check_doublet", "warm_vector"]
+__all__ = ["Doublet", "time_reverse", "ritz", "rayleigh_ritz", "make_doublet", "check_doublet", "warm_vector"]
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,18 @@ def _s_orthonormalise(W: np.ndarray, S) -> np.ndarray:
     return W @ (U / np.sqrt(w))
 
 
-def ritz(H0, S, W: np.ndarray, parity: int, levels: np.ndarray) -> Doublet:
-    """Rayleigh–Ritz of H0 (and S) in the span of the two columns of ``W`` (n, 2).
+def rayleigh_ritz(H0, S, W: np.ndarray):
+    """Rayleigh–Ritz of H0 (and S) in the span of the columns of ``W`` (n, d).
 
-    ``levels``: energies found on this side (eV), for the isolation distance; levels within
-    max(1e-7 eV, 2 × splitting) of the doublet count as the doublet itself.
+    Returns
+    -------
+    (ndarray of float64 (d,), ndarray of complex128 (n, d), float)
+        Ritz values (eV, ascending), S-orthonormal Ritz vectors, max ‖H0v − ESv‖ (eV).
+
+    Raises
+    ------
+    DegeneracyError
+        Linearly dependent columns.
     """
     Qf = _s_orthonormalise(W, S)
     HQ = H0 @ Qf
@@ -92,7 +99,16 @@ def ritz(H0, S, W: np.ndarray, parity: int, levels: np.ndarray) -> Doublet:
     ev, U = np.linalg.eigh(0.5 * (Hs + Hs.conj().T))
     V = np.ascontiguousarray(Qf @ U)
     SV = V if S is None else S @ V
-    res = float(np.max(np.linalg.norm(HQ @ U - SV * ev[None, :], axis=0)))
+    return ev, V, float(np.max(np.linalg.norm(HQ @ U - SV * ev[None, :], axis=0)))
+
+
+def ritz(H0, S, W: np.ndarray, parity: int, levels: np.ndarray) -> Doublet:
+    """Rayleigh–Ritz of H0 (and S) in the span of the two columns of ``W`` (n, 2).
+
+    ``levels``: energies found on this side (eV), for the isolation distance; levels within
+    max(1e-7 eV, 2 × splitting) of the doublet count as the doublet itself.
+    """
+    ev, V, res = rayleigh_ritz(H0, S, W)
     E, split = float(ev.mean()), float(abs(ev[1] - ev[0]))
     dist = np.abs(np.asarray(levels, dtype=float) - E)
     far = dist[dist > max(1e-7, 2.0 * split)]

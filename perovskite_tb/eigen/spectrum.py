@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from perovskite_tb.eigen.doublets import Doublet, _s_orthonormalise, make_doublet, time_reverse
+from perovskite_tb.eigen.doublets import Doublet, make_doublet, rayleigh_ritz, time_reverse
 from perovskite_tb.errors import SolverError
 
 __all__ = ["Multiplet", "Spectrum", "MULTIPLET_TOL_EV", "group_levels", "multiplet_from_doublet"]
@@ -128,17 +128,6 @@ def multiplet_from_doublet(d: Doublet, label: str) -> Multiplet:
                      spread=d.splitting)
 
 
-def _ritz(H0, S, W: np.ndarray):
-    Q = _s_orthonormalise(W, S)
-    HQ = H0 @ Q
-    Hs = Q.conj().T @ HQ
-    ev, U = np.linalg.eigh(0.5 * (Hs + Hs.conj().T))
-    V = np.ascontiguousarray(Q @ U)
-    SV = V if S is None else S @ V
-    res = float(np.max(np.linalg.norm(HQ @ U - SV * ev[None, :], axis=0)))
-    return ev, V, res
-
-
 def _multiplet(H0, S, blocks, group, theta, levels) -> Multiplet:
     """Basis of one group of candidates (energy, block index, block vector) and its Ritz values."""
     labels = tuple(dict.fromkeys(blocks[c[1]].label for c in group))
@@ -151,7 +140,7 @@ def _multiplet(H0, S, blocks, group, theta, levels) -> Multiplet:
         cols.append(v)
         if blocks[bi].weight == 2:
             cols.append(time_reverse(v, theta))
-    ev, V, res = _ritz(H0, S, np.column_stack(cols))
+    ev, V, res = rayleigh_ritz(H0, S, np.column_stack(cols))
     return Multiplet(float(ev.mean()), V.shape[1], V, labels, res, float(ev.max() - ev.min()))
 
 

@@ -8,9 +8,11 @@ second-neighbour shells of a parameter set (X–X at a/√2, Pb–Pb at a) are a
 :func:`with_parameter_shells` in both paths; a surface termination adds on-site terms
 (:mod:`perovskite_tb.model.termination`).
 
-Gauge and sign conventions (stated once here; Graf & Vogl, PRB 51, 4940 (1995) for the Peierls
-substitution, Roth, Lax & Zwerdling, Phys. Rev. 114, 90 (1959) for the linear term)
-------------------------------------------------------------------------------------------------------
+Gauge and sign conventions
+--------------------------
+Stated once here (Graf & Vogl, PRB 51, 4940 (1995) for the Peierls substitution; Roth, Lax & Zwerdling,
+Phys. Rev. 114, 90 (1959) for the linear term):
+
 * Electron charge −e. Symmetric gauge A = ½ B × r with the origin at the NC centre (the origin of
   :class:`perovskite_tb.model.structure.Structure` positions). The straight-path Peierls substitution gives
   :math:`t_{ij}\to t_{ij}\exp[+i\frac{e}{2\hbar}\mathbf B\cdot(\mathbf R_i\times\mathbf R_j)]`.
