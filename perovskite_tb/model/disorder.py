@@ -1,6 +1,6 @@
 r"""Thermal atomic displacements: mean-square displacements, Debye–Waller-averaged hoppings, frozen configurations.
 
-Issue 21, item 3 (ii) and (iii): two lattice hypotheses for the temperature dependence of g, both built
+Issue 21, item 3, hypotheses ii and iii: two lattice hypotheses for the temperature dependence of g, both built
 on the same mean-square displacements (MSD) and on the set's distance scaling of the two-centre integrals,
 :math:`V(d) = V(d_0)\,(d_0/d)^{\eta}` (η = ``hopping_exponent`` of the parameter file; Harrison's
 :math:`d^{-2}`, W. A. Harrison, *Electronic Structure and the Properties of Solids* (1980)).
@@ -24,7 +24,7 @@ Mean-square displacements
     zero-point motion included. Cs carries no orbitals in this model (README, Termination), so only Pb
     and X move.
 
-(iii) Debye–Waller hopping (rule ``"dw"`` of :mod:`perovskite_tb.model.temperature`)
+Debye–Waller hopping, hypothesis iii (rule ``"dw"`` of :mod:`perovskite_tb.model.temperature`)
     Each nearest-neighbour two-centre integral is replaced by its average over independent Gaussian
     displacements of its two atoms, relative variance per component :math:`\sigma^2 = \Delta\langle
     u_x^2\rangle_\mathrm{Pb} + \Delta\langle u_x^2\rangle_X` — the first-order (Debye–Waller) term of the
@@ -34,7 +34,7 @@ Mean-square displacements
     (:func:`averaged_integrals`; read off at elements where the bond-frame block has one component).
     Uncorrelated atoms overestimate σ² of the stiff Pb–X bond; no correlation data were found.
 
-(ii) Frozen displacements (:func:`displaced`)
+Frozen displacements, hypothesis ii (:func:`displaced`)
     A finite structure with every atom displaced by a Gaussian vector of variance Δ⟨u_x²⟩ of its species
     per component; the bond vectors are recomputed from the displaced positions, and the assembler scales
     each bond's integrals by :math:`(d_0/|d|)^{\eta}` (:attr:`perovskite_tb.model.structure.BondList.length0`).
@@ -145,7 +145,8 @@ def debye_msd_nm2(mass_u: float, theta_D_K: float, T_K: float) -> float:
     if T_K == 0:
         return pref * 0.25
     x = theta_D_K / T_K
-    phi = quad(lambda t: t / math.expm1(t) if t > 0 else 1.0, 0.0, x)[0] / x
+    # ∫_0^x t/(e^t − 1) dt; beyond t = 60 the integrand is < 1e-24 (the integral is π²/6 to double precision)
+    phi = quad(lambda t: t / math.expm1(t) if t > 0 else 1.0, 0.0, min(x, 60.0))[0] / x
     return pref * (phi / x + 0.25)
 
 
