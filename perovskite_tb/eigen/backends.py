@@ -95,6 +95,8 @@ class SolveOptions:
 PROOF_GAP_EV = 2e-6
 #: ARPACK reruns with twice the levels when the inertia finds a level it missed, at most this often.
 PROOF_RETRIES = 2
+#: Blocks up to this dimension fall back to LAPACK when the proof still fails after the reruns.
+DENSE_PROOF_MAX = 8000
 
 
 def proof_cut(E: np.ndarray, shift: float, above: bool) -> tuple[float | None, int]:
@@ -294,6 +296,13 @@ class ShiftInvert(Backend):
                     if self._prove(res[which][0], shift, which == "LA", neg, factor, info):
                         break
                     if attempt == PROOF_RETRIES or kk >= m - 2:
+                        if m <= DENSE_PROOF_MAX:  # e.g. a flat, many-fold degenerate level deep in a tiny NC's
+                            # band, whose copies Lanczos does not resolve: LAPACK on the block sees them all
+                            del lu, solve_lu
+                            out = Dense().solve(Hb, Sb, block, shifts, opts, seed, v0)
+                            out.info.update(dense_fallback=True, factor_s=info["factor_s"],
+                                            eigs_s=info["eigs_s"] + out.info["eigs_s"], ldl=info["ldl"])
+                            return out
                         raise SolverError(f"the inertia finds levels of a {m}-state block that ARPACK missed "
                                           f"with {kk} levels per side: the spectrum cannot be proved complete")
                     kk = min(2 * kk, m - 2)

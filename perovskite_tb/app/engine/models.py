@@ -57,7 +57,7 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
     kw = {} if default_term else {"termination": term}
     if getattr(point, "solver", "auto") != "auto":
         kw["method"] = point.solver
-    levels = getattr(point, "levels", 1)
+    levels = _levels(point)
     if levels != 1:
         kw["levels"] = levels
     if spec.n_cells is not None:
@@ -71,8 +71,21 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
             raise GeometryError(f"shape {spec.kind!r} is not available in this version "
                                 f"(known: {', '.join(SHAPES)})")
         r = nc.nc_gfactors(point.params, spec, orbital_zeeman=point.orbital_zeeman, **kw)
+    _thermal_context(r, point)
     n_atoms = getattr(r, "n_atoms", None) or r.n_states // point.params.n_orb
     return row_from_result(r, **point.columns(), n_atoms=n_atoms, peak_rss_GB=peak_rss_gb())
+
+
+def _levels(point) -> int:
+    """Doublets per carrier a point solves: ``[options].levels``, at least 8 with ``thermal_average``."""
+    levels = getattr(point, "levels", 1)
+    return max(levels, 8) if getattr(point, "thermal_average", False) else levels
+
+
+def _thermal_context(r, point) -> None:
+    """With ``[options].thermal_average`` the thermal-g observables read the point's temperature (K)."""
+    if getattr(point, "thermal_average", False) and hasattr(r, "context"):
+        r.context["temperature_K"] = float(point.temperature_K)
 
 
 def solve_kp(params, edge_nm, material: str, *, basis: str = "legendre", n_basis=None, dielectric="default",
@@ -87,7 +100,8 @@ def solve_kp(params, edge_nm, material: str, *, basis: str = "legendre", n_basis
 def compute_kp(point: Point) -> dict:
     """k·p row of one point (the box ``point.edges_nm`` through :func:`solve_kp`)."""
     r = solve_kp(point.params, point.edges_nm, point.material, basis=point.kp_basis,
-                 n_basis=point.kp_resolution or None, levels=getattr(point, "levels", 1))
+                 n_basis=point.kp_resolution or None, levels=_levels(point))
+    _thermal_context(r, point)
     return row_from_result(r, **point.columns(), edges_nm=point.edges_nm, n_atoms=0,
                            peak_rss_GB=peak_rss_gb())
 

@@ -69,6 +69,8 @@ class Point:
     levels : int
         K: Kramers doublets per carrier in the row's spectrum (``[options].levels``; the options are
         checked on resume, so not part of the point's identity).
+    thermal_average : bool
+        ``[options].thermal_average``: the row's thermal g at ``temperature_K`` (levels ≥ 8).
     """
 
     model: str
@@ -87,6 +89,7 @@ class Point:
     termination: TerminationSpec | None = None
     solver: str = field(default="auto", compare=False)
     levels: int = field(default=1, compare=False)
+    thermal_average: bool = field(default=False, compare=False)
 
     @property
     def n_cells(self) -> tuple:
@@ -254,7 +257,8 @@ class _Expander:
                     out.append(Point("etb", mat, set_name, set_name, s, T, oz, edges_nm=edges,
                                      memory_gb=_memory_etb(pT.n_orb, s, pT.a, _nnz_row(pT)), params=pT,
                                      termination=self.spec.options.termination_spec(term),
-                                     solver=self.spec.execution.solver, levels=self.spec.options.levels))
+                                     solver=self.spec.execution.solver, levels=self.spec.options.levels,
+                                     thermal_average=self.spec.options.thermal_average))
         return out
 
     def kp(self, mat: str, ps: str, set_name: str, T: float) -> list[Point]:
@@ -275,7 +279,7 @@ class _Expander:
                 for res in ax.kp_resolution or (0,):
                     out.append(Point("kp", mat, self.kp_sets[mat], lattice, s, T, False, basis, res,
                                      edges_nm=edges, memory_gb=_memory_kp(res, edges), params=kpp,
-                                     levels=op.levels))
+                                     levels=op.levels, thermal_average=op.thermal_average))
         return out
 
 

@@ -109,6 +109,9 @@ class Options:
     levels : int
         K: Kramers doublets per carrier in each row's level spectrum (``levels_e``, ``degeneracy_e``,
         ``zeeman_e`` …; 1 … :data:`perovskite_tb.app.store.results.ROW_LEVELS`; default 1, the band edges).
+    thermal_average : bool
+        Rows carry ``g_e_thermal``, ``g_h_thermal`` at the point's temperature
+        (:mod:`perovskite_tb.observables.thermal`); the spectrum then holds at least 8 doublets.
     """
 
     temperature_rule: str = "a"
@@ -118,6 +121,7 @@ class Options:
     passivation_eV: float | None = None
     cs_potential_eV: float | None = None
     levels: int = 1
+    thermal_average: bool = False
 
     def termination_spec(self, kind: str) -> TerminationSpec:
         """The :class:`~perovskite_tb.model.termination.TerminationSpec` of ``kind`` with these parameters."""
@@ -309,8 +313,9 @@ def _parse_options(c: Check, doc: dict) -> tuple[Options, tuple]:
             c.fail(f"[options].{key}", f"must be a finite number in eV, got {show(v)}")
     levels = c.pos_int(op.get("levels", 1), "[options].levels",
                        f"a whole number of Kramers doublets in 1..{ROW_LEVELS}", lo=1, hi=ROW_LEVELS)
+    thermal = c.boolean(op.get("thermal_average", False), "[options].thermal_average")
     return Options(temperature_rule=rule, kp_parameter_set=kp_set, kp_kane_scaling=kane,
-                   kp_edge_temperature_K=t_edge, levels=levels, **term), res
+                   kp_edge_temperature_K=t_edge, levels=levels, thermal_average=thermal, **term), res
 
 
 def _check_termination(c: Check, axes: Axes, options: Options) -> None:
