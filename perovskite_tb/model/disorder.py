@@ -12,8 +12,7 @@ Mean-square displacements
     .. math:: \langle u_x^2\rangle(T) = \frac{3\hbar^2}{m k_B\Theta_D}\Big[\frac{\Phi(x)}{x}
               + \frac14\Big],\qquad \Phi(x) = \frac1x\int_0^x\frac{t\,dt}{e^t-1},\ x = \Theta_D/T .
 
-    No measured Debye temperature, phonon DOS or ADP series of CsPbX3 could be read (notes/literature.md
-    §2a: MISSING). The default Θ_D = 133.5 K is the LO-phonon energy of the lead iodides, ħω_LO =
+    No measured Debye temperature, phonon DOS or ADP series of CsPbX3 was found for this version. The default Θ_D = 133.5 K is the LO-phonon energy of the lead iodides, ħω_LO =
     11.5 meV (Wright et al., Nat. Commun. 7, 11755 (2016), abstract) — a **derived** value
     (``parameters/temperature_models.toml``). The Debye model is harmonic and isotropic; the halides of
     CsPbI3 move mostly perpendicular to the Pb–X–Pb bonds and anharmonically (Liu, Phillips, Keen, Dove,
