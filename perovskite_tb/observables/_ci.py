@@ -27,12 +27,13 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
 __all__ = ["FermionSpace", "Sector", "lowest"]
 
 #: Sectors up to this dimension are diagonalised densely.
-DENSE_MAX = 1200
+DENSE_MAX = 1000
 
 
 class FermionSpace:
@@ -149,7 +150,7 @@ def lowest(sector: Sector, k: int = 1):
     if sector.dim <= DENSE_MAX:
         Hm = sector.dense()
         Hm = 0.5 * (Hm + Hm.conj().T)
-        w, V = np.linalg.eigh(Hm)
+        w, V = sla.eigh(Hm, subset_by_index=[0, min(k, sector.dim) - 1], driver="evr")
         return w[:k], V[:, :k]
     op = spla.LinearOperator((sector.dim, sector.dim), matvec=sector.apply, dtype=complex)
     w, V = spla.eigsh(op, k=max(k, 1), which="SA", tol=1e-10)
