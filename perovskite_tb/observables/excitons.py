@@ -89,7 +89,8 @@ __all__ = [
     "exciton_convergence",
 ]
 
-#: Default basis: Kramers doublets per carrier (see docs/excitons.md for the convergence study).
+#: Default basis: Kramers doublets per carrier; N = 4 completes the S and P shells of e and h with both
+#: spin–orbit partners (partial shells bias Δ_BD; docs/excitons.md).
 DEFAULT_DOUBLETS = 4
 #: Largest accepted basis.
 MAX_DOUBLETS = 12
