@@ -22,6 +22,8 @@ import math
 import os
 import time
 
+import perovskite_tb as ptb
+
 from perovskite_tb.model.geometry import cuboid
 from perovskite_tb.observables._coulomb_checks import (
     A_CSPBI3,
@@ -246,15 +248,12 @@ def section_operator(cells=(10, 16, 26), repeats: int = 2):
 
 def section_etb(cells=(6,)):
     """Real ETB band edges vs the k·p model and a cos² box of the same edge."""
-    from kp.confinement import nc_default_set, solve_nc
-    from kp.parameters import load_kp_parameters
     from perovskite_tb.model.materials import load_parameters
     from perovskite_tb.nc import nc_gfactors
     from perovskite_tb.observables.coulomb import coulomb_etb_doublets
     from perovskite_tb.observables.coulomb_kp import kp_density
 
     p = load_parameters("CsPbI3")
-    pk = load_kp_parameters("CsPbI3", nc_default_set("CsPbI3"))
     print(
         "\n### Real ETB (CsPbI3 nestoklon2023, PbX6 cube) vs k·p (8-band, same edge N·a) and a cos² box\n"
     )
@@ -270,7 +269,7 @@ def section_etb(cells=(6,)):
         s = cuboid(p.a, n)
         L = n * p.a
         t = time.perf_counter()
-        kr = solve_nc(pk, (L, L, L))
+        kr = ptb.solve("CsPbI3", edge_nm=(L, L, L), model="kp", dielectric=None)
         t_kp = time.perf_counter() - t
         de, dh = (
             kp_density(kr.terms.basis, kr.electron.vectors),

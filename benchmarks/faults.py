@@ -45,8 +45,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from perovskite_tb.app.export import load_results, salvage_results
-from perovskite_tb.app.io import ResultWriter
+from perovskite_tb.app.store.export import load_results, salvage_results
+from perovskite_tb.app.store.io import ResultWriter
 from perovskite_tb.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -97,9 +97,11 @@ def spmv_seconds(H, repeats: int = 7) -> tuple[float, float]:
     return float(np.median(walls)), float(np.median(cpus))
 
 
-def point_nc(n_cells: int, method: str = "auto", params_name=None, ldl: str = "auto", workers=None) -> dict:
-    """Full pipeline for one cube (assembly + band edges + g tensors), and the SpMV of its H0 timed in the
-    same process (ratio of the pipeline's wall and CPU seconds to one SpMV)."""
+def point_nc(n_cells: int, method: str = "auto", params_name=None, ldl: str = "auto", workers=None,
+             levels: int = 1) -> dict:
+    """Full pipeline for one cube (assembly + level spectrum of ``levels`` Kramers doublets per side + g
+    tensors + the Zeeman values of every multiplet), and the SpMV of its H0 timed in the same process
+    (ratio of the pipeline's wall and CPU seconds to one SpMV)."""
     from perovskite_tb.model.geometry import cuboid
     from perovskite_tb.model.hamiltonian import assemble
     from perovskite_tb.nc import nc_gfactors
@@ -107,8 +109,9 @@ def point_nc(n_cells: int, method: str = "auto", params_name=None, ldl: str = "a
     p, _ = _setup(params_name)
     assemble(cuboid(p.a, 2), p)  # numba cache load, not part of the timing
     c0, t0 = _cpu_s(), time.perf_counter()
-    r, ht, _ = nc_gfactors(p, n_cells, method=method, return_terms=True,
+    r, ht, _ = nc_gfactors(p, n_cells, method=method, return_terms=True, levels=levels, dielectric=None,
                            solver_options={"ldl": ldl, "workers": workers})
+    lv = r.levels_json()  # the Zeeman values of every multiplet are part of what --levels prints
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     spmv_wall, spmv_cpu = spmv_seconds(ht.H0)
     st = r.stats
@@ -123,7 +126,9 @@ def point_nc(n_cells: int, method: str = "auto", params_name=None, ldl: str = "a
         "ldl": sorted({b.get("ldl") for b in st.get("blocks", []) if b.get("ldl")}), "workers": st.get("workers"),
         "real_blocks": st.get("real_blocks"), "coulomb_s": st.get("coulomb_s"),
         "spmv_s": spmv_wall, "spmv_cpu_s": spmv_cpu, "spmv_equivalents": wall / spmv_wall,
-        "spmv_equivalents_cpu": cpu / max(spmv_cpu, 1e-9),
+        "spmv_equivalents_cpu": cpu / max(spmv_cpu, 1e-9), "levels": levels,
+        "spectrum": {c: [(m["E_eV"], m["degeneracy"], m["zeeman_z_muB"]) for m in lv[c][:4]] for c in ("e", "h")},
+        "load_avg": os.getloadavg()[0],
     }
 
 
@@ -332,6 +337,7 @@ def main(argv=None) -> int:
     ap.add_argument("--method", default="auto", help="solver method for 'nc' (auto, shift-invert, primme, dense)")
     ap.add_argument("--ldl", default="auto", help="LDL back-end of shift-invert for 'nc' (auto, superlu, pardiso)")
     ap.add_argument("--workers", type=int, default=None, help="symmetry blocks solved at once (default: cores)")
+    ap.add_argument("--levels", type=int, default=1, help="'nc': Kramers doublets per side in the spectrum")
     ap.add_argument("--peer-max-states", type=int, default=20_000,
                     help="largest matrix given to the SciPy COLAMD peer (its fill exhausts memory beyond ~1e5)")
     ap.add_argument("--timeout", type=float, default=3600.0)
@@ -352,7 +358,8 @@ def main(argv=None) -> int:
             recs.append(run_point("nc", n, method="shift-invert"))
     if a.what in ("nc", "all"):
         for n in a.cells or range(6, 27):
-            recs.append(run_point("nc", n, method=a.method, timeout=a.timeout, ldl=a.ldl, workers=a.workers))
+            recs.append(run_point("nc", n, method=a.method, timeout=a.timeout, ldl=a.ldl, workers=a.workers,
+                                  levels=a.levels))
             if a.out:  # keep partial results of long sweeps
                 Path(a.out).parent.mkdir(parents=True, exist_ok=True)
                 Path(a.out).write_text(json.dumps({"meta": meta, "records": recs}, indent=1, default=float))

@@ -1,12 +1,13 @@
 """Multiband k·p models of CsPbX3 bulk and cuboid nanocrystals (issue 3).
 
 Public API: :func:`load_kp_parameters`, :func:`bulk_properties`, :func:`kirstein_g_e`,
-:func:`kirstein_g_h`, :func:`solve_nc`, :func:`nc_gfactors`. Units eV, nm, T; g sign convention of
+:func:`kirstein_g_h`, :func:`kp_terms` (a confined box's Terms, solved by :func:`perovskite_tb.nc.solve`; or use
+:func:`perovskite_tb.solve` with ``model="kp"``). Units eV, nm, T; g sign convention of
 :mod:`perovskite_tb.gfactor` (Kirstein et al., Nat. Commun. 13, 3062 (2022)).
 """
 
 from kp.bulk import bulk_properties, kirstein_g_e, kirstein_g_h
-from kp.confinement import nc_gfactors, solve_nc
+from kp.confinement import kp_terms
 from kp.parameters import load_kp_parameters
 
 __all__ = [
@@ -14,6 +15,5 @@ __all__ = [
     "bulk_properties",
     "kirstein_g_e",
     "kirstein_g_h",
-    "solve_nc",
-    "nc_gfactors",
+    "kp_terms",
 ]

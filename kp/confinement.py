@@ -45,24 +45,21 @@ Haynsworth, Linear Algebra Appl. 1, 73 (1968) (inertia additivity of the Schur c
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from perovskite_tb.constants import E_OVER_HBAR
 from perovskite_tb._system import memory_budget_gb
-from perovskite_tb.eigen.band_edges import solve_terms
 from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.errors import InputError, ParameterError
-from perovskite_tb.gfactor import g_tensor
 from perovskite_tb.model.terms import Terms
 
 from kp.bulk import LEVI_CIVITA, BlochTerms, bloch_terms
 from kp.envelope import (BASIS_KINDS, DEFAULT_N_BASIS, EnvelopeBasis, EnvelopeOperators, SineBasis,
                          default_n_basis, make_basis, spurious_k)
-from kp.parameters import NC_DEFAULT_SET, KpParameters, load_kp_parameters
+from kp.parameters import NC_DEFAULT_SET, KpParameters
 from kp.shapes import box_edges
 from kp.solver import (DENSE_MAX_STATES, EDGE_SHIFT_EV, SOLVER_METHODS, Doublet, band_edge_doublets,
                        check_gap_free, gap_free_conditions, kp_symmetry, symmetry_actions, time_reverse)
@@ -80,10 +77,7 @@ __all__ = [
     "gap_free_conditions",
     "symmetry_actions",
     "time_reverse",
-    "NcResult",
     "kp_terms",
-    "solve_nc",
-    "nc_gfactors",
     "spurious_k",
     "nc_default_set",
     "box_edges",
@@ -247,41 +241,6 @@ def hamiltonian_at_field(params: KpParameters, basis: EnvelopeBasis, B_T) -> sp.
     return _sum(terms)
 
 
-@dataclass(frozen=True)
-class NcResult:
-    """k·p band-edge properties of one box.
-
-    Attributes
-    ----------
-    electron, hole : Doublet
-    g_e, g_h : perovskite_tb.gfactor.GFactor
-    terms : KpTerms
-    seconds : float
-        Wall time of assembly + solve + g extraction [s].
-    stats : dict
-        Solver statistics of the eigen layer (``stats["solver"]``: the back-end used).
-    """
-
-    electron: Doublet
-    hole: Doublet
-    g_e: object
-    g_h: object
-    terms: KpTerms
-    seconds: float
-    stats: dict = field(default_factory=dict)
-    coulomb: object = None  # perovskite_tb.observables.coulomb CoulombResult, set by the caller
-
-    @property
-    def E_e(self) -> float:
-        """Electron (LUMO) level (eV)."""
-        return self.electron.energy
-
-    @property
-    def E_h(self) -> float:
-        """Hole (HOMO) level (eV)."""
-        return self.hole.energy
-
-
 #: Non-zeros per row of the Legendre–Galerkin H0 (≈ 85, kp/README.md), for the memory check.
 NNZ_PER_ROW = 85
 
@@ -368,20 +327,6 @@ def kp_terms(
     return terms
 
 
-def solve_nc(params: KpParameters, edge_nm, *, basis: str = "legendre", n_basis=None, ellipsoid: bool = False,
-             gauge_origin_nm=(0.0, 0.0, 0.0), method: str = "auto", a_nm: float | None = None) -> NcResult:
-    """Band-edge doublets and signed g tensors of a hard-wall cuboid NC (k·p): :func:`kp_terms` solved by
-    the shared eigen layer. Arguments as :func:`kp_terms`."""
-    t0 = time.perf_counter()
-    terms = kp_terms(params, edge_nm, basis=basis, n_basis=n_basis, ellipsoid=ellipsoid,
-                     gauge_origin_nm=gauge_origin_nm, method=method, a_nm=a_nm)
-    edges = solve_terms(terms, method=method)
-    ge = g_tensor(edges.electron.vectors, terms.M, terms.J, overlap=terms.S)
-    gh = g_tensor(edges.hole.vectors, terms.M, terms.J, overlap=terms.S)
-    return NcResult(electron=edges.electron, hole=edges.hole, g_e=ge, g_h=gh, terms=terms,
-                    seconds=time.perf_counter() - t0, stats=edges.stats)
-
-
 def nc_default_set(material: str) -> str:
     """Default k·p set of the confined model for ``material`` (:data:`kp.parameters.NC_DEFAULT_SET`).
 
@@ -394,78 +339,3 @@ def nc_default_set(material: str) -> str:
         raise ParameterError(f"no default k·p NC set for material {material!r}; known: "
                              f"{sorted(NC_DEFAULT_SET)}")
     return NC_DEFAULT_SET[material]
-
-
-def nc_gfactors(
-    material: str,
-    edge_nm: tuple[float, float, float],
-    *,
-    parameter_set: str | None = None,
-    n_basis: int | None = None,
-    temperature_K: float | None = None,
-    basis: str = "legendre",
-    a_nm: float | None = None,
-) -> dict:
-    """k·p electron/hole energies and g factors of a cuboid NC, as a JSON-ready dict.
-
-    Parameters
-    ----------
-    material : str
-        ``"CsPbI3"``, ``"CsPbBr3"``, ``"CsPbCl3"``.
-    edge_nm : tuple of 3 floats, or ShapeSpec
-        (Lx, Ly, Lz) [nm], finite and > 0; or a cube/cuboid ShapeSpec with ``a_nm``
-        (:func:`kp.shapes.box_edges`; spheres and spheroids are refused).
-    parameter_set : str, optional
-        k·p set name; default: the set derived from the material's default ETB set
-        (:data:`kp.parameters.NC_DEFAULT_SET`, e.g. ``etb-nestoklon2023`` for CsPbI3).
-    n_basis : int, optional
-        Envelope functions per direction (default :func:`kp.envelope.default_n_basis`: grows as
-        √L for the Legendre basis, 6 for sines).
-    temperature_K : float, optional
-        If given, Eg is shifted by the set's dEg_dT (:meth:`KpParameters.at_temperature`).
-    basis : {"legendre", "sine"}, optional
-        Envelope basis (:mod:`kp.envelope`); default ``"legendre"``.
-    a_nm : float, optional
-        Lattice constant (nm) when ``edge_nm`` is a ShapeSpec.
-
-    Returns
-    -------
-    dict
-        ``n_states`` (basis size), ``E_e_eV``, ``E_h_eV`` (doublet energies, VB top of bulk = 0),
-        ``transition_energy_eV`` (E_e − E_h), ``g_e``, ``g_h`` (scalar, J convention),
-        ``g_e_tensor``, ``g_h_tensor`` (3×3 nested lists), ``residual_e_eV``, ``residual_h_eV``,
-        ``parameter_set``, ``basis`` (kind), ``n_basis`` (3 ints), ``seconds``, ``solver`` (back-end).
-
-    Raises
-    ------
-    InputError
-        Bad edge (≤ 0, NaN, wrong length), a shape other than a box, or a bad temperature.
-    ParameterError
-        Unknown material or parameter set, or no temperature model.
-    SolverError, DegeneracyError
-        Eigen-solution problems.
-    """
-    t0 = time.perf_counter()
-    edge = box_edges(edge_nm, a_nm)
-    name = parameter_set if parameter_set is not None else nc_default_set(material)
-    params = load_kp_parameters(material, name)
-    if temperature_K is not None:
-        params = params.at_temperature(temperature_K)
-    r = solve_nc(params, edge, basis=basis, n_basis=n_basis)
-    return {
-        "n_states": int(r.terms.H0.shape[0]),
-        "E_e_eV": r.electron.energy,
-        "E_h_eV": r.hole.energy,
-        "transition_energy_eV": r.electron.energy - r.hole.energy,
-        "g_e": r.g_e.g,
-        "g_h": r.g_h.g,
-        "g_e_tensor": r.g_e.tensor.tolist(),
-        "g_h_tensor": r.g_h.tensor.tolist(),
-        "residual_e_eV": r.electron.residual,
-        "residual_h_eV": r.hole.residual,
-        "parameter_set": name,
-        "basis": r.terms.basis.kind,
-        "n_basis": [int(v) for v in r.terms.basis.n_max],
-        "seconds": time.perf_counter() - t0,
-        "solver": r.stats.get("solver"),
-    }

@@ -194,7 +194,10 @@ def derive_kp_set(etb_params, *, set_name: str | None = None, dEg_dT: float | No
         c = kp_curvatures(make(x))
         return np.concatenate([c[k][2:] for k in DIRECTIONS]) - target
 
-    sol = least_squares(res, x0=np.array([0.0, 0.0]), xtol=1e-14, ftol=1e-14, gtol=1e-14)
+    # diff_step: the residuals are finite-difference curvatures (noise ≈ 1e-10); the default Jacobian step
+    # (≈ 1e-8) turned that noise into a Jacobian error of ≈ 1e-2, so M′, N′ moved by 1e-3 with the BLAS kernel;
+    # the curvatures are close to linear in M′, N′, so a 5 % step loses nothing
+    sol = least_squares(res, x0=np.array([0.0, 0.0]), xtol=1e-14, ftol=1e-14, gtol=1e-14, diff_step=0.05)
     p = make(sol.x)
     kb = kp_bulk(p)
     tg = {"Eg": Eg, "Delta_so": D, "g_e": float(b.g_e), "g_h": float(b.g_h), "m_e": float(b.m_e),

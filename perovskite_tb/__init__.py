@@ -27,6 +27,9 @@ __all__ = [
     "materials",
     "Material",
     "SolvedNanocrystal",
+    "load_measured",
+    "load_measured_bulk",
+    "measured_series",
     "load_parameters",
     "bulk_properties",
     "cuboid",
@@ -38,7 +41,7 @@ __all__ = [
 ]
 
 
-_API = {"solve", "material", "materials", "Material"}
+_API = {"solve", "material", "materials", "Material", "load_measured", "load_measured_bulk", "measured_series"}
 
 
 def __getattr__(name):  # the API module imports kp lazily; load it on first use, not with the package

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from perovskite_tb.errors import InputError
+from perovskite_tb.measured import load_measured, load_measured_bulk, measured_series
 from perovskite_tb.model.materials import EtbParameters, load_parameters, material_table
 from perovskite_tb.model.shapes import SIZE_FIELDS, ShapeSpec
 from perovskite_tb.model.temperature import DEFAULT_RULE, check_temperature, parameters_at
@@ -26,7 +27,8 @@ from perovskite_tb.nc import solve as solve_terms_pipeline
 from perovskite_tb.observables.dielectric import DielectricDefaults, dielectric_constants
 from perovskite_tb.observables.hyperfine import HyperfineConstants, load_constants
 
-__all__ = ["Material", "material", "materials", "solve", "MODELS"]
+__all__ = ["Material", "material", "materials", "solve", "MODELS", "load_measured", "load_measured_bulk",
+           "measured_series"]
 
 #: Models :func:`solve` accepts.
 MODELS = ("etb", "kp")
@@ -139,7 +141,7 @@ def _shape(n_cells, shape, diameter_nm, semi_axes_nm) -> ShapeSpec:
 
 
 def solve(material: str = "CsPbI3", *, n_cells=None, shape=None, diameter_nm: float | None = None,
-          semi_axes_nm=None, temperature_K: float | None = None, temperature_rule: str = DEFAULT_RULE,
+          semi_axes_nm=None, edge_nm=None, temperature_K: float | None = None, temperature_rule: str = DEFAULT_RULE,
           termination=None, levels: int = 1, model: str = "etb", parameter_set: str | None = None,
           orbital_zeeman: bool = False, dielectric="default", solver: str = "auto",
           kp_basis: str = "legendre", kp_n_basis=None, **solver_options) -> SolvedNanocrystal:
@@ -157,6 +159,8 @@ def solve(material: str = "CsPbI3", *, n_cells=None, shape=None, diameter_nm: fl
         Sphere diameter (nm).
     semi_axes_nm : sequence of 3 float, optional
         Spheroid semi-axes along x, y, z (nm).
+    edge_nm : sequence of 3 float, optional
+        k·p only: box edges (Lx, Ly, Lz) in nm (instead of ``n_cells``, which gives N·a).
     temperature_K : float, optional
         Temperature (K): ETB parameters by ``temperature_rule``
         (:func:`perovskite_tb.model.temperature.parameters_at`), k·p Eg by the set's dEg/dT; None: the
@@ -203,7 +207,11 @@ def solve(material: str = "CsPbI3", *, n_cells=None, shape=None, diameter_nm: fl
         raise InputError(f"unknown model {model!r} (known: {', '.join(MODELS)})")
     if temperature_K is not None:
         temperature_K = check_temperature(temperature_K)
-    spec = _shape(n_cells, shape, diameter_nm, semi_axes_nm)
+    if edge_nm is not None and (model != "kp" or any(v is not None for v in (n_cells, shape, diameter_nm,
+                                                                              semi_axes_nm))):
+        raise InputError("edge_nm gives a k·p box (model='kp') and replaces n_cells / shape; an ETB NC is "
+                         "given by n_cells, diameter_nm or semi_axes_nm")
+    spec = edge_nm if edge_nm is not None else _shape(n_cells, shape, diameter_nm, semi_axes_nm)
     eps = dielectric_pair(mat.name, dielectric)
     context = {"material": mat.name, "model": model, "temperature_K": temperature_K, "dielectric": eps}
     if model == "etb":

@@ -298,7 +298,7 @@ def dielectric_pair(material: str, dielectric) -> tuple[float, float] | None:
     Raises
     ------
     InputError
-        A pair of non-positive or non-finite numbers.
+        Not a pair of finite numbers ≥ 1.
     ParameterError
         No cited ε for ``material``.
     """
@@ -310,8 +310,9 @@ def dielectric_pair(material: str, dielectric) -> tuple[float, float] | None:
         d = dielectric_constants(material)
         return float(d.eps_in.value), float(d.eps_out.value)
     eps = tuple(float(x) for x in dielectric)
-    if len(eps) != 2 or not all(np.isfinite(e) and e > 0 for e in eps):
-        raise InputError(f"dielectric constants must be two positive finite numbers, got {dielectric!r}")
+    if len(eps) != 2 or not all(np.isfinite(e) and e >= 1 for e in eps):
+        raise InputError(f"dielectric constants must be two finite relative permittivities >= 1 "
+                         f"(dimensionless), got {dielectric!r}")
     return eps
 
 

@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from perovskite_tb.app import runners
+from perovskite_tb.app.engine import runners
 
 
 @dataclass(frozen=True)
 class FakePoint:
-    """The fields of :class:`perovskite_tb.app.points.Point` the local runners read."""
+    """The fields of :class:`perovskite_tb.app.engine.points.Point` the local runners read."""
 
     key: str
     directory: str

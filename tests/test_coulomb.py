@@ -9,6 +9,8 @@ naming value and unit; cited dielectric defaults.
 
 from __future__ import annotations
 
+from kp_pipeline import kp_solve
+
 import math
 import tomllib
 from types import SimpleNamespace
@@ -307,7 +309,7 @@ def test_dielectric_defaults_cited():
 @pytest.mark.physics
 def test_real_etb_cube_vs_kp_envelope():
     """6-cell CsPbI3 cube: ETB band edges vs the 8-band k·p model of the same edge (ratio 0.92)."""
-    from kp.confinement import nc_default_set, solve_nc
+    from kp.confinement import nc_default_set
     from kp.parameters import load_kp_parameters
     from perovskite_tb.model.materials import load_parameters
     from perovskite_tb.nc import nc_gfactors
@@ -319,7 +321,7 @@ def test_real_etb_cube_vs_kp_envelope():
     re = coulomb_etb_doublets(
         s, edges.electron.vectors, edges.hole.vectors, p.n_orb, eps_in=6.1, eps_out=2.2
     )
-    kr = solve_nc(load_kp_parameters("CsPbI3", nc_default_set("CsPbI3")), (L, L, L))
+    kr = kp_solve(load_kp_parameters("CsPbI3", nc_default_set("CsPbI3")), (L, L, L))
     b = kr.terms.basis
     rk = coulomb_envelope(
         kp_density(b, kr.electron.vectors),

@@ -9,6 +9,8 @@ definite homogeneous kernel, linearity of the potential, and set-up done once.
 
 from __future__ import annotations
 
+from kp_pipeline import kp_solve
+
 import numpy as np
 import pytest
 
@@ -46,10 +48,10 @@ def etb5():
 
 @pytest.fixture(scope="module")
 def kp5():
-    from kp.confinement import nc_default_set, solve_nc
+    from kp.confinement import nc_default_set
     from kp.parameters import load_kp_parameters
 
-    return solve_nc(load_kp_parameters("CsPbI3", nc_default_set("CsPbI3")), (5.0, 5.0, 5.0))
+    return kp_solve(load_kp_parameters("CsPbI3", nc_default_set("CsPbI3")), (5.0, 5.0, 5.0))
 
 
 # --------------------------------------------------------------------------- reproduces coulomb.py

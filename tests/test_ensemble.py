@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import curve_fit
 
-from perovskite_tb.app.ensemble import (
+from perovskite_tb.app.jobs.ensemble import (
     MUB_OVER_HBAR_PER_PS_T,
     EnsembleConfig,
     LogNormal,

@@ -14,8 +14,8 @@ import pytest
 
 from perovskite_tb import nc
 from perovskite_tb.app.cli import main
-from perovskite_tb.app.ensemble_cli import load_ensemble_run, model_curve, parse_ensemble_run
-from perovskite_tb.app.ensemble_io import ENSEMBLE_SCHEMA, curve_from_rows, read_etb_rows
+from perovskite_tb.app.cli.ensemble import load_ensemble_run, model_curve, parse_ensemble_run
+from perovskite_tb.app.jobs.ensemble_io import ENSEMBLE_SCHEMA, curve_from_rows, read_etb_rows
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import load_parameters
 from perovskite_tb.model.temperature import parameters_at

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from perovskite_tb.app.ensemble import (MUB_OVER_HBAR_PER_PS_T, EnsembleConfig, LogNormal, ModelCurve,
+from perovskite_tb.app.jobs.ensemble import (MUB_OVER_HBAR_PER_PS_T, EnsembleConfig, LogNormal, ModelCurve,
                                         field_scan, run_ensemble)
 
 DGDE_E, DGDE_H = -4.0, 2.0  # 1/eV

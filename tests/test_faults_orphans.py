@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from perovskite_tb.app.export import load_results
-from perovskite_tb.app.runners import WATCH_INTERVAL_S
+from perovskite_tb.app.store.export import load_results
+from perovskite_tb.app.engine.runners import WATCH_INTERVAL_S
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "OMP_NUM_THREADS": "1"}
@@ -60,7 +60,7 @@ def _kill_parent_and_check(proc: subprocess.Popen, pids: list[int]) -> None:
 def test_pool_workers_exit_when_the_parent_is_killed(tmp_path):
     """The pool of ``run_pool`` (spawned workers, its initializer) with points that would take 2 min."""
     script = textwrap.dedent(f"""
-        from perovskite_tb.app import runners
+        from perovskite_tb.app.engine import runners
         import _slow_points as sp
         runners.compute_point = sp.sleepy_point  # what the pool submits
         pts = [sp.FakePoint(f"p{{i}}", {str(tmp_path)!r}) for i in range(2)]

@@ -1,4 +1,4 @@
-"""Tests of perovskite_tb.app.fit and the shipped fitted sets (issue 5)."""
+"""Tests of perovskite_tb.app.jobs.fit and the shipped fitted sets (issue 5)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from perovskite_tb.errors import InputError, ParameterError, SolverError
-from perovskite_tb.app.fit import (
+from perovskite_tb.app.jobs.fit import (
     evaluate_targets,
     fit_parameters,
     read_fit_spec,
@@ -80,7 +80,7 @@ def test_shipped_set_reproduces_targets(material):
 
 def test_evaluate_targets_matches_bulk_properties():
     from perovskite_tb.model.bulk import bulk_properties
-    from perovskite_tb.app.fit import TARGET_NAMES
+    from perovskite_tb.app.jobs.fit import TARGET_NAMES
 
     p = load_parameters("CsPbI3", "nestoklon2023")
     b = bulk_properties(p)
@@ -175,7 +175,7 @@ def test_loader_rejects_non_table_fit(tmp_path):
 
 
 def test_measured_bulk_csv():
-    from perovskite_tb.app.halides import load_measured_bulk
+    from perovskite_tb.app.jobs.halides import load_measured_bulk
 
     rows = load_measured_bulk()
     assert {r["material"] for r in rows} == {"MAPbI3", "FAPbBr3", "CsPbBr3"}

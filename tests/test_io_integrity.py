@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perovskite_tb.app.export import load_results, salvage_results
-from perovskite_tb.app.integrity import JOURNAL, ROW_SHA, SEAL, DamagedFileError
-from perovskite_tb.app.io import ResultWriter, update_attrs
-from perovskite_tb.app.salvage import hdf5_eof_address, salvage
+from perovskite_tb.app.store.export import load_results, salvage_results
+from perovskite_tb.app.store.integrity import JOURNAL, ROW_SHA, SEAL, DamagedFileError
+from perovskite_tb.app.store.io import ResultWriter, update_attrs
+from perovskite_tb.app.store.salvage import hdf5_eof_address, salvage
 from perovskite_tb.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,7 +256,7 @@ def test_a_copied_damaged_file_stays_damaged_after_a_refused_resume(good, tmp_pa
 
 
 def test_a_flipped_number_in_a_table_is_refused(tmp_path):
-    from perovskite_tb.app.io import read_table
+    from perovskite_tb.app.store.io import read_table
 
     p = tmp_path / "t.h5"
     eg = 1.23456789012345
@@ -303,7 +303,7 @@ def test_an_hdf5_failure_while_writing_is_one_line_and_frees_the_lock(tmp_path, 
     attribute heap: "Unable to delete attribute"); the writer reports it in one line and unlocks."""
     from filelock import FileLock
 
-    import perovskite_tb.app.io as io
+    import perovskite_tb.app.store.io as io
 
     p = tmp_path / "w.h5"
     _write(p, 2)

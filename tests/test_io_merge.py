@@ -9,7 +9,7 @@ import h5py
 import pytest
 
 from perovskite_tb.app.cli import main
-from perovskite_tb.app.export import load_results
+from perovskite_tb.app.store.export import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SET = ROOT / "parameters" / "CsPbI3.nestoklon2021-sp3.etb.toml"

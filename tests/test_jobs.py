@@ -16,14 +16,14 @@ import h5py
 import numpy as np
 import pytest
 
-from perovskite_tb.app.curve import CurveConfig, run_curve
-from perovskite_tb.app.export import load_results
-from perovskite_tb.app.halides import halide_curves, write_h5
-from perovskite_tb.app.io import read_table
-from perovskite_tb.app.models import compute_point
-from perovskite_tb.app.points import expand_points
-from perovskite_tb.app.runfile import parse_run, spec_to_toml
-from perovskite_tb.app.sweep import run_sweep
+from perovskite_tb.app.jobs.curve import CurveConfig, run_curve
+from perovskite_tb.app.store.export import load_results
+from perovskite_tb.app.jobs.halides import halide_curves, write_h5
+from perovskite_tb.app.store.io import read_table
+from perovskite_tb.app.engine.models import compute_point
+from perovskite_tb.app.engine.points import expand_points
+from perovskite_tb.app.engine.runfile import parse_run, spec_to_toml
+from perovskite_tb.app.engine.sweep import run_sweep
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.materials import load_parameters
 from perovskite_tb.model.shapes import ShapeSpec

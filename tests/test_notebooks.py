@@ -25,6 +25,12 @@ def test_there_are_four_notebooks_without_outputs():
                 )
 
 
+def test_notebooks_use_the_public_api():
+    """Notebooks import perovskite_tb, perovskite_tb.workflows and the model library, never perovskite_tb.app."""
+    for path in NOTEBOOKS:
+        assert "perovskite_tb.app" not in path.read_text(encoding="utf-8"), path.name
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_quick(path, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")

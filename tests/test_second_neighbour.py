@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from perovskite_tb._system import blas_threads
-from perovskite_tb.app.fit import evaluate_targets, fit_parameters, read_fit_spec
+from perovskite_tb.app.jobs.fit import evaluate_targets, fit_parameters, read_fit_spec
 from perovskite_tb.errors import ParameterError
 from perovskite_tb.model.bulk import bloch_hamiltonian, bulk_properties, high_symmetry_point
 from perovskite_tb.model.hamiltonian import assemble, bloch_matrix, nnz_per_row

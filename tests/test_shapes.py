@@ -23,8 +23,8 @@ A = P.a
 
 specs = st.one_of(
     st.tuples(*[st.integers(1, 4)] * 3).map(lambda n: ShapeSpec.from_n_cells(n)),
-    st.floats(0.05, 3.5).map(lambda d: ShapeSpec("sphere", diameter_nm=d)),
-    st.tuples(*[st.floats(0.05, 2.0)] * 3).map(lambda s: ShapeSpec("spheroid", semi_axes_nm=s)),
+    st.floats(A, 3.5).map(lambda d: ShapeSpec("sphere", diameter_nm=d)),  # below one cell: refused
+    st.tuples(*[st.floats(A / 2, 2.0)] * 3).map(lambda s: ShapeSpec("spheroid", semi_axes_nm=s)),
 )
 
 
@@ -198,7 +198,7 @@ def test_spheroid_g_tensor_is_uniaxial_along_the_long_semi_axis():
 
 @pytest.mark.parametrize("params", [P_SP3, P], ids=["sp3", "sp3d5s*"])
 def test_sphere_of_one_pb_equals_the_one_cell_cube(params):
-    s1 = build(ShapeSpec("sphere", diameter_nm=0.3), params.a)
+    s1 = build(ShapeSpec("sphere", diameter_nm=params.a), params.a)  # the smallest sphere: D = a
     c1 = cuboid(params.a, 1)
     assert s1.n_pb == 1 and s1.n_sites == c1.n_sites == 7
     order = [int(np.argmin(np.linalg.norm(s1.positions - r, axis=1))) for r in c1.positions]
@@ -209,11 +209,18 @@ def test_sphere_of_one_pb_equals_the_one_cell_cube(params):
     assert np.abs(Hs - assemble(c1, params).H0.toarray()).max() < 1e-14
     if params is P_SP3:
         return  # the sp3 set's 1-cell NC has no level on one side of the solver shift (as before issue 11)
-    rs = nc_gfactors(params, ShapeSpec("sphere", diameter_nm=0.3))
+    rs = nc_gfactors(params, ShapeSpec("sphere", diameter_nm=params.a))
     rc = nc_gfactors(params, (1, 1, 1))
     assert abs(rs.E_e - rc.E_e) < 1e-10 and abs(rs.E_h - rc.E_h) < 1e-10
     for a, b in ((rs.g_e, rc.g_e), (rs.g_h, rc.g_h)):
         assert abs(a.g - b.g) < 1e-9 and np.abs(_g_matrix(a) - _g_matrix(b)).max() < 1e-9
+
+
+def test_shapes_smaller_than_one_cell_are_refused():
+    with pytest.raises(GeometryError, match=r"0\.3 nm .*minimum diameter .* 0\.62"):
+        build(ShapeSpec("sphere", diameter_nm=0.3), P.a)
+    with pytest.raises(GeometryError, match=r"semi-axis 0\.2 nm"):
+        build(ShapeSpec("spheroid", semi_axes_nm=(0.2, 1.0, 1.0)), P.a)
 
 
 # --- CLI `nc --shape` ----------------------------------------------------------------------------------

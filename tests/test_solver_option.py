@@ -4,11 +4,11 @@ the physics does not depend on it."""
 import numpy as np
 import pytest
 
-from perovskite_tb.app import curve as curve_mod
-from perovskite_tb.app.io import open_results, read_curve, read_rows
+from perovskite_tb.app.jobs import curve as curve_mod
+from perovskite_tb.app.store.io import open_results, read_curve, read_rows
 from perovskite_tb.app.plot import energies
-from perovskite_tb.app.runfile import parse_run
-from perovskite_tb.app.sweep import run_sweep
+from perovskite_tb.app.engine.runfile import parse_run
+from perovskite_tb.app.engine.sweep import run_sweep
 from perovskite_tb.errors import InputError
 
 

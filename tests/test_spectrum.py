@@ -193,3 +193,49 @@ def test_material_record():
     assert m.halide == "Br" and m.etb_set == "nestoklon2023-fit" and m.kp_set.startswith("etb-")
     assert 0.55 < m.a_nm < 0.62 and m.eps_in == pytest.approx(4.49) and m.eps_out == pytest.approx(2.2)
     assert set(ptb.materials()) == {"CsPbI3", "CsPbBr3", "CsPbCl3"}
+
+
+def test_nc_levels_cli_json(capsys):
+    """`nc --levels K` adds the issue's `levels` key; without it the keys are today's (no `levels`)."""
+    import json
+
+    from perovskite_tb.app.cli import main
+
+    assert main(["nc", "--n-cells", "3", "3", "3", "--levels", "3", "--json", "--no-coulomb"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    lv = d["levels"]
+    assert set(lv) == {"e", "h"} and sum(m["degeneracy"] for m in lv["e"]) >= 6
+    assert lv["e"][0]["E_eV"] == pytest.approx(d["E_e_eV"]) and lv["h"][0]["E_eV"] == pytest.approx(d["E_h_eV"])
+    assert lv["e"][0]["zeeman_z_muB"] == pytest.approx([d["g_e"] / 2, -d["g_e"] / 2], abs=1e-9)
+    assert main(["nc", "--n-cells", "3", "3", "3", "--json", "--no-coulomb"]) == 0
+    assert "levels" not in json.loads(capsys.readouterr().out)
+    assert main(["kp-nc", "--material", "CsPbI3", "--edge-nm", "3", "3", "3", "--levels", "2", "--json"]) == 0
+    k = json.loads(capsys.readouterr().out)
+    assert k["levels"]["h"][0]["E_eV"] == pytest.approx(k["E_h_eV"])
+
+
+def test_run_file_levels_store_the_spectra(tmp_path):
+    """[options].levels: every row stores its multiplets (energies in eV, degeneracies, Zeeman values in μB)."""
+    from perovskite_tb.app.engine.sweep import load_run_file, run_sweep
+    from perovskite_tb.app.store.export import load_results
+
+    p = tmp_path / "run.toml"
+    p.write_text('output = "out.h5"\n[axes]\nmodel = ["etb", "kp"]\nn_cells = [3]\n[options]\nlevels = 3\n'
+                 '[execution]\nworkers = 1\n')
+    spec = load_run_file(p)
+    assert spec.options.levels == 3
+    run_sweep(spec, progress=False)
+    t = load_results(tmp_path / "out.h5")
+    c = t.columns
+    assert t.units["levels_e"] == "eV" and t.units["zeeman_e"] == "muB"
+    for i in range(len(c["E_e"])):
+        assert c["levels_e"][i][0] == pytest.approx(c["E_e"][i]) and c["levels_h"][i][0] == pytest.approx(c["E_h"][i])
+        assert c["degeneracy_e"][i][:2].min() >= 2 and c["degeneracy_e"][i].sum() >= 6
+        assert np.all(np.diff(c["levels_e"][i][c["degeneracy_e"][i] > 0]) > 0)
+        assert c["zeeman_e"][i][0, 2, :2] == pytest.approx([c["g_e"][i] / 2, -c["g_e"][i] / 2], abs=1e-9)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('output = "o.h5"\n[axes]\nn_cells = [3]\n[options]\nlevels = 17\n')
+    from perovskite_tb.errors import PerovskiteTBError
+
+    with pytest.raises(PerovskiteTBError, match="levels"):
+        load_run_file(bad)

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from perovskite_tb.app import study
-from perovskite_tb.app.measured import load_measured
+from perovskite_tb.app.jobs import study
+from perovskite_tb.measured import load_measured
 from perovskite_tb.errors import InputError
 
 

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from perovskite_tb.app.cli import main
 from perovskite_tb.errors import PerovskiteTBError
-from perovskite_tb.app.export import load_results
-from perovskite_tb.app.io import CurveWriter, read_curve
-from perovskite_tb.app.sweep import load_run_file, parse_run, spec_to_toml
+from perovskite_tb.app.store.export import load_results
+from perovskite_tb.app.store.io import CurveWriter, read_curve
+from perovskite_tb.app.engine.sweep import load_run_file, parse_run, spec_to_toml
 
 FUZZ = Path(__file__).parent / "data" / "fuzz"
 SP3 = "nestoklon2021-sp3"
@@ -139,7 +139,7 @@ scheduler = "tcp://127.0.0.1:8786"
 def test_errors_name_the_key_path(tmp_path, text, message):
     p = _write(tmp_path, text)
     with pytest.raises(PerovskiteTBError) as ei:
-        from perovskite_tb.app.sweep import expand_points
+        from perovskite_tb.app.engine.sweep import expand_points
 
         expand_points(load_run_file(p))
     assert str(ei.value).startswith(
@@ -319,7 +319,7 @@ def test_fuzz_generated_run_files(tmp_path, capsys, case):
 
 
 def test_partial_row_is_dropped_on_reopen(tmp_path):
-    from perovskite_tb.app.io import COLUMNS
+    from perovskite_tb.app.store.io import COLUMNS
 
     out = tmp_path / "c.h5"
     row = {
@@ -494,7 +494,7 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
     pytest.importorskip("distributed")
     import dask
 
-    from perovskite_tb.app.sweep import run_sweep
+    from perovskite_tb.app.engine.sweep import run_sweep
 
     run = _write(
         tmp_path,

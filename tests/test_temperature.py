@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import perovskite_tb.app.curve as curve_mod
+import perovskite_tb.app.jobs.curve as curve_mod
 from perovskite_tb.errors import InputError, ParameterError
-from perovskite_tb.app.io import read_curve
+from perovskite_tb.app.store.io import read_curve
 from perovskite_tb.model.materials import TWO_CENTRE_NAMES, load_parameters
 from perovskite_tb.model.temperature import (
     RULES, TemperatureCoefficients, bulk_gap, gap_shift_eV, kane_energy_scale, lattice_scale,
@@ -202,7 +202,7 @@ def test_resume_multi_t_does_not_recompute(multi_t_curve, monkeypatch):
 
 
 def test_measured_series_sample1():
-    from perovskite_tb.app.tseries import measured_series
+    from perovskite_tb.app.jobs.tseries import measured_series
 
     rows = measured_series("1")
     assert sorted({r["temperature_K"] for r in rows}) == [6.0, 30.0, 65.0, 90.0]
@@ -214,7 +214,7 @@ def test_tseries_kp_uses_the_nc_default_set():
     """The k·p point of a T series uses the confined model's set (etb-nestoklon2023 for CsPbI3, Foreman
     1+γ_v < 0), not the bulk-formula set; Eg(T) follows its dEg/dT = 3.1e-4 eV/K: the transition energy
     rises with T (6 → 120 K) by about 0.0353 eV (Eg) minus the confinement change."""
-    import perovskite_tb.app.tseries as ts
+    import perovskite_tb.app.jobs.tseries as ts
 
     cfg = ts.TSeriesConfig(kp_kane_scaling=False)
     r6, r120 = (ts._kp_solve(cfg, P, 6.0, T) for T in (6.0, 120.0))
@@ -224,7 +224,7 @@ def test_tseries_kp_uses_the_nc_default_set():
 
 def test_kp_size_match_secant(monkeypatch):
     """Secant in 1/L² finds the edge of E(L) = Eg + C/L² in a few solves (solver mocked: fast)."""
-    import perovskite_tb.app.tseries as ts
+    import perovskite_tb.app.jobs.tseries as ts
 
     Eg, C = 1.654, 5.5  # eV, eV·nm² — toy confinement law
     n = []
@@ -247,7 +247,7 @@ def test_tseries_etb_tiny(tmp_path, multi_t_curve, monkeypatch):
     import h5py
 
     import perovskite_tb.nc
-    from perovskite_tb.app.tseries import TSeriesConfig, run_tseries
+    from perovskite_tb.app.jobs.tseries import TSeriesConfig, run_tseries
 
     stored = {T: r for T, _N, r in multi_t_curve[1]}
     monkeypatch.setattr(perovskite_tb.nc, "nc_gfactors", lambda params, n, **k: stored[params.reference_temperature_K])

@@ -10,8 +10,8 @@ import scipy.sparse as sp
 
 from perovskite_tb._system import blas_threads
 from perovskite_tb.app.cli import main
-from perovskite_tb.app.points import expand_points
-from perovskite_tb.app.runfile import parse_run
+from perovskite_tb.app.engine.points import expand_points
+from perovskite_tb.app.engine.runfile import parse_run
 from perovskite_tb.eigen.ldl import factor_ldl, nd_ordering
 from perovskite_tb.eigen.symmetry import _atom_operator, _op_matrix, _site_map, detect_operations
 from perovskite_tb.errors import InputError

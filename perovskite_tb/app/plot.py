@@ -8,13 +8,13 @@ inline backend away from notebooks that import the package.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
-from perovskite_tb.app.io import read_curve
-from perovskite_tb.app.measured import load_measured, load_measured_bulk, measured_series
+from perovskite_tb.app.store.io import read_curve
+from perovskite_tb.app.store.paths import check_writable
+from perovskite_tb.measured import load_measured, load_measured_bulk, measured_series
 from perovskite_tb.errors import InputError
 from perovskite_tb.model.temperature import DEFAULT_RULE
 from perovskite_tb.model.universal import universal_g_e, universal_g_h
@@ -55,7 +55,7 @@ def plot_curve(h5_path, png_path, *, models=("etb",), t_tol_K: float = 1.0, ener
     Parameters
     ----------
     h5_path : str or Path
-        Curve file written by :func:`perovskite_tb.app.curve.run_curve`.
+        Curve file written by :func:`perovskite_tb.app.jobs.curve.run_curve`.
     png_path : str or Path
         Output PNG.
     models : sequence of str
@@ -221,7 +221,7 @@ def _universal(ax, Emin, Emax):
 def plot_nc(curves, png: str | Path) -> Path:
     """g_e (filled) and g_h (open) vs transition energy for all halides and models on one figure.
 
-    ``curves`` is a :class:`perovskite_tb.app.halides.HalideCurves`; returns the PNG path.
+    ``curves`` is a :class:`perovskite_tb.app.jobs.halides.HalideCurves`; returns the PNG path.
     """
     import matplotlib
 
@@ -272,12 +272,7 @@ def check_plot_path(path) -> Path | None:
     p = Path(path)
     if p.suffix.lower() not in FIGURE_SUFFIXES:
         raise InputError(f"figure path {str(p)!r} must end in {', '.join(FIGURE_SUFFIXES)} (or be 'none')")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"figure directory {str(parent)!r} does not exist")
-    if p.is_dir() or not os.access(parent, os.W_OK):
-        raise InputError(f"figure path {str(p)!r} cannot be written")
-    return p
+    return check_writable(p, "figure path")
 
 
 def _save_figure(fig, png: str | Path) -> Path:

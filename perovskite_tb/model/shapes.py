@@ -21,7 +21,7 @@ import numpy as np
 from perovskite_tb.errors import GeometryError, positive_finite
 from perovskite_tb.model.structure import Structure, cuboid, octahedra, validate_n_cells
 
-__all__ = ["ShapeSpec", "SHAPES", "SIZE_FIELDS", "register_shape", "build", "size_json"]
+__all__ = ["ShapeSpec", "SHAPES", "SIZE_FIELDS", "register_shape", "build", "check_extent", "size_json"]
 
 #: Relative slack of the inside test |r|/R ≤ 1, so that Pb sites on the surface count as inside.
 _SURFACE_RTOL = 1e-9
@@ -117,6 +117,7 @@ def bounding_cells(spec: ShapeSpec, a: float) -> tuple[int, int, int]:
         half = tuple(_length(v, "semi-axis") for v in spec.semi_axes_nm)
     else:
         raise GeometryError(f"shape {spec.kind} has no size")
+    check_extent(spec, a)
     return tuple(2 * int(min(math.floor(h / a * (1 + _SURFACE_RTOL)), 10**6)) + 1 for h in half)
 
 
@@ -135,6 +136,23 @@ def size_json(spec: ShapeSpec, structure: Structure) -> dict:
     if spec.semi_axes_nm is not None:
         out["semi_axes_nm"] = [float(v) for v in spec.semi_axes_nm]
     return out
+
+
+def check_extent(spec: ShapeSpec, a: float) -> None:
+    """Refuse a sphere or spheroid smaller than one cell along an axis (diameter or 2·semi-axis < a).
+
+    Such a shape would silently become the single PbX6 octahedron at its centre (or a one-layer slab),
+    bigger than the shape asked for; one cell (D = a) is the smallest sphere. Cubes and cuboids are
+    whole cells by construction.
+    """
+    if spec.diameter_nm is not None and _length(spec.diameter_nm, "sphere diameter") < a * (1 - _SURFACE_RTOL):
+        raise GeometryError(f"sphere diameter {spec.diameter_nm:g} nm is smaller than one cell: the minimum "
+                            f"diameter is the lattice constant, {a:.4g} nm")
+    if spec.semi_axes_nm is not None:
+        for v in spec.semi_axes_nm:
+            if _length(v, "spheroid semi-axis") < 0.5 * a * (1 - _SURFACE_RTOL):
+                raise GeometryError(f"spheroid semi-axis {v:g} nm is smaller than half a cell: the minimum "
+                                    f"semi-axis is half the lattice constant, {a / 2:.4g} nm")
 
 
 def _length(value, what: str) -> float:
@@ -167,6 +185,7 @@ def _cube(a: float, spec: ShapeSpec) -> Structure:
 def _sphere(a: float, spec: ShapeSpec) -> Structure:
     """Pb sites with |r| ≤ D/2 about a Pb site."""
     r = 0.5 * _length(spec.diameter_nm, "sphere diameter")
+    check_extent(spec, a)
     return _inside_ellipsoid(a, (r, r, r))
 
 
@@ -174,6 +193,7 @@ def _spheroid(a: float, spec: ShapeSpec) -> Structure:
     """Pb sites with Σ (x_μ/A_μ)² ≤ 1 about a Pb site (semi-axes A_x, A_y, A_z; any three)."""
     if len(tuple(spec.semi_axes_nm)) != 3:
         raise GeometryError(f"shape spheroid needs 3 semi-axes (nm), got {spec.semi_axes_nm!r}")
+    check_extent(spec, a)
     return _inside_ellipsoid(a, [_length(v, "spheroid semi-axis") for v in spec.semi_axes_nm])
 
 

@@ -113,15 +113,16 @@ class Grid:
 
 
 def check_eps(v, name: str) -> float:
-    """Return ``v`` as a finite float > 0 (a relative permittivity) or raise InputError."""
+    """Return ``v`` as a finite float ≥ 1 (a relative permittivity: no medium screens less than vacuum)
+    or raise InputError."""
     try:
         x = float(v)
     except (TypeError, ValueError):
         raise InputError(
-            f"{name} must be a finite number > 0 (relative permittivity), got {v!r}"
+            f"{name} must be a finite number >= 1 (relative permittivity, dimensionless), got {v!r}"
         ) from None
-    if not (math.isfinite(x) and x > 0):
-        raise InputError(f"{name} must be a finite number > 0 (relative permittivity), got {v}")
+    if not (math.isfinite(x) and x >= 1):
+        raise InputError(f"{name} must be a finite number >= 1 (relative permittivity, dimensionless), got {v}")
     return x
 
 

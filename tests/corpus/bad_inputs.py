@@ -176,7 +176,7 @@ def _result_file(attrs: dict) -> bytes:
     """Bytes of a small valid result file (two ETB rows), written by this version's writer."""
     import tempfile
 
-    from perovskite_tb.app.io import ResultWriter
+    from perovskite_tb.app.store.io import ResultWriter
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "r.h5"
@@ -315,7 +315,7 @@ def _ensemble_results_bytes() -> bytes:
     """A result file (schema perovskite_tb.results/2) with the rows of ``_ENS_ROWS``, as bytes."""
     import tempfile
 
-    from perovskite_tb.app.io import ResultWriter
+    from perovskite_tb.app.store.io import ResultWriter
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "m.h5"
@@ -395,6 +395,10 @@ def ensemble_cases() -> list[Case]:
              cls="files"),
         case("plot-suffix", head='results = "m.h5"\noutput = "e.h5"\nplot = "e.txt"\n', mention=("e.txt",),
              cls="files"),
+        case("output-unwritable", head=f'results = "m.h5"\noutput = "{UNWRITABLE}/e.h5"\n',
+             mention=(f"{UNWRITABLE}/e.h5", "cannot be written"), cls="files"),
+        case("plot-unwritable", head=f'results = "m.h5"\noutput = "e.h5"\nplot = "{UNWRITABLE}/e.png"\n',
+             mention=(f"{UNWRITABLE}/e.png", "cannot be written"), cls="files"),
     ]
     return out
 
@@ -425,7 +429,70 @@ def solver_and_study_cases() -> list[Case]:
     ]
 
 
+#: A directory in which no file can be created, even by root (procfs); read-only directories are
+#: writable to root, so they cannot stand in for it in a test.
+UNWRITABLE = "/proc"
+
+
+def new_user_cases() -> list[Case]:
+    """Issue 19 item 9 (tried as a new user would): unwritable outputs, an empty material name, a relative
+    permittivity below 1, a sphere smaller than one cell."""
+    no = UNWRITABLE
+    sweep = 'output = "%s"\n%s[axes]\nn_cells = [2]\n'
+    out = [
+        Case("files", "curve-out-no-dir", ("curve", "--n-cells", "2", "-o", "/nonexistent/x.h5", "--plot", "none"),
+             {}, ("/nonexistent", "does not exist")),
+        Case("files", "curve-out-unwritable", ("curve", "--n-cells", "2", "-o", f"{no}/x.h5", "--plot", "none"),
+             {}, (f"{no}/x.h5", "cannot be written")),
+        Case("files", "curve-plot-unwritable", ("curve", "--n-cells", "2", "-o", "{dir}/c.h5", "--plot", f"{no}/x.png"),
+             {}, (f"{no}/x.png", "cannot be written")),
+        Case("files", "sweep-out-unwritable", ("sweep", "{dir}/r.toml"), {"r.toml": sweep % (f"{no}/r.h5", "")},
+             (f"{no}/r.h5", "cannot be written")),
+        Case("files", "sweep-plot-unwritable", ("sweep", "{dir}/r.toml"),
+             {"r.toml": sweep % ("r.h5", f'plot = "{no}/r.png"\n')}, (f"{no}/r.png", "cannot be written")),
+        Case("files", "sweep-dry-run-out-unwritable", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": sweep % (f"{no}/r.h5", "")}, (f"{no}/r.h5", "cannot be written")),
+        Case("files", "tseries-out-unwritable", ("tseries", "-o", f"{no}/t.h5", "--plot", "none"), {},
+             (f"{no}/t.h5", "cannot be written")),
+        Case("files", "tseries-plot-unwritable", ("tseries", "-o", "{dir}/t.h5", "--plot", f"{no}/t.png"), {},
+             (f"{no}/t.png", "cannot be written")),
+        Case("files", "halides-out-unwritable", ("halides", "-o", f"{no}/h.h5", "--plot", "none", "--bulk-plot",
+                                                 "none"), {}, (f"{no}/h.h5", "cannot be written")),
+        Case("files", "halides-bulk-plot-unwritable", ("halides", "-o", "{dir}/h.h5", "--plot", "none", "--bulk-plot",
+                                                       f"{no}/b.png"), {}, (f"{no}/b.png", "cannot be written")),
+        Case("files", "study-out-unwritable", ("study", "-o", f"{no}/s.h5", "--plot", "none", "--report", "none",
+                                               "--termination", "pbx6", "--n-cells", "2"), {},
+             (f"{no}/s.h5", "cannot be written")),
+        Case("files", "study-report-unwritable", ("study", "-o", "{dir}/s.h5", "--report", f"{no}/s.md"), {},
+             (f"{no}/s.md", "cannot be written")),
+        Case("files", "export-csv-unwritable", ("export", "{dir}/r.h5", "--csv", "-o", f"{no}/r.csv"),
+             {"r.h5": _result_file({"kind": "sweep"})}, (f"{no}/r.csv", "cannot be written")),
+    ]
+    known = ("CsPbBr3", "CsPbCl3", "CsPbI3")
+    out += [Case("args", f"{cmd[0]}-material-empty", (*cmd, "--material", ""), {}, ("''", *known)) for cmd in (
+        ("bulk",), ("nc", "--n-cells", "2", "2", "2"), ("curve", "--n-cells", "2", "-o", "{dir}/c.h5", "--plot", "none"),
+        ("kp-bulk",), ("kp-nc", "--edge-nm", "5", "5", "5"), ("tseries", "-o", "{dir}/t.h5", "--plot", "none"))]
+    out.append(Case("args", "nc-material-blank", ("nc", "--n-cells", "2", "2", "2", "--material", " "), {},
+                    ("' '", *known)))
+    out += [Case("args", f"{cmd}-eps-{o}-below-1", (cmd, *size, f"--epsilon-{o}", "0.5"), {},
+                 (f"--epsilon-{o}", "0.5", "dimensionless", ">= 1"))
+            for cmd, size in (("nc", ("--n-cells", "2", "2", "2")), ("kp-nc", ("--material", "CsPbI3", "--edge-nm",
+                                                                                 "5", "5", "5")))
+            for o in ("in", "out")]
+    out += [
+        Case("args", "nc-sphere-below-one-cell", ("nc", "--shape", "sphere", "--diameter-nm", "0.3"), {},
+             ("0.3 nm", "minimum diameter", "0.6289 nm")),
+        Case("args", "nc-spheroid-below-half-cell", ("nc", "--shape", "spheroid", "--semi-axes-nm", "0.2", "1", "1"),
+             {}, ("0.2 nm", "minimum semi-axis")),
+        Case("args", "sweep-sphere-below-one-cell", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": 'output = "r.h5"\n[axes]\nshape = ["sphere"]\ndiameter_nm = [0.3]\n'},
+             ("0.3 nm", "minimum diameter")),
+    ]
+    return out
+
+
 def all_cases() -> list[Case]:
     """Every case of the corpus (one list per kind of input)."""
     return (param_cases() + edge_cases() + memory_cases() + arg_cases() + mismatch_cases() + file_cases()
-            + termination_cases() + second_neighbour_cases() + ensemble_cases() + solver_and_study_cases())
+            + termination_cases() + second_neighbour_cases() + ensemble_cases() + solver_and_study_cases()
+            + new_user_cases())

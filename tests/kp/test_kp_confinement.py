@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from kp.bulk import bulk_properties
-from perovskite_tb.app.kp_cli import add_subcommands
+from perovskite_tb.app.cli.kp import add_subcommands
 from kp.confinement import (assemble, band_edge_doublets, gap_free_conditions, hamiltonian_at_field,
-                            make_basis, nc_gfactors, solve_nc, time_reverse)
+                            make_basis, time_reverse)
+from kp_pipeline import kp_solve
+import perovskite_tb as ptb
 from kp.parameters import load_kp_parameters
 from perovskite_tb.constants import MU_B
 from perovskite_tb.errors import InputError, ParameterError, SolverError
@@ -107,7 +109,7 @@ def test_gauge_origin_invariance(small):
 
 def test_cube_is_isotropic():
     p = load_kp_parameters("CsPbI3", NC_SET)
-    r = solve_nc(p, (8.0, 8.0, 8.0), n_basis=4)
+    r = kp_solve(p, (8.0, 8.0, 8.0), n_basis=4)
     for gf in (r.g_e, r.g_h):
         assert gf.anisotropy < 1e-8
         assert np.allclose(gf.tensor, gf.g * np.eye(3), atol=1e-8)
@@ -122,7 +124,7 @@ def test_large_size_limit():
     at 30 nm."""
     p = load_kp_parameters("CsPbI3", NC_SET)
     gb = bulk_properties(p)
-    r = {L: solve_nc(p, (L, L, L)) for L in (10.0, 20.0, 30.0)}
+    r = {L: kp_solve(p, (L, L, L)) for L in (10.0, 20.0, 30.0)}
     for carrier, g_bulk, conf in (("g_e", gb.g_e, lambda x: x.electron.energy - p.Eg),
                                   ("g_h", gb.g_h, lambda x: -x.hole.energy)):
         d = [abs(getattr(r[L], carrier).g - g_bulk) for L in (10.0, 20.0, 30.0)]
@@ -139,8 +141,8 @@ def test_hole_large_size_trend():
     within 0.01 of converged, kp/README.md)."""
     p = load_kp_parameters("CsPbI3", NC_SET)
     gb = bulk_properties(p).g_h
-    g10 = solve_nc(p, (10.0, 10.0, 10.0), n_basis=10).g_h.g
-    g30 = solve_nc(p, (30.0, 30.0, 30.0), n_basis=10).g_h.g
+    g10 = kp_solve(p, (10.0, 10.0, 10.0), n_basis=10).g_h.g
+    g30 = kp_solve(p, (30.0, 30.0, 30.0), n_basis=10).g_h.g
     assert abs(g30 - gb) < abs(g10 - gb)
     assert abs(g30 - gb) < 0.1
 
@@ -149,18 +151,19 @@ def test_hole_large_size_trend():
                                   (5.0, 5.0), (5.0, float("inf"), 5.0)])
 def test_bad_edge(edge):
     with pytest.raises(InputError):
-        nc_gfactors("CsPbI3", edge)
+        ptb.solve("CsPbI3", edge_nm=edge, model="kp")
 
 
 def test_unknown_set_and_material():
     with pytest.raises(ParameterError):
-        nc_gfactors("CsPbI3", (5, 5, 5), parameter_set="nope")
-    with pytest.raises(ParameterError):
-        nc_gfactors("CsSnI3", (5, 5, 5))
+        ptb.solve("CsPbI3", edge_nm=(5, 5, 5), model="kp", parameter_set="nope")
+    with pytest.raises(InputError, match="unknown material"):
+        ptb.solve("CsSnI3", edge_nm=(5, 5, 5), model="kp")
     with pytest.raises(ParameterError):  # no temperature model for Br in the universal set
-        nc_gfactors("CsPbBr3", (5, 5, 5), temperature_K=10.0)
+        ptb.solve("CsPbBr3", edge_nm=(5, 5, 5), model="kp", parameter_set="kirstein2022-universal",
+                  temperature_K=10.0)
     with pytest.raises(InputError):
-        nc_gfactors("CsPbI3", (5, 5, 5), temperature_K=-1.0)
+        ptb.solve("CsPbI3", edge_nm=(5, 5, 5), model="kp", temperature_K=-1.0)
 
 
 def _run(argv):
@@ -210,7 +213,7 @@ def test_no_spurious_in_gap_states(L):
     """Foreman set: no level between the NC hole and electron doublets, none in the bulk gap."""
     p = load_kp_parameters("CsPbI3", NC_SET)
     assert p.gamma_v <= -1.0  # Foreman: 1 + gamma_v <= 0
-    r = solve_nc(p, (L, L, L), n_basis=4)
+    r = kp_solve(p, (L, L, L), n_basis=4)
     E = _window_levels(p, L, 4)
     tol = 1e-9
     assert np.sum((E > r.hole.energy + tol) & (E < r.electron.energy - tol)) == 0
@@ -220,7 +223,7 @@ def test_no_spurious_in_gap_states(L):
 
 def test_energies_monotonic_in_size():
     p = load_kp_parameters("CsPbI3", NC_SET)
-    rs = [solve_nc(p, (L, L, L), n_basis=4) for L in (3.0, 4.0, 5.0, 7.0, 10.0, 15.0, 30.0)]
+    rs = [kp_solve(p, (L, L, L), n_basis=4) for L in (3.0, 4.0, 5.0, 7.0, 10.0, 15.0, 30.0)]
     Ee = np.array([r.electron.energy for r in rs])
     Eh = np.array([r.hole.energy for r in rs])
     assert np.all(np.diff(Ee) < 0) and np.all(np.diff(Eh) > 0)
@@ -230,7 +233,7 @@ def test_hole_g_basis_convergence_5nm():
     """Legendre basis, L = 5 nm: g_h(N) converges monotonically, |g_h(8) − g_h(10)| < 1e-3
     (kp/README.md convergence table: 0.8084, 0.8174, 0.8178 for N = 6, 8, 10)."""
     p = load_kp_parameters("CsPbI3", NC_SET)
-    g6, g8, g10 = (solve_nc(p, (5.0, 5.0, 5.0), n_basis=N).g_h.g for N in (6, 8, 10))
+    g6, g8, g10 = (kp_solve(p, (5.0, 5.0, 5.0), n_basis=N).g_h.g for N in (6, 8, 10))
     assert abs(g8 - g10) < 1e-3
     assert abs(g6 - g10) > abs(g8 - g10)
 
@@ -239,8 +242,8 @@ def test_hole_g_basis_convergence_5nm():
 def test_default_basis_is_converged_10nm():
     """At 10 nm the default N (11) is within 3e-3 of N = 14 for g_h, 1e-3 for g_e, 3e-4 eV for E (E_h at N = 11: 2.1e-4)."""
     p = load_kp_parameters("CsPbI3", NC_SET)
-    d = solve_nc(p, (10.0, 10.0, 10.0))
-    r = solve_nc(p, (10.0, 10.0, 10.0), n_basis=14)
+    d = kp_solve(p, (10.0, 10.0, 10.0))
+    r = kp_solve(p, (10.0, 10.0, 10.0), n_basis=14)
     assert d.terms.basis.n_max[0] < 14
     assert abs(d.g_h.g - r.g_h.g) < 3e-3 and abs(d.g_e.g - r.g_e.g) < 1e-3
     assert abs(d.electron.energy - r.electron.energy) < 3e-4
@@ -266,9 +269,9 @@ def test_c4_and_inversion_commute_with_H0_S_Mz():
 
 
 def test_nc_default_set_is_etb_derived():
-    d = nc_gfactors("CsPbI3", (8.0, 8.0, 8.0), n_basis=4)
-    assert d["parameter_set"] == NC_SET
-    assert d["residual_e_eV"] < 1e-8 and d["residual_h_eV"] < 1e-8
+    d = ptb.solve("CsPbI3", edge_nm=(8.0, 8.0, 8.0), model="kp", kp_n_basis=4)
+    assert d.context["parameter_set"] == NC_SET
+    assert d.residual_e < 1e-8 and d.residual_h < 1e-8
 
 
 def test_legendre_1d_matches_shen_closed_forms():
@@ -314,8 +317,8 @@ def test_sine_and_legendre_converge_to_the_same_levels():
     """Both bases are Galerkin approximations of one operator: at L = 3 nm (no resolution problem)
     E_e, E_h agree to 3 meV and g_e to 0.01 between sine N = 8 and Legendre N = 8."""
     p = load_kp_parameters("CsPbI3", NC_SET)
-    s = solve_nc(p, (3.0, 3.0, 3.0), basis="sine", n_basis=8)
-    lg = solve_nc(p, (3.0, 3.0, 3.0), basis="legendre", n_basis=8)
+    s = kp_solve(p, (3.0, 3.0, 3.0), basis="sine", n_basis=8)
+    lg = kp_solve(p, (3.0, 3.0, 3.0), basis="legendre", n_basis=8)
     assert s.electron.energy == pytest.approx(lg.electron.energy, abs=3e-3)
     assert s.hole.energy == pytest.approx(lg.hole.energy, abs=3e-3)
     assert s.g_e.g == pytest.approx(lg.g_e.g, abs=0.01)
@@ -332,4 +335,4 @@ def test_gap_free_conditions():
     ok, why = gap_free_conditions(uni)
     assert not ok and "gamma_v" in why
     with pytest.raises(SolverError):
-        solve_nc(uni, (5.0, 5.0, 5.0), n_basis=4)
+        kp_solve(uni, (5.0, 5.0, 5.0), n_basis=4)

@@ -3,13 +3,15 @@ symmetry data, and the shapes the box basis can (and cannot) solve."""
 
 from __future__ import annotations
 
+from kp_pipeline import kp_solve
+
 import numpy as np
 import pytest
 
 from perovskite_tb.errors import GeometryError, InputError
 from perovskite_tb.model.shapes import ShapeSpec
 
-from kp.confinement import assemble, band_edge_doublets, hamiltonian_at_field, make_basis, solve_nc
+from kp.confinement import assemble, band_edge_doublets, hamiltonian_at_field, make_basis
 from kp.parameters import load_kp_parameters
 from kp.shapes import box_edges, edges_for_cells
 from kp.solver import time_reversal_map, time_reverse
@@ -38,7 +40,7 @@ PREVIOUS = {
 def test_shared_eigen_layer_equals_previous_kp_path(case):
     kw, (Ee, Eh, ge, gh) = PREVIOUS[case]
     kw = dict(kw)
-    r = solve_nc(P, kw.pop("edge"), **kw)
+    r = kp_solve(P, kw.pop("edge"), **kw)
     assert abs(r.electron.energy - Ee) < 1e-10 and abs(r.hole.energy - Eh) < 1e-10
     assert np.abs(r.g_e.tensor.diagonal() - ge).max() < 1e-10
     assert np.abs(r.g_h.tensor.diagonal() - gh).max() < 1e-10
@@ -96,8 +98,8 @@ def test_box_edges_of_shapes():
 def test_cuboid_shape_solves_the_cuboid_not_a_cube():
     """A (3, 3, 4)-cell k·p point must solve the 3a × 3a × 4a box (not the 3a cube stored under its key)."""
     a = 0.63
-    r = solve_nc(P, ShapeSpec.from_n_cells((3, 3, 4)), a_nm=a, n_basis=4)
+    r = kp_solve(P, ShapeSpec.from_n_cells((3, 3, 4)), a_nm=a, n_basis=4)
     assert r.terms.basis.edge_nm == pytest.approx((3 * a, 3 * a, 4 * a))
-    cube = solve_nc(P, (3 * a,) * 3, n_basis=4)
+    cube = kp_solve(P, (3 * a,) * 3, n_basis=4)
     assert r.electron.energy < cube.electron.energy  # the longer box confines less
     assert abs(r.g_e.tensor[2, 2] - r.g_e.tensor[0, 0]) > 1e-4  # uniaxial, not isotropic

@@ -2,13 +2,14 @@
 
 Same material and parameter origin: ETB set ``nestoklon2023`` and the k·p set derived from its bulk
 bands (``etb-nestoklon2023``), both at the set's reference temperature. Numbers quoted are from the
-table in kp/README.md (``python -m perovskite_tb.app.kp_study crosscheck``).
+table in kp/README.md (``python -m perovskite_tb.app.jobs.kp_study crosscheck``).
 """
 
 import numpy as np
 import pytest
+from kp_pipeline import kp_solve
 
-from kp.confinement import solve_nc
+
 from kp.parameters import load_kp_parameters
 from perovskite_tb.model.materials import load_parameters
 from perovskite_tb.nc import nc_gfactors as etb_nc
@@ -20,7 +21,7 @@ def _compare(etb_cells, kp_cells):
     """ETB points and k·p curves E(L), g(E); k·p interpolated to each ETB transition energy."""
     pe = load_parameters("CsPbI3", "nestoklon2023")
     pk = load_kp_parameters("CsPbI3", "etb-nestoklon2023")
-    kp = [solve_nc(pk, (n * pe.a,) * 3) for n in kp_cells]
+    kp = [kp_solve(pk, (n * pe.a,) * 3) for n in kp_cells]
     E_kp = np.array([r.electron.energy - r.hole.energy for r in kp])
     order = np.argsort(E_kp)
     L_kp = np.array([n * pe.a for n in kp_cells])
