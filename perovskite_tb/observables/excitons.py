@@ -87,6 +87,8 @@ __all__ = [
     "exciton_json",
     "trion_biexciton",
     "exciton_convergence",
+    "check_exciton_request",
+    "exciton_context",
 ]
 
 #: Default basis: Kramers doublets per carrier; N = 4 completes the S and P shells of e and h with both
@@ -608,6 +610,70 @@ def exciton_convergence(solved, n_list, *, screening: str | None = None) -> list
     return out
 
 
+# ---------------------------------------------------------------------------------------- requests
+def check_exciton_request(material: str, screening: str = "epsilon-inf", n_doublets: int = DEFAULT_DOUBLETS,
+                          *, model: str = "etb") -> tuple[str, int]:
+    """Check an exciton request before anything is solved (CLI ``nc --excitons``, run files).
+
+    Parameters
+    ----------
+    material : str
+        Compound (``"CsPbI3"`` …); the screening constants are looked up for it.
+    screening : str
+        :data:`.screening.SCREENING_MODELS`.
+    n_doublets : int
+        Kramers doublets per carrier of the CI basis, 1 … :data:`MAX_DOUBLETS`.
+    model : str
+        ``"etb"``; ``"kp"`` is refused (no atoms: no on-site exchange, no atomistic transition dipole,
+        no sourced bulk exchange constant, so Δ_BD, τ and g_X_bright are not available).
+
+    Returns
+    -------
+    (str, int)
+        The screening name and the basis size.
+
+    Raises
+    ------
+    InputError
+        One line naming the bad value: unknown screening, basis outside 1 … MAX_DOUBLETS, a screening
+        constant tagged MISSING for ``material`` (``parameters/excitons.toml``), model k·p.
+    """
+    from perovskite_tb.observables.screening import _constant
+
+    if model != "etb":
+        raise InputError(f"excitons need model 'etb', got {model!r}: k·p has no atoms for the on-site exchange "
+                         "and no sourced bulk exchange constant, so the fine structure, lifetimes and "
+                         "g_X_bright are not available")
+    scr, n = check_screening(screening), _check_doublets(n_doublets)
+    if scr != "epsilon-inf":
+        _constant(material, "eps_static", scr)
+    if scr == "polaron":
+        _constant(material, "f_LO", scr)
+    return scr, n
+
+
+def exciton_context(screening: str = "epsilon-inf", n_doublets: int = DEFAULT_DOUBLETS,
+                    complexes: bool = False) -> dict:
+    """The ``solved.context`` entries that switch the registered exciton observables on.
+
+    Parameters
+    ----------
+    screening : str
+        Screening model of the direct terms.
+    n_doublets : int
+        CI basis (Kramers doublets per carrier); the solve needs ``levels >= n_doublets``.
+    complexes : bool
+        Also the trion and biexciton binding observables (``context["exciton_ci"]``).
+
+    Returns
+    -------
+    dict
+        ``excitons``, ``screening``, ``exciton_doublets``, ``exciton_ci``.
+    """
+    return {"excitons": True, "screening": screening, "exciton_doublets": int(n_doublets),
+            "exciton_ci": bool(complexes)}
+
+
 # ---------------------------------------------------------------------------------------- observables
 def _enabled(solved) -> bool:
     return hasattr(solved, "cached") and bool(solved.context.get("excitons"))
@@ -622,6 +688,11 @@ def _levels_or_none(solved):
 def _bright_dark(solved) -> float:
     L = _levels_or_none(solved)
     return float("nan") if L is None else L.bright_dark_meV
+
+
+def _bright_splitting(solved) -> float:
+    L = _levels_or_none(solved)
+    return float("nan") if L is None else float(max(L.bright_splittings_meV))
 
 
 def _g_x_bright(solved) -> float:
@@ -640,9 +711,33 @@ def _radiative_lifetime(solved) -> float:
 register(Observable("exciton_bright_dark", "meV",
                     "mean bright - dark exciton energy, e-h exchange LR+SR (Franceschetti et al. 1998); "
                     "NaN unless context['excitons']", _bright_dark))
+register(Observable("exciton_bright_splitting", "meV",
+                    "spread (max - min) of the bright-triplet energies (0 for cubes and spheres); NaN unless "
+                    "context['excitons']", _bright_splitting))
 register(Observable("g_X_bright", "1",
                     "bright-exciton g along z from the exciton Zeeman block; NaN unless context['excitons']",
                     _g_x_bright))
 register(Observable("radiative_lifetime", "ps",
                     "3/sum of the bright-triplet radiative rates (n_out, local-field factor; Glauber & "
                     "Lewenstein 1991); NaN unless context['excitons']", _radiative_lifetime))
+
+
+def _complexes_or_none(solved):
+    if not _enabled(solved) or solved.model != "etb" or not solved.context.get("exciton_ci"):
+        return None
+    return solved.cached("exciton_complexes_default", lambda s: trion_biexciton(s))
+
+
+def _binding(key):
+    def f(solved) -> float:
+        d = _complexes_or_none(solved)
+        return float("nan") if d is None else float(d[key])
+    return f
+
+
+for _name, _what in (("trion_negative_binding", "negative trion X-: E(X) + E(e) - E(X-)"),
+                     ("trion_positive_binding", "positive trion X+: E(X) + E(h) - E(X+)"),
+                     ("biexciton_binding", "biexciton XX: 2E(X) - E(XX)")):
+    register(Observable(_name, "meV",
+                        f"binding energy of the {_what} (positive = bound), CI in the exciton basis; NaN unless "
+                        "context['excitons'] and context['exciton_ci']", _binding(f"{_name}_meV")))
