@@ -141,3 +141,29 @@ def test_run_file_excitons_fine_structure_without_complexes(tmp_path, monkeypatc
     with open_results(tmp_path / "r.h5") as f:
         d = read_rows(f, "etb")
     assert np.isfinite(d["exciton_bright_dark"]).all() and np.isnan(d["biexciton_binding"]).all()
+
+
+def test_quick_excitons_job_writes_three_files_and_resumes(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["excitons", "--quick", "--no-progress"]
+    assert main(argv) == 0
+    assert "(3 points computed)" in capsys.readouterr().out
+    for name in ("excitons.h5", "excitons.png", "excitons.md"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    with open_results(tmp_path / "excitons.h5") as f:
+        d = read_rows(f, "etb")
+    assert len(d["material"]) == 3 and np.isfinite(np.asarray(d["biexciton_binding"], float)).all()
+    md = (tmp_path / "excitons.md").read_text()
+    assert "epsilon-inf" in md and "Tamarat" in md and "unidentified" in md
+    assert main(argv) == 0  # resume: nothing recomputed
+    assert "(0 points computed)" in capsys.readouterr().out
+
+
+def test_excitons_job_empirical_law_and_units():
+    from perovskite_tb.app.jobs.excitons import empirical_binding_meV, exciton_units
+
+    # binding = −(A + B/L²): trion 10 + 780/L², biexciton 16.5 + 1370/L² (meV, L in nm)
+    assert empirical_binding_meV("trion", 10.0) == pytest.approx(17.8)
+    assert empirical_binding_meV("biexciton", 10.0) == pytest.approx(30.2)
+    Ry, aB = exciton_units("CsPbBr3")
+    assert 5.0 < Ry < 100.0 and 1.0 < aB < 10.0  # meV, nm

@@ -185,6 +185,13 @@ def exciton_cases() -> list[Case]:
              {"r.toml": run % ("CsPbBr3", "etb", 'screening = "epsilon-0"')}, ("eps_static", "CsPbBr3")),
         Case("mismatch", "runfile-excitons-kp", ("sweep", "{dir}/r.toml", "--dry-run"),
              {"r.toml": run % ("CsPbI3", "kp", "")}, ("kp",)),
+        *[Case("args", f"excitons-job-{name}", ("excitons", "--quick", "--no-progress", "-o", "{dir}/e.h5", "--plot",
+                                                "none", "--report", "none", *a), {}, (needle,))
+          for name, a, needle in (("ci-levels-0", ("--ci-levels", "0"), "0"), ("ci-levels-13", ("--ci-levels", "13"), "13"),
+                                  ("screening", ("--screening", "rpa"), "rpa"),
+                                  ("aspect", ("--aspect", "3x3"), "3x3"),
+                                  ("missing-constants", ("--screening", "polaron"), "CsPbBr3"),
+                                  ("material", ("--material", "CsPbXX"), "CsPbXX"))],
         Case("mismatch", "runfile-screening-without-excitons", ("sweep", "{dir}/r.toml", "--dry-run"),
              {"r.toml": (run % ("CsPbI3", "etb", 'screening = "epsilon-0"')).replace("excitons = true", "")},
              ("excitons",)),

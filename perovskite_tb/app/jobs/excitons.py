@@ -271,7 +271,7 @@ def plot_excitons(data: dict, png) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(2, 3, figsize=(12, 7))
+    fig, ax = plt.subplots(2, 3, figsize=(10, 5.8))
     ax = ax.ravel()
     marks = {"CsPbBr3": "o", "CsPbI3": "s", "CsPbCl3": "^"}
     lines = {"epsilon-inf": "-", "epsilon-0": "--", "polaron": ":"}
@@ -308,7 +308,7 @@ def plot_excitons(data: dict, png) -> Path:
     Lg = np.linspace(3.0, 17.0, 100)
     for kind, c, tag in (("trion", "k", "X*"), ("biexciton", "0.5", "XX")):
         ax[3].plot(Lg / aB, empirical_binding_meV(kind, Lg) / Ry, color=c, lw=2.5, alpha=0.6,
-                   label=f"{tag}: empirical CsPbBr3 (source unidentified, cites Tamarat 2023)")
+                   label=f"{tag}: empirical CsPbBr3 law (see text)")
     titles = [("cube edge L (nm)", "Δ_BD = bright − dark (meV)"), ("aspect ratio Nz/Nx", "bright-triplet spread (meV)"),
               ("cube edge L (nm)", "τ_rad = 3/ΣΓ (ns)"), ("L / a_B", "binding E_b / Ry* (positive = bound)"),
               ("optical transition energy (eV)", "g")]
@@ -316,7 +316,7 @@ def plot_excitons(data: dict, png) -> Path:
         a.set_xlabel(x)
         a.set_ylabel(y)
         a.grid(alpha=0.3)
-        a.legend(fontsize=6)
+        a.legend(fontsize=5)
     ax[5].axis("off")
     ax[5].text(0, 0.5, "marker: material; line: screening model\nRy*, a_B: ETB bulk masses and ε∞\n"
                + _EMPIRICAL_LABEL.replace(" (", "\n("), fontsize=8, va="center", wrap=True)
