@@ -427,7 +427,7 @@ class CoulombOperator:
 
         Returns
         -------
-        ndarray, shape ``shape`` or (m, *shape), same kind (real/complex) as ``w``.
+        ndarray, shape ``shape`` or ``(m, *shape)``, same kind (real/complex) as ``w``.
 
         Raises
         ------
@@ -473,7 +473,7 @@ class CoulombOperator:
 
         Returns
         -------
-        ndarray of complex128, shape (k_A, k_B, *shape) or (k, *shape)
+        ndarray of complex128, shape ``(k_A, k_B, *shape)`` or ``(k, *shape)``
             Units of e per node; ETB: :func:`pair_density_atoms` deposited; k·p: the envelope pair
             density times h³, each set rescaled by one factor so that its diagonal densities have
             mean grid norm 1.
@@ -560,7 +560,7 @@ class CoulombOperator:
 
         Parameters
         ----------
-        q : ndarray of float64 or complex128, shape ``shape`` or (m, *shape)
+        q : ndarray of float64 or complex128, shape ``shape`` or ``(m, *shape)``
             Node charges (units of e); complex charges are solved as real and imaginary parts.
         part : {"total", "homogeneous", "image"}
             ``"homogeneous"``: ε_in everywhere (exact open-boundary convolution); ``"image"``:
@@ -608,7 +608,7 @@ class CoulombOperator:
 
         Parameters
         ----------
-        q_a, q_b : ndarray, shape ``shape`` or (m, *shape)
+        q_a, q_b : ndarray, shape ``shape`` or ``(m, *shape)``
             Node charges (real or complex).
         part : {"total", "homogeneous", "image"}
 
@@ -639,7 +639,7 @@ class CoulombOperator:
 
         Parameters
         ----------
-        q : ndarray of float64, shape ``shape`` or (m, *shape)
+        q : ndarray of float64, shape ``shape`` or ``(m, *shape)``
             Carrier density as node charges (e.g. Σ = 1).
 
         Returns

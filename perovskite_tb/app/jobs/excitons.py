@@ -94,6 +94,7 @@ class ExcitonsConfig:
     workers: int | None = None
 
     def cubes_of(self, material: str) -> tuple:
+        """Cube sizes (cells per edge) of ``material``: ``cubes[material]`` or :data:`DEFAULT_CUBES`."""
         return tuple((self.cubes or {}).get(material, DEFAULT_CUBES.get(material, ())))
 
 
