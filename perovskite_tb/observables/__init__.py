@@ -97,3 +97,4 @@ from perovskite_tb.observables import hyperfine_observables  # noqa: E402,F401  
 from perovskite_tb.observables import surface  # noqa: E402,F401  (surface_weight_e/h)
 from perovskite_tb.observables import thermal  # noqa: E402,F401  (g_e_thermal, g_h_thermal)
 from perovskite_tb.observables import hole_band  # noqa: E402,F401  (Delta_N_h_low/high: derived Pb 6s band)
+from perovskite_tb.observables import excitons  # noqa: E402,F401  (exciton_bright_dark, g_X_bright, radiative_lifetime)

@@ -155,6 +155,46 @@ def arg_cases() -> list[Case]:
         Case("args", "nc-two-sizes", ("nc", "--n-cells", "2", "2", "2", "--diameter-nm", "3")),
         Case("args", "nc-shape-unknown", ("nc", "--shape", "torus", "--diameter-nm", "3")),
         Case("args", "no-command", ()),
+        *exciton_cases(),
+    ]
+    return out
+
+
+def exciton_cases() -> list[Case]:
+    """``nc --excitons`` and ``[options].excitons`` (issue 20): basis size, screening name, MISSING constants, k·p."""
+    nc2 = ("nc", "--material", "CsPbBr3", "--n-cells", "2", "2", "2", "--json")
+    run = """output = "r.h5"\n[axes]\nmaterial = ["%s"]\nmodel = ["%s"]\nn_cells = [2]\n[options]\nexcitons = true\n%s\n"""
+    out = [Case("args", f"nc-ci-levels-{v}", (*nc2, "--excitons", "--ci-levels", v), {}, (v,))
+           for v in ("0", "13", "-1", "x", "2.5")]
+    out += [
+        Case("args", "nc-screening-unknown", (*nc2, "--excitons", "--screening", "rpa"), {}, ("rpa",)),
+        Case("args", "nc-screening-missing-eps-static", (*nc2, "--excitons", "--screening", "epsilon-0"), {},
+             ("eps_static", "CsPbBr3")),
+        Case("args", "nc-screening-missing-polaron", (*nc2, "--excitons", "--screening", "polaron"), {},
+             ("CsPbBr3", "MISSING")),
+        Case("mismatch", "nc-screening-without-excitons", (*nc2, "--screening", "epsilon-inf"), {}, ("--excitons",)),
+        Case("mismatch", "nc-ci-levels-without-excitons", (*nc2, "--ci-levels", "4"), {}, ("--excitons",)),
+        Case("mismatch", "nc-excitons-no-coulomb", (*nc2, "--excitons", "--no-coulomb"), {}, ("--no-coulomb",)),
+        Case("args", "runfile-ci-levels-0", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": run % ("CsPbI3", "etb", "ci_levels = 0")}, ("ci_levels",)),
+        Case("args", "runfile-ci-levels-99", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": run % ("CsPbI3", "etb", "ci_levels = 99")}, ("ci_levels",)),
+        Case("args", "runfile-screening-unknown", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": run % ("CsPbI3", "etb", 'screening = "rpa"')}, ("rpa",)),
+        Case("args", "runfile-screening-missing", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": run % ("CsPbBr3", "etb", 'screening = "epsilon-0"')}, ("eps_static", "CsPbBr3")),
+        Case("mismatch", "runfile-excitons-kp", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": run % ("CsPbI3", "kp", "")}, ("kp",)),
+        *[Case("args", f"excitons-job-{name}", ("excitons", "--quick", "--no-progress", "-o", "{dir}/e.h5", "--plot",
+                                                "none", "--report", "none", *a), {}, (needle,))
+          for name, a, needle in (("ci-levels-0", ("--ci-levels", "0"), "0"), ("ci-levels-13", ("--ci-levels", "13"), "13"),
+                                  ("screening", ("--screening", "rpa"), "rpa"),
+                                  ("aspect", ("--aspect", "3x3"), "3x3"),
+                                  ("missing-constants", ("--screening", "polaron"), "CsPbBr3"),
+                                  ("material", ("--material", "CsPbXX"), "CsPbXX"))],
+        Case("mismatch", "runfile-screening-without-excitons", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": (run % ("CsPbI3", "etb", 'screening = "epsilon-0"')).replace("excitons = true", "")},
+             ("excitons",)),
     ]
     return out
 

@@ -8,11 +8,14 @@ Sub-commands and their JSON keys are a stable contract used by regression checks
   [--termination pbx6|passivated|csx] [--levels K] [--thermal-average] --json`` →
   n_states, E_e_eV, E_h_eV, transition_energy_eV, g_e, g_h, g_e_tensor, g_h_tensor, seconds, termination;
   with ``--levels K`` also ``levels`` = {"e": [{"E_eV", "degeneracy", "zeeman_x_muB", "zeeman_y_muB",
-  "zeeman_z_muB"}, …], "h": […]} (also ``kp-nc --levels K``)
+  "zeeman_z_muB"}, …], "h": […]} (also ``kp-nc --levels K``); with ``--excitons [--screening S]
+  [--ci-levels N]`` also exciton_bright_dark_meV, exciton_bright_splittings_meV, exciton_bright_axes,
+  radiative_lifetime_ps (3), g_X_bright, screening, ci_levels and, with ``--ci-levels``,
+  trion_negative_binding_meV, trion_positive_binding_meV, biexciton_binding_meV
 * ``curve`` → the main job (see :mod:`perovskite_tb.app.jobs.curve`)
 * ``sweep RUN.toml [--scheduler tcp://HOST:PORT] [--dry-run]``, ``export FILE.h5 --csv [-o F.csv]`` →
   :mod:`perovskite_tb.app.engine.sweep` (run-file schema: ``docs/run-file.md``)
-* ``tseries``, ``halides``, ``fit`` → the other jobs
+* ``tseries``, ``halides``, ``fit``, ``study``, ``excitons`` → the other jobs
 * ``ensemble RUN.toml [--json]`` → ensemble spin dephasing (:mod:`perovskite_tb.app.cli.ensemble`)
 * ``kp-bulk``, ``kp-nc`` → the k·p model (:mod:`perovskite_tb.app.cli.kp`)
 
@@ -31,9 +34,9 @@ import sys
 
 from perovskite_tb import __version__
 from perovskite_tb.app.cli import ensemble as ensemble_cli, kp as kp_cli, sweep as sweep_cli
-from perovskite_tb.app.jobs import fit, halides, study, tseries, tstudy
-from perovskite_tb.app.cli.options import (add_dielectric_options, add_levels_option, dielectric_option, finite_float,
-                                           material_name)
+from perovskite_tb.app.jobs import excitons as excitons_job, fit, halides, study, tseries, tstudy
+from perovskite_tb.app.cli.options import (add_dielectric_options, add_exciton_options, add_levels_option,
+                                           dielectric_option, finite_float, material_name)
 from perovskite_tb.app.jobs.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.plot import ENERGY_AXES
 from perovskite_tb.app.store.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
@@ -132,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--thermal-average", action="store_true",
                    help="also g_e_thermal, g_h_thermal: Boltzmann average over the confined levels at --temperature-K "
                         "(perovskite_tb.observables.thermal; implies --levels max(K, 8))")
+    add_exciton_options(n)
     n.add_argument("--json", action="store_true", help="print one JSON object")
     n.set_defaults(func=_cmd_nc)
 
@@ -161,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     halides.add_subcommand(sub)
     study.add_subcommand(sub)
     tstudy.add_subcommand(sub)
+    excitons_job.add_subcommand(sub)
     tseries.add_subcommand(sub, _finite_float, _positive_int)
     sweep_cli.add_subcommands(sub)
     ensemble_cli.add_subcommand(sub)
@@ -228,6 +233,22 @@ def _nc_shape(args):
     return ShapeSpec(kind, **{key: tuple(val) if isinstance(val, list) else val})
 
 
+def _exciton_request(args, material: str):
+    """(screening, N, complexes) of ``nc --excitons``, or None; refused in one line before the solve."""
+    from perovskite_tb.errors import InputError
+    from perovskite_tb.observables.excitons import DEFAULT_DOUBLETS, check_exciton_request
+
+    if not args.excitons:
+        for opt, v in (("--screening", args.screening), ("--ci-levels", args.ci_levels)):
+            if v is not None:
+                raise InputError(f"{opt} {v} needs --excitons")
+        return None
+    if args.no_coulomb:
+        raise InputError("--excitons needs the dielectric constants of the Coulomb step; drop --no-coulomb")
+    scr, n = check_exciton_request(material, args.screening or "epsilon-inf", args.ci_levels or DEFAULT_DOUBLETS)
+    return scr, n, args.ci_levels is not None
+
+
 def _cmd_nc(args) -> int:
     from perovskite_tb.nc import nc_gfactors
 
@@ -236,18 +257,41 @@ def _cmd_nc(args) -> int:
 
         raise InputError("--thermal-average needs --temperature-K T (K): the populations are Boltzmann factors at T")
     params = _params(args)
+    exc = _exciton_request(args, params.material)
     levels = max(args.levels or 1, 8) if args.thermal_average else (args.levels or 1)
+    if exc is not None:
+        levels = max(levels, exc[1])
     r = nc_gfactors(params, _nc_shape(args), orbital_zeeman=args.orbital_zeeman,
                     dielectric=dielectric_option(args), method=args.solver, termination=_termination(args),
                     levels=levels)
+    if exc is not None:
+        from perovskite_tb.observables.excitons import exciton_context
+
+        r.context.update(exciton_context(*exc))
     out = nc_json(r, params)
     if args.thermal_average:
         r.context["temperature_K"] = float(args.temperature_K)
         out.update({k: r.observable(k) for k in ("g_e_thermal", "g_h_thermal")})
     if args.levels is not None:
         out["levels"] = r.levels_json()
+    if exc is not None:
+        out.update(_exciton_keys(r, *exc))
     _print(out, args.json)
     return 0
+
+
+def _exciton_keys(r, screening: str, n: int, complexes: bool) -> dict:
+    """JSON keys of ``nc --excitons`` (:func:`~perovskite_tb.observables.excitons.exciton_json`, with
+    ``--ci-levels`` also :func:`~perovskite_tb.observables.excitons.trion_biexciton`)."""
+    from perovskite_tb.observables.excitons import exciton_json, trion_biexciton
+
+    out = exciton_json(r, n_doublets=n, screening=screening)
+    if complexes:
+        t = trion_biexciton(r, n_doublets=n, screening=screening)
+        out.update({k: t[k] for k in ("trion_negative_binding_meV", "trion_positive_binding_meV",
+                                      "biexciton_binding_meV")})
+    out.update({"screening": screening, "ci_levels": n})
+    return out
 
 
 def _solver_option(p) -> None:

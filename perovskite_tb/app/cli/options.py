@@ -95,3 +95,33 @@ def add_levels_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--levels", type=levels_count, default=None, metavar="K",
                    help="also give the K lowest electron and highest hole Kramers doublets (multiplets, "
                         "inertia-proved complete) with their Zeeman values (μB) as the JSON key 'levels'")
+
+
+def exciton_doublets(s: str) -> int:
+    """argparse type of ``--ci-levels``: Kramers doublets per carrier of the CI basis, 1 … MAX_DOUBLETS."""
+    from perovskite_tb.observables.excitons import MAX_DOUBLETS
+
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"CI levels must be a whole number of Kramers doublets, got {s!r}") from None
+    if not 1 <= v <= MAX_DOUBLETS:
+        raise argparse.ArgumentTypeError(f"CI levels must be 1..{MAX_DOUBLETS} Kramers doublets per carrier, got {v}")
+    return v
+
+
+def add_exciton_options(p: argparse.ArgumentParser) -> None:
+    """``--excitons``, ``--screening``, ``--ci-levels N`` (:mod:`perovskite_tb.observables.excitons`)."""
+    from perovskite_tb.observables.excitons import DEFAULT_DOUBLETS
+    from perovskite_tb.observables.screening import SCREENING_MODELS
+
+    p.add_argument("--excitons", action="store_true",
+                   help="add the band-edge exciton (Δ_BD, bright splittings and axes, radiative lifetimes, g_X_bright) "
+                        "from configuration interaction with e–h exchange (docs/excitons.md); solves levels >= N")
+    p.add_argument("--screening", choices=SCREENING_MODELS, default=None,
+                   help="with --excitons: screening of the direct e–h terms: epsilon-inf (default, today's Coulomb "
+                        "step), epsilon-0 (static ε_s), polaron (Haken); refused where the material's constants "
+                        "are MISSING")
+    p.add_argument("--ci-levels", type=exciton_doublets, default=None, metavar="N",
+                   help=f"with --excitons: CI basis of N Kramers doublets per carrier (default {DEFAULT_DOUBLETS}: "
+                        "the S and P shells; N = 2, 3 are partial shells) and also the X-, X+, XX binding energies")

@@ -44,7 +44,7 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
         ``params`` is the ETB set at the point's temperature.
     etb_solver : callable, optional
         ``(params, N, orbital_zeeman) -> NcResult`` replacing the pipeline for N×N×N cubes of the
-        default termination (in-process runs only; the curve job's hook).
+        default termination without extra levels or excitons (in-process runs only; the curve job's hook).
 
     Raises
     ------
@@ -58,11 +58,14 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
     if getattr(point, "solver", "auto") != "auto":
         kw["method"] = point.solver
     levels = _levels(point)
+    exc = getattr(point, "excitons", None)
+    if exc is not None:
+        levels = max(levels, exc[1])  # the CI basis must be in the spectrum
     if levels != 1:
         kw["levels"] = levels
     if spec.n_cells is not None:
         n = tuple(spec.n_cells)
-        if etb_solver is not None and n[0] == n[1] == n[2] and default_term and levels == 1:
+        if etb_solver is not None and n[0] == n[1] == n[2] and default_term and levels == 1 and exc is None:
             r = etb_solver(point.params, n[0], point.orbital_zeeman)
         else:
             r = nc.nc_gfactors(point.params, n, orbital_zeeman=point.orbital_zeeman, **kw)
@@ -72,6 +75,10 @@ def compute_etb(point: Point, etb_solver: Callable | None = None) -> dict:
                                 f"(known: {', '.join(SHAPES)})")
         r = nc.nc_gfactors(point.params, spec, orbital_zeeman=point.orbital_zeeman, **kw)
     _thermal_context(r, point)
+    if exc is not None:  # switches the registered exciton observables on (NaN otherwise)
+        from perovskite_tb.observables.excitons import exciton_context
+
+        r.context.update(exciton_context(*exc))
     n_atoms = getattr(r, "n_atoms", None) or r.n_states // point.params.n_orb
     return row_from_result(r, **point.columns(), n_atoms=n_atoms, peak_rss_GB=peak_rss_gb())
 

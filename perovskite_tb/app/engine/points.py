@@ -71,6 +71,9 @@ class Point:
         checked on resume, so not part of the point's identity).
     thermal_average : bool
         ``[options].thermal_average``: the row's thermal g at ``temperature_K`` (levels ≥ 8).
+    excitons : tuple or None
+        (screening, CI doublets, trions and biexciton too) of ``[options].excitons`` (ETB; checked on
+        resume), or None.
     """
 
     model: str
@@ -90,6 +93,7 @@ class Point:
     solver: str = field(default="auto", compare=False)
     levels: int = field(default=1, compare=False)
     thermal_average: bool = field(default=False, compare=False)
+    excitons: tuple | None = field(default=None, compare=False)
 
     @property
     def n_cells(self) -> tuple:
@@ -258,7 +262,8 @@ class _Expander:
                                      memory_gb=_memory_etb(pT.n_orb, s, pT.a, _nnz_row(pT)), params=pT,
                                      termination=self.spec.options.termination_spec(term),
                                      solver=self.spec.execution.solver, levels=self.spec.options.levels,
-                                     thermal_average=self.spec.options.thermal_average))
+                                     thermal_average=self.spec.options.thermal_average,
+                                     excitons=self.spec.options.exciton_request))
         return out
 
     def kp(self, mat: str, ps: str, set_name: str, T: float) -> list[Point]:
@@ -312,6 +317,9 @@ def expand_points(spec: RunSpec) -> _Resolved:
     op = spec.options
     invariants = {"temperature_rule": op.temperature_rule, "kp_kane_scaling": op.kp_kane_scaling,
                   "kp_edge_temperature_K": op.kp_edge_temperature_K}
+    if op.excitons:  # recorded (and checked on resume) only when on: older files stay resumable
+        invariants.update({"excitons": True, "screening": op.exciton_request[0],
+                           "ci_levels": op.ci_levels})
     for key in ("passivation_eV", "cs_potential_eV"):  # recorded (and checked on resume) only when given
         if getattr(op, key) is not None:
             invariants[key] = getattr(op, key)

@@ -112,6 +112,17 @@ class Options:
     thermal_average : bool
         Rows carry ``g_e_thermal``, ``g_h_thermal`` at the point's temperature
         (:mod:`perovskite_tb.observables.thermal`); the spectrum then holds at least 8 doublets.
+    excitons : bool
+        Evaluate the exciton observables (``exciton_bright_dark`` meV, ``g_X_bright``, ``radiative_lifetime``
+        ps; :mod:`perovskite_tb.observables.excitons`); ETB only. Each point is solved with
+        levels >= the CI basis.
+    screening : str or None
+        Screening of the direct e–h terms (``epsilon-inf`` when None; :data:`perovskite_tb.observables.
+        screening.SCREENING_MODELS`); needs ``excitons``.
+    ci_levels : int or None
+        CI basis (Kramers doublets per carrier, 1 … 12; None: 4); given, the rows also carry
+        ``trion_negative_binding``, ``trion_positive_binding``, ``biexciton_binding`` (meV, positive = bound).
+        Needs ``excitons``.
     """
 
     temperature_rule: str = "a"
@@ -122,6 +133,18 @@ class Options:
     cs_potential_eV: float | None = None
     levels: int = 1
     thermal_average: bool = False
+    excitons: bool = False
+    screening: str | None = None
+    ci_levels: int | None = None
+
+    @property
+    def exciton_request(self) -> tuple | None:
+        """(screening, CI doublets, trions and biexciton too) of an exciton run, or None."""
+        if not self.excitons:
+            return None
+        from perovskite_tb.observables.excitons import DEFAULT_DOUBLETS
+
+        return (self.screening or "epsilon-inf", self.ci_levels or DEFAULT_DOUBLETS, self.ci_levels is not None)
 
     def termination_spec(self, kind: str) -> TerminationSpec:
         """The :class:`~perovskite_tb.model.termination.TerminationSpec` of ``kind`` with these parameters."""
@@ -314,8 +337,40 @@ def _parse_options(c: Check, doc: dict) -> tuple[Options, tuple]:
     levels = c.pos_int(op.get("levels", 1), "[options].levels",
                        f"a whole number of Kramers doublets in 1..{ROW_LEVELS}", lo=1, hi=ROW_LEVELS)
     thermal = c.boolean(op.get("thermal_average", False), "[options].thermal_average")
+    exc = {"excitons": c.boolean(op.get("excitons", False), "[options].excitons")}
+    if op.get("screening") is not None:
+        from perovskite_tb.observables.screening import SCREENING_MODELS
+
+        exc["screening"] = c.choice(op["screening"], "[options].screening", SCREENING_MODELS, "screening")
+    if op.get("ci_levels") is not None:
+        from perovskite_tb.observables.excitons import MAX_DOUBLETS
+
+        exc["ci_levels"] = c.pos_int(op["ci_levels"], "[options].ci_levels",
+                                     f"a whole number of Kramers doublets in 1..{MAX_DOUBLETS}", lo=1, hi=MAX_DOUBLETS)
+    if not exc["excitons"]:
+        for key in ("screening", "ci_levels"):
+            if key in exc:
+                c.fail(f"[options].{key}", "needs [options].excitons = true")
     return Options(temperature_rule=rule, kp_parameter_set=kp_set, kp_kane_scaling=kane,
-                   kp_edge_temperature_K=t_edge, levels=levels, thermal_average=thermal, **term), res
+                   kp_edge_temperature_K=t_edge, levels=levels, thermal_average=thermal, **term, **exc), res
+
+
+def _check_excitons(c: Check, axes: Axes, options: Options) -> None:
+    """Exciton options: ETB only, screening constants present for every material of the axis."""
+    req = options.exciton_request
+    if req is None:
+        return
+    from perovskite_tb.observables.excitons import check_exciton_request
+
+    for m in axes.model:
+        if m != "etb":
+            c.fail("[options].excitons", f"applies to model 'etb' only, got [axes].model {m!r} (k·p: no atoms for "
+                   "the on-site exchange, no sourced bulk exchange constant)")
+    for i, mat in enumerate(axes.material):
+        try:
+            check_exciton_request(mat, req[0], req[1])
+        except InputError as exc:
+            c.fail("[options].screening", f"[axes].material[{i}] = {mat!r}: {exc}")
 
 
 def _check_termination(c: Check, axes: Axes, options: Options) -> None:
@@ -410,6 +465,7 @@ def parse_run(doc: dict, *, source: str = "<run>", base_dir: str | Path | None =
     axes = _parse_axes(c, doc, path_of)
     options, res = _parse_options(c, doc)
     _check_termination(c, axes, options)
+    _check_excitons(c, axes, options)
     if res:
         if axes.kp_resolution:
             c.fail("[options].kp_resolution", "given twice (also [axes].kp_resolution)")

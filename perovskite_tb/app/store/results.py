@@ -25,7 +25,7 @@ import numpy as np
 from perovskite_tb.observables import REGISTRY, evaluate
 
 __all__ = [
-    "Column", "COLUMNS", "ID_COLUMNS", "BULK_COLUMNS", "NC_JSON", "KP_NC_JSON", "BULK_JSON",
+    "Column", "COLUMNS", "EXCITON_OBSERVABLES", "ID_COLUMNS", "BULK_COLUMNS", "NC_JSON", "KP_NC_JSON", "BULK_JSON",
     "KP_BULK_JSON", "STUDY_JSON", "REFERENCE_COLUMNS", "JSON_KEYS", "nc_json",
     "default_row", "row_from_result", "row_from_columns", "failed_row", "bulk_row", "to_json", "flat_names",
     "units", "check_row", "ROW_LEVELS", "ROW_DEGENERACY",
@@ -179,18 +179,23 @@ REFERENCE_COLUMNS: dict[str, Column] = {c.name: c for c in (
     Column("source", "", "str", "citation key (parameters/references.toml)"),
 )}
 
+#: Observables that are NaN unless the exciton CI was requested (``nc --excitons``, ``[options].excitons``):
+#: columns of the result rows, left out of the default CLI JSON (``nc --excitons`` adds its own keys).
+EXCITON_OBSERVABLES = ("exciton_bright_dark", "exciton_bright_splitting", "g_X_bright", "radiative_lifetime", "trion_negative_binding",
+                       "trion_positive_binding", "biexciton_binding")
+_JSON_OBSERVABLES = tuple(n for n in REGISTRY if n not in EXCITON_OBSERVABLES)
 #: Columns of ``perovskite-tb nc --json`` (historical keys first, then shape, observables, solver).
 NC_JSON = ("n_cells", "edges_nm", "n_states", "E_e", "E_h", "transition_energy", "g_e", "g_h",
            "g_e_tensor", "g_h_tensor", "residual_e", "residual_h", "seconds",
-           "shape", "n_atoms", "diameter_nm", "semi_axes_nm", "termination", *REGISTRY, "solver")
+           "shape", "n_atoms", "diameter_nm", "semi_axes_nm", "termination", *_JSON_OBSERVABLES, "solver")
 #: Columns of ``perovskite-tb kp-nc --json`` (the historical keys of kp.confinement.nc_gfactors).
 KP_NC_JSON = ("n_states", "E_e", "E_h", "transition_energy", "g_e", "g_h", "g_e_tensor",
               "g_h_tensor", "residual_e", "residual_h", "parameter_set", "kp_basis", "kp_n_basis",
-              "seconds", "edges_nm", "shape", *REGISTRY, "solver")
+              "seconds", "edges_nm", "shape", *_JSON_OBSERVABLES, "solver")
 #: Columns of a k·p study record (``python -m perovskite_tb.app.jobs.kp_study``; scalar ``edge_nm``).
 STUDY_JSON = ("model", "n_cells", "edge_nm", "n_states", "E_e", "E_h", "transition_energy", "g_e",
               "g_h", "residual_e", "residual_h", "parameter_set", "kp_basis", "kp_resolution",
-              "kp_n_basis", *REGISTRY, "solver", "seconds", "peak_rss_GB")
+              "kp_n_basis", *_JSON_OBSERVABLES, "solver", "seconds", "peak_rss_GB")
 #: Columns of ``perovskite-tb bulk --json``.
 BULK_JSON = ("Eg", "gap_M", "gap_X", "Delta_so", "m_e", "m_h", "g_e", "g_h")
 #: Columns of ``perovskite-tb kp-bulk --json``.
