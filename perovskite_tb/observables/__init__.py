@@ -33,12 +33,15 @@ class Observable:
         One line, with the source of its formula.
     compute : callable
         ``compute(solved) -> float``.
+    json_key : str or None
+        Key in the CLI JSON when an issue or contract spells it otherwise than ``<name>_<unit>``.
     """
 
     name: str
     unit: str
     description: str
     compute: Callable[[Any], float]
+    json_key: str | None = None
 
 
 #: name → Observable, in registration order.

@@ -3,7 +3,7 @@ r"""A band for the hole Overhauser-field width from a *derived* range of the ²�
 No measured or computed hole hyperfine constant for the lead halides could be read (Kirstein et al.,
 Adv. Mater. 34, 2105263 (2022) evaluate it; the number was not seen), so ``Delta_N_h`` stays NaN
 (:mod:`perovskite_tb.observables.hyperfine`). This module gives a band instead: the observables ``Delta_N_h_low`` /
-``Delta_N_h_high`` (unit mT; JSON keys ``Delta_N_h_low_mT`` / ``Delta_N_h_high_mT``, as ``Delta_N_h`` →
+``Delta_N_h_high`` (unit mT; JSON keys ``Delta_N_h_mT_low`` / ``Delta_N_h_mT_high``, the issue's spelling; ``Delta_N_h`` →
 ``Delta_N_h_mT``) are Δ_N of the band-edge hole computed exactly as the electron's (Merkulov, Efros &
 Rosen, PRB 65, 205309 (2002):
 :math:`\Delta_N^2 = \tfrac23\sum_j x_j I_j(I_j+1)a_j^2/(g\mu_B)^2`, :math:`a_j = A\,w_j`, with :math:`w_j`
@@ -197,7 +197,7 @@ def _end(key: str):
 
 register(Observable("Delta_N_h_low", "mT",
                     "hole Overhauser width, Pb 6s only, low end of the derived A(207Pb 6s) band (Hg+-like 6s; "
-                    "Berkeland 1998, Merkulov 2002)", _end("Delta_N_h_mT_low")))
+                    "Berkeland 1998, Merkulov 2002)", _end("Delta_N_h_mT_low"), json_key="Delta_N_h_mT_low"))
 register(Observable("Delta_N_h_high", "mT",
                     "hole Overhauser width, Pb 6s only, high end of the derived A(207Pb 6s) band (free Pb3+ 6s; "
-                    "Fermi-Segre 1933, Merkulov 2002)", _end("Delta_N_h_mT_high")))
+                    "Fermi-Segre 1933, Merkulov 2002)", _end("Delta_N_h_mT_high"), json_key="Delta_N_h_mT_high"))

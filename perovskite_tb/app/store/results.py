@@ -144,7 +144,7 @@ _RUN_COLUMNS: tuple[Column, ...] = (
 def _observable_columns() -> tuple[Column, ...]:
     # JSON keys carry the unit like the other energies (coulomb → coulomb_eV, Delta_N_e → Delta_N_e_mT).
     return tuple(Column(o.name, o.unit, "f8", o.description,
-                        json_key=f"{o.name}_{o.unit}" if o.unit not in ("1", "") else None)
+                        json_key=o.json_key or (f"{o.name}_{o.unit}" if o.unit not in ("1", "") else None))
                  for o in REGISTRY.values())
 
 
