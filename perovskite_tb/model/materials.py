@@ -27,6 +27,7 @@ __all__ = [
     "available_sets",
     "default_set",
     "material_table",
+    "parameter_table",
     "ONSITE_NAMES",
     "TWO_CENTRE_NAMES",
     "SPIN_ORBIT_NAMES",
@@ -229,10 +230,25 @@ def available_sets(material: str | None = None) -> dict[str, list[str]]:
     return out
 
 
+def parameter_table(filename: str) -> dict:
+    """A shipped TOML table of ``parameters/`` (e.g. ``"dielectric.toml"``), parsed.
+
+    Raises
+    ------
+    ParameterError
+        Missing or malformed file (one line naming the path).
+    """
+    path = parameters_dir() / filename
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ParameterError(f"cannot read {path}: {exc}") from None
+
+
 def material_table() -> dict[str, dict]:
     """The material records of ``parameters/defaults.toml``: ``{material: {"etb": set, "kp": set, "halide": X}}``."""
-    with open(parameters_dir() / "defaults.toml", "rb") as fh:
-        return tomllib.load(fh)
+    return parameter_table("defaults.toml")
 
 
 def default_set(material: str, model: str = "etb") -> str:

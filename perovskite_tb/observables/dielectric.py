@@ -10,12 +10,11 @@ data; the host glass's own index was not found).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 
 from perovskite_tb.errors import ParameterError
-from perovskite_tb.model.materials import parameters_dir
+from perovskite_tb.model.materials import parameter_table
 
 __all__ = ["Permittivity", "DielectricDefaults", "dielectric_constants", "load_dielectric_table"]
 
@@ -49,12 +48,7 @@ def load_dielectric_table() -> dict:
     ParameterError
         If the file is missing or malformed.
     """
-    path = parameters_dir() / "dielectric.toml"
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ParameterError(f"cannot read {path}: {exc}") from None
+    return parameter_table("dielectric.toml")
 
 
 def _entry(d: dict, where: str) -> Permittivity:

@@ -36,7 +36,6 @@ makes the model refuse with one line naming it.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -44,8 +43,8 @@ import numpy as np
 import scipy.fft as sfft
 
 from perovskite_tb.constants import HBAR2_OVER_2M0
-from perovskite_tb.errors import InputError, ParameterError
-from perovskite_tb.model.materials import parameters_dir
+from perovskite_tb.errors import InputError
+from perovskite_tb.model.materials import parameter_table
 from perovskite_tb.observables import _poisson as P
 
 __all__ = [
@@ -122,12 +121,7 @@ def load_exciton_table() -> dict:
     ParameterError
         Missing or malformed file.
     """
-    path = parameters_dir() / "excitons.toml"
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ParameterError(f"cannot read {path}: {exc}") from None
+    return parameter_table("excitons.toml")
 
 
 def _constant(material: str, key: str, model: str) -> tuple[float, str]:
