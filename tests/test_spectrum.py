@@ -142,6 +142,8 @@ def test_levels_one_is_todays_band_edges(cube3):
     r2 = nc_gfactors(p, 3, dielectric=None, levels=2)
     assert r2.g_e.g == pytest.approx(r.g_e.g, abs=1e-10) and r2.g_h.g == pytest.approx(r.g_h.g, abs=1e-10)
     assert len(r.spectrum.electron) == 1 and r.spectrum.n_doublets == 1
+    for c in ("e", "h"):  # the edge multiplet names the symmetry block it came from, whatever K
+        assert r.spectrum.carrier(c)[0].blocks == r2.spectrum.carrier(c)[0].blocks
 
 
 def test_levels_bad_values_refused(cube3):

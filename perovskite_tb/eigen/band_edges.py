@@ -318,9 +318,9 @@ def _spectrum(H0, S, blocks, cand_e, cand_h, theta, infos, levels: int, e: Doubl
     K = 1 is the band-edge doublets themselves. For K > 1 the cuts of the blocks' inertia proofs bound
     what is reported: below min_b cut_e (electrons), above max_b cut_h (holes).
     """
-    label = blocks[0].label if len(blocks) == 1 else "edge"
-    if levels == 1:
-        return Spectrum(electron=(multiplet_from_doublet(e, label),), hole=(multiplet_from_doublet(h, label),),
+    if levels == 1:  # _pick sorted the candidates: the first of each side is the edge doublet's block
+        label_e, label_h = blocks[cand_e[0][1]].label, blocks[cand_h[0][1]].label
+        return Spectrum(electron=(multiplet_from_doublet(e, label_e),), hole=(multiplet_from_doublet(h, label_h),),
                         n_doublets=1, proven=proven_edges,
                         proof={"reported_e": 2, "reported_h": 2, "cut_e_eV": None, "cut_h_eV": None})
     cuts_e = [i.get("cut_e") for i in infos]
