@@ -130,13 +130,29 @@ def test_observables_nan_unless_enabled(cube):
     ({"n_doublets": 2.5}, "doublets"),
     ({"n_doublets": 40}, "doublets"),
     ({"screening": "rpa"}, "screening"),
-    ({"screening": "epsilon-0"}, "MISSING"),
-    ({"screening": "polaron"}, "MISSING"),
     ({"n_doublets": 9}, "levels"),
 ])
 def test_bad_input(cube, kw, match):
     with pytest.raises(InputError, match=match):
         ex.exciton_levels(cube, **kw)
+
+
+@pytest.mark.parametrize("screening", ["epsilon-0", "polaron"])
+def test_missing_constant_refused(screening):
+    """A screening model whose constant is tagged MISSING (CsPbCl3 ε_s, LO frequency) refuses in one line."""
+    with pytest.raises(InputError, match="MISSING") as err:
+        ex.check_exciton_request("CsPbCl3", screening)
+    assert "\n" not in str(err.value)
+
+
+def test_cspbbr3_polaron_constants():
+    """CsPbBr3 ε_s = 16.5 and ħω_LO = h·3.08 THz (parameters/excitons.toml): polaron radii ℓ = √(ħ/2mω)."""
+    scr = screening_for("polaron", "CsPbBr3", 4.49, 2.2, masses=(0.2, 0.2))
+    assert scr.eps_direct == pytest.approx(16.5)
+    assert scr.hbar_omega_LO_eV == pytest.approx(4.135667696e-3 * 3.08)
+    assert 1 / scr.eps_star == pytest.approx(1 / 4.49 - 1 / 16.5)
+    # ħ²/(2 m0) = 0.0380998 eV nm²: ℓ = sqrt(ħ²/(2 m ħω))
+    assert scr.ell_nm[0] == pytest.approx((0.0380998 / (0.2 * scr.hbar_omega_LO_eV)) ** 0.5, rel=1e-4)
 
 
 def test_bad_eps_and_no_dielectric():

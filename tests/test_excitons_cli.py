@@ -82,8 +82,6 @@ def test_nc_excitons_screening_of_cspbi3(capsys):
     (("--excitons", "--ci-levels", "0"), "0"),
     (("--excitons", "--ci-levels", "13"), "13"),
     (("--excitons", "--screening", "rpa"), "rpa"),
-    (("--excitons", "--screening", "epsilon-0"), "eps_static"),
-    (("--excitons", "--screening", "polaron"), "MISSING"),
     (("--screening", "epsilon-inf"), "--excitons"),
     (("--ci-levels", "4"), "--excitons"),
 ])
@@ -95,6 +93,18 @@ def test_nc_excitons_bad_input_one_line(capsys, argv, needle):
     out, err = capsys.readouterr()
     assert rc == 2 and out == "" and err.count("\n") == 1 and err.startswith("perovskite-tb: error:")
     assert needle in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("screening, needle", [("epsilon-0", "eps_static"), ("polaron", "MISSING")])
+def test_nc_excitons_missing_constant_one_line(capsys, screening, needle):
+    """CsPbCl3 has no sourced ε_s / LO frequency (parameters/excitons.toml): refused before the solve."""
+    try:
+        rc = main(["nc", "--material", "CsPbCl3", "--n-cells", "2", "2", "2", "--json", "--excitons",
+                   "--screening", screening])
+    except SystemExit as exc:
+        rc = exc.code
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and err.count("\n") == 1 and needle in err and "CsPbCl3" in err
 
 
 RUN = """output = "r.h5"
