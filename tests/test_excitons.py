@@ -169,3 +169,16 @@ def test_cspbi3_screening_models_order():
          ("epsilon-inf", "epsilon-0", "polaron")}
     # weaker screening binds more: E_X(ε∞) < E_X(polaron) < E_X(ε_s)
     assert e["epsilon-inf"] < e["polaron"] < e["epsilon-0"]
+
+
+def test_extrapolate_basis_recovers_inverse_m_limit():
+    """E(M) = E_∞ + A/M exactly → E_∞ from any two bases, spread 0; data off 1/M → spread > 0."""
+    Einf, A = 12.5, -80.0
+    res = [{"n_states": [m, m], "biexciton_binding_meV": Einf + A / m} for m in (8, 16, 24)]
+    out = ex.extrapolate_basis(res, keys=("biexciton_binding_meV",))["biexciton_binding_meV"]
+    assert out["value"] == pytest.approx(Einf, abs=1e-12) and out["spread"] == pytest.approx(0, abs=1e-12)
+    assert out["M"] == [16, 24]
+    res[0]["biexciton_binding_meV"] += 1.0
+    assert ex.extrapolate_basis(res, keys=("biexciton_binding_meV",))["biexciton_binding_meV"]["spread"] > 0.1
+    with pytest.raises(InputError, match="two distinct"):
+        ex.extrapolate_basis(res[:1], keys=("biexciton_binding_meV",))

@@ -49,7 +49,7 @@ lifetimes and g_X_bright are NaN (reason in ``exciton_json(...)["reason"]``); tr
 use the direct interaction only.
 
 Public functions: :func:`exciton_levels`, :func:`exciton_json`, :func:`trion_biexciton`,
-:func:`exciton_convergence`, :func:`pb_exchange_G1`. The registered observables
+:func:`exciton_convergence`, :func:`extrapolate_basis`, :func:`pb_exchange_G1`. The registered observables
 (``exciton_bright_dark`` meV, ``g_X_bright``, ``radiative_lifetime`` ps = 3/ΣΓ of the bright triplet)
 are NaN unless ``solved.context["excitons"]`` is truthy; ``context["screening"]`` and
 ``context["exciton_doublets"]`` select the model and the basis.
@@ -87,6 +87,7 @@ __all__ = [
     "exciton_json",
     "trion_biexciton",
     "exciton_convergence",
+    "extrapolate_basis",
     "check_exciton_request",
     "exciton_context",
 ]
@@ -607,6 +608,56 @@ def exciton_convergence(solved, n_list, *, screening: str | None = None) -> list
         if solved.model == "etb":
             d["exciton_bright_dark_meV"] = exciton_levels(solved, n_doublets=n, screening=scr).bright_dark_meV
         out.append(d)
+    return out
+
+
+_BINDING_KEYS = ("trion_negative_binding_meV", "trion_positive_binding_meV", "biexciton_binding_meV")
+
+
+def extrapolate_basis(results: list[dict], keys=_BINDING_KEYS) -> dict:
+    r"""Basis-limit estimate of CI energies from :func:`exciton_convergence`: linear in 1/M.
+
+    The pair-correlation (cusp) error of a CI in a basis of M one-particle states decays as 1/M
+    (Helgaker, Klopper, Koch & Noga, J. Chem. Phys. 106, 9639 (1997): E_X = E_∞ + A X⁻³ with M ∝ X³;
+    Shepherd, Grüneis, Booth, Kresse & Alavi, Phys. Rev. B 86, 035111 (2012): 1/M for a plane-wave
+    basis of M orbitals). With M the mean number of electron and hole states of a basis,
+    E_∞ = (M₂E₂ − M₁E₁)/(M₂ − M₁) from the two largest distinct bases; the spread is |E_∞ − E′_∞| with
+    E′_∞ from the largest and the third-largest basis (a measure of how far the data are from 1/M,
+    not an error bar).
+
+    Parameters
+    ----------
+    results : list of dict
+        :func:`exciton_convergence` output (each with ``n_states`` and the ``keys``).
+    keys : sequence of str
+        Quantities to extrapolate (meV).
+
+    Returns
+    -------
+    dict
+        key → ``{"value": E_∞, "spread": float or NaN, "M": [M₁, M₂]}``.
+
+    Raises
+    ------
+    InputError
+        Fewer than two distinct basis sizes.
+    """
+    by_m: dict = {}
+    for d in results:
+        by_m[0.5 * (d["n_states"][0] + d["n_states"][1])] = d  # equal M: the same basis, keep one
+    ms = sorted(by_m)
+    if len(ms) < 2:
+        raise InputError(f"a basis extrapolation needs two distinct basis sizes, got M = {ms}")
+
+    def lim(m1, m2, k):
+        e1, e2 = float(by_m[m1][k]), float(by_m[m2][k])
+        return (m2 * e2 - m1 * e1) / (m2 - m1)
+
+    out = {}
+    for k in keys:
+        v = lim(ms[-2], ms[-1], k)
+        spread = abs(v - lim(ms[-3], ms[-1], k)) if len(ms) >= 3 else float("nan")
+        out[k] = {"value": v, "spread": spread, "M": [ms[-2], ms[-1]]}
     return out
 
 
