@@ -11,6 +11,8 @@ import math
 import numpy as np
 import pytest
 
+from perovskite_tb.observables.excitons import DEFAULT_DOUBLETS
+
 from perovskite_tb.app.cli import main
 from perovskite_tb.app.store.io import open_results, read_rows
 from perovskite_tb.app.store.results import EXCITON_OBSERVABLES
@@ -61,7 +63,7 @@ def test_nc_excitons_default_basis_has_no_complexes(capsys):
                        "1"))
     assert d["ci_levels"] == 1 and "biexciton_binding_meV" in d
     d = _json(capsys, (*NC3, "--excitons"))  # 2-cell cubes hold too few levels for N = 4
-    assert d["ci_levels"] == 4 and d["screening"] == "epsilon-inf"
+    assert d["ci_levels"] == DEFAULT_DOUBLETS == 8 and d["screening"] == "epsilon-inf"
     assert all(k in d for k in FINE) and not any(k in d for k in COMPLEXES)
 
 

@@ -92,9 +92,11 @@ __all__ = [
     "exciton_context",
 ]
 
-#: Default basis: Kramers doublets per carrier; N = 4 completes the S and P shells of e and h with both
-#: spin–orbit partners (partial shells bias Δ_BD; docs/excitons.md).
-DEFAULT_DOUBLETS = 4
+#: Default basis: Kramers doublets per carrier. Chosen from the convergence study of docs/excitons.md
+#: (CsPbBr3 5.9 nm, ε∞): from N = 8 to N = 12 X⁺ moves by 1.6 meV, XX by 2.2, Δ_BD by 0.3 (from N = 4 to 8:
+#: X⁻ by 10, XX by 4); N = 8 keeps a 16 nm NC within 10 min on 2 cores. Still not converged: see
+#: :func:`extrapolate_basis`.
+DEFAULT_DOUBLETS = 8
 #: Largest accepted basis.
 MAX_DOUBLETS = 12
 _CM1_EV = sc.h * sc.c * 100 / sc.e

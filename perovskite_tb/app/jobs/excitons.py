@@ -78,7 +78,7 @@ class ExcitonsConfig:
         :data:`perovskite_tb.observables.screening.SCREENING_MODELS`; a model whose constants are MISSING
         for a material is skipped for that material (reported in the Markdown).
     ci_levels : int
-        CI basis, Kramers doublets per carrier (default 4: S and P shells).
+        CI basis, Kramers doublets per carrier (default :data:`~perovskite_tb.observables.excitons.DEFAULT_DOUBLETS`).
     output, plot, report : str or None
         ``excitons.h5`` (first screening model; others ``excitons.<model>.h5``), figure, Markdown.
     workers : int or None
