@@ -599,7 +599,8 @@ def exciton_convergence(solved, n_list, *, screening: str | None = None) -> list
     Returns
     -------
     list of dict
-        One :func:`trion_biexciton` dict per N plus ``exciton_bright_dark_meV``.
+        One :func:`trion_biexciton` dict per N plus (ETB) ``exciton_bright_dark_meV`` and
+        ``radiative_lifetime_ps`` (3/ΣΓ of the bright triplet, ps).
     """
     n_list = [_check_doublets(n) for n in n_list]
     _, scr = _defaults(solved, max(n_list), screening)
@@ -608,7 +609,9 @@ def exciton_convergence(solved, n_list, *, screening: str | None = None) -> list
     for n in sorted(n_list):
         d = trion_biexciton(solved, n_doublets=n, screening=scr)
         if solved.model == "etb":
-            d["exciton_bright_dark_meV"] = exciton_levels(solved, n_doublets=n, screening=scr).bright_dark_meV
+            lev = exciton_levels(solved, n_doublets=n, screening=scr)
+            d["exciton_bright_dark_meV"] = lev.bright_dark_meV
+            d["radiative_lifetime_ps"] = 3.0 / float(np.sum(lev.rates_per_ps))
         out.append(d)
     return out
 
