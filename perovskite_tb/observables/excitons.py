@@ -88,6 +88,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.constants as sc
 
+from perovskite_tb._system import blas_threads
 from perovskite_tb.constants import MU_B
 from perovskite_tb.errors import InputError
 from perovskite_tb.observables import Observable, register
@@ -304,6 +305,22 @@ def _operators(solved, scr):
     return build(scr.eps_direct), build(scr.eps_inf)
 
 
+def _multiplet_norms(R, n, mult):
+    """k·p: 1/√(mean grid norm of each state's multiplet), shape (n,), from the diagonal pair densities.
+
+    The box operator scales a whole set of states by one factor (mean grid norm 1); rescaling each
+    multiplet by its own mean instead makes the density of every multiplet integrate to exactly 1 on
+    the grid (the renormalisation of :func:`.coulomb.coulomb_envelope`), unitary-invariant within a
+    degenerate multiplet, and independent of the other states in the basis — so the integrals of N
+    doublets are the same whether computed alone or sliced from a larger basis.
+    """
+    norms = R[np.arange(n) * n + np.arange(n)].real.sum(axis=1)
+    out = np.empty(n)
+    for m in np.unique(mult):
+        out[mult == m] = 1.0 / math.sqrt(float(norms[mult == m].mean()))
+    return out
+
+
 def _masses(solved):
     """Bulk (m_e, m_h) in m0 of the solved model's set (ETB: tight-binding bulk; k·p: 8-band at R)."""
     return solved.terms.band_masses
@@ -329,6 +346,9 @@ def _compute_integrals(solved, n_doublets: int, screening: str) -> _Integrals:
     sp = _Space(solved, op_d)
     t1 = time.perf_counter()
     Rc, Rv = sp.dens(C, C), sp.dens(V, V)
+    if not sp.etb:  # k·p: each multiplet's density integrates to 1 on the grid (as coulomb_envelope's)
+        wc, wv = _multiplet_norms(Rc, nC, mc), _multiplet_norms(Rv, nV, mv)
+        Rc, Rv = Rc * np.outer(wc, wc).reshape(-1, 1), Rv * np.outer(wv, wv).reshape(-1, 1)
 
     def direct_pot(R, n, ells):
         iu = np.triu_indices(n)
@@ -360,6 +380,8 @@ def _compute_integrals(solved, n_doublets: int, screening: str) -> _Integrals:
     Jd = _bilinear(Rc, Pv_eh, Rv, Pc_eh).reshape(nC, nC, nV, nV)  # [c, c', v', v]
     # exchange: W[c, v', v, c'] = B(ρ_cv, ρ_v'c'), ρ_v'c' = conj ρ_c'v'; ε∞ operator, no polaron term
     Rx = sp.dens(C, V)
+    if not sp.etb:
+        Rx = Rx * np.outer(wc, wv).reshape(-1, 1)
     spx = _Space(solved, op_x)
     Px = spx.potential(Rx, op_x)
     K = (0.5 * COULOMB_EV_NM * (Rx @ np.conj(Px).T + (np.conj(Rx) @ Px.T).T)).reshape(nC, nV, nC, nV)
@@ -403,8 +425,11 @@ def _integrals(solved, n_doublets: int, screening: str) -> _Integrals:
             if n_big >= n_doublets:
                 _, nc = _basis_sizes(solved, n_doublets)
                 return val.sliced(*nc)
-    return solved.cached(f"exciton_int_{screening}_{n_doublets}",
-                         lambda s: _compute_integrals(s, n_doublets, screening))
+    def compute(s):
+        with blas_threads(1):  # tall-skinny complex products: 1 thread is faster (perovskite_tb._system)
+            return _compute_integrals(s, n_doublets, screening)
+
+    return solved.cached(f"exciton_int_{screening}_{n_doublets}", compute)
 
 
 def _basis_sizes(solved, n):
@@ -491,8 +516,8 @@ def exciton_levels(solved, *, n_doublets: int | None = None, screening: str | No
     """
     n, scr = _defaults(solved, n_doublets, screening)
     I = _integrals(solved, n, scr)
-    sec = _ci.Sector(I.eps_e, I.eps_h, I.We, I.Wh, I.U(exchange), 1, 1)
-    w, A = _ci.lowest(sec, 4)
+    with blas_threads(1):
+        w, A = _ci.lowest(_ci.Sector(I.eps_e, I.eps_h, I.We, I.Wh, I.U(exchange), 1, 1), 4)
     nC, nV = len(I.eps_e), len(I.eps_h)
     E4, A4 = w[:4], A[:, :4]
     eps_in, eps_out = I.screening.eps_inf, I.screening.eps_out
@@ -603,8 +628,9 @@ def trion_biexciton(solved, *, n_doublets: int | None = None, screening: str | N
     t0 = time.perf_counter()
     U = I.U(exchange)
     E = {}
-    for name, ke, kh in (("X", 1, 1), ("Xm", 2, 1), ("Xp", 1, 2), ("XX", 2, 2)):
-        E[name] = float(_ci.lowest(_ci.Sector(I.eps_e, I.eps_h, I.We, I.Wh, U, ke, kh))[0][0])
+    with blas_threads(1):  # small dense sectors: one BLAS thread is faster than two on a shared machine
+        for name, ke, kh in (("X", 1, 1), ("Xm", 2, 1), ("Xp", 1, 2), ("XX", 2, 2)):
+            E[name] = float(_ci.lowest(_ci.Sector(I.eps_e, I.eps_h, I.We, I.Wh, U, ke, kh))[0][0])
     e0, h0 = float(I.eps_e.min()), float(I.eps_h.min())
     return {
         "trion_negative_binding_meV": 1e3 * (E["X"] + e0 - E["Xm"]),
