@@ -179,3 +179,18 @@ def test_kp_nc_excitons_bad_input_one_line(capsys, argv, needle):
     out, err = capsys.readouterr()
     assert rc == 2 and out == "" and err.count("\n") == 1 and err.startswith("perovskite-tb: error:")
     assert needle in err and "Traceback" not in err
+
+
+def test_run_file_excitons_on_kp_points(tmp_path, monkeypatch):
+    from perovskite_tb.app.store.io import open_results, read_rows
+    from perovskite_tb.app.store.results import EXCITON_OBSERVABLES
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.toml").write_text('output = "r.h5"\n[axes]\nmaterial = ["CsPbI3"]\nmodel = ["kp"]\n'
+                                     'edge_nm = [3.0]\n[options]\nexcitons = true\nci_levels = 1\n')
+    assert main(["sweep", "r.toml"]) == 0
+    with open_results(tmp_path / "r.h5") as f:
+        d = read_rows(f, "kp")
+    for k in EXCITON_OBSERVABLES:
+        assert np.isfinite(np.asarray(d[k], float)).all(), k
+    assert d["exciton_bright_dark"][0] > 0 and d["exciton_bright_splitting"][0] < 1e-6
