@@ -56,7 +56,7 @@ from perovskite_tb.eigen.registry import choose_backend
 from perovskite_tb.errors import InputError, ParameterError
 from perovskite_tb.model.terms import Terms
 
-from kp.bulk import LEVI_CIVITA, BlochTerms, bloch_terms
+from kp.bulk import LEVI_CIVITA, BlochTerms, bloch_terms, bulk_properties
 from kp.envelope import (BASIS_KINDS, DEFAULT_N_BASIS, EnvelopeBasis, EnvelopeOperators, SineBasis,
                          default_n_basis, make_basis, spurious_k)
 from kp.parameters import NC_DEFAULT_SET, KpParameters
@@ -130,6 +130,13 @@ class KpTerms(Terms):
     def basis(self) -> EnvelopeBasis:
         """The envelope basis (= ``structure``)."""
         return self.structure
+
+    @property
+    def band_masses(self) -> tuple[float, float]:
+        """Bulk band-edge masses (m_e, m_h) of the 8-band set at R, in m0 (:func:`kp.bulk.bulk_properties`;
+        equal to the ETB masses for the ETB-derived sets, kp/README.md)."""
+        b = bulk_properties(self.params)
+        return (float(b.m_e), float(b.m_h))
 
 
 def _c_matrix(B) -> np.ndarray:

@@ -149,6 +149,16 @@ class Terms:
         lo, hi = self.edge_hint
         return (float(lo + self.edge_margin), float(hi - self.edge_margin))
 
+    @property
+    def band_masses(self) -> tuple[float, float]:
+        """Bulk band-edge masses (m_e, m_h) of the parameter set, in m0 (ETB:
+        :func:`perovskite_tb.model.bulk.bulk_properties`; k·p overrides it with its 8-band masses).
+
+        Read by model-independent observables (the polaron radii of :mod:`perovskite_tb.observables.screening`).
+        """
+        b = bulk_properties(self.params)
+        return (float(b.m_e), float(b.m_h))
+
 
 @lru_cache(maxsize=32)
 def bulk_edges(params: EtbParameters) -> tuple[float, float]:

@@ -43,10 +43,34 @@ J_z built the same way from the carriers' J.
 Binding energies (positive = bound): E_b(X⁻) = E(X) + E(e) − E(X⁻), E_b(X⁺) = E(X) + E(h) − E(X⁺),
 E_b(XX) = 2E(X) − E(XX), each from the CI in the same basis.
 
-k·p (model "kp"): direct terms and self-energies from the envelope densities (box operator); no
-atoms, so no on-site exchange and no sourced bulk exchange constant: the exciton fine structure,
-lifetimes and g_X_bright are NaN (reason in ``exciton_json(...)["reason"]``); trions and biexciton
-use the direct interaction only.
+k·p boxes (model "kp": cubes and cuboids, :func:`kp.confinement.kp_terms`) go through the same
+functions. A k·p state is Ψ = Σ_b F_b u_b over the eight Bloch functions (orthonormal, cell-averaged)
+in the Luttinger–Kohn representation, where the position operator is the envelope coordinate r, so
+the pair density of any two states is ρ_ab(r) = Σ_b F^a_b*(r) F^b_b(r) (:mod:`.coulomb_kp`), sampled
+on the nodes of the box operator (:meth:`.CoulombOperator.for_envelope`, dielectric mismatch
+included). From it, exactly as for ETB:
+
+* direct terms J_ee, J_hh, J_eh and the self-energies Σ of each multiplet's mean density, in every
+  screening model (ε∞, ε_s, Haken polaron with the 8-band bulk masses :attr:`KpTerms.band_masses`);
+* **long-range e–h exchange** = the Coulomb energy of the transition densities ρ_cv, screened by ε∞.
+  In the 8-band model ρ_cv is carried by the components admixed by the Kane coupling (the s-like
+  part of the electron, the p-like part of the hole), and the continuity identity
+  (E_c − E_v) ρ_cv = ⟨c|[H, n(r)]|v⟩ makes it the polarisation charge −∇·P_cv of the transition
+  current of the velocity ħv = ∂H/∂k = Λ + 2Σ_β Q_αβ k_β, whose leading term Λ is the Kane
+  matrix element P = ħ⟨S|p|X⟩/m0 (E_p = 2m0P²/ħ², the ``Ep`` of the k·p set) times the envelope
+  overlap — the envelope treatment of the long-range exchange and of the oscillator strength in
+  Becker et al., Nature 553, 189 (2018), Methods, and Sercel, Lyons, Bernstein & Efros, J. Chem.
+  Phys. 151, 234106 (2019) [REC: approach as recalled, formulas not re-read here];
+* transition dipoles d_cv = ⟨c|r|v⟩ = Σ_nodes R ρ_cv(R) (first moment of the same density; equal to
+  the velocity form −i⟨c|∂H/∂k|v⟩/(E_c − E_v) to < 1 % at 4–8 nm, a test), hence the radiative rates
+  with the same Γ formula and local-field factor as ETB;
+* bright-exciton g from the exciton Zeeman block of the k·p M = ∂H/∂B (Galerkin matrices, so
+  ⟨c|M|c'⟩ = c†Mc' in the non-orthogonal Legendre basis too).
+
+There are no atoms, hence **no short-range (on-site) e–h exchange** and no sourced bulk constant to
+replace it: Δ_BD of k·p is the long-range part only (``exciton_json(...)["reason"]`` says so). The
+box is hard-walled: no surface charge, the densities vanish at the walls. Spheres and spheroids are
+refused (:func:`check_exciton_request`; the k·p model has boxes only).
 
 Public functions: :func:`exciton_levels`, :func:`exciton_json`, :func:`trion_biexciton`,
 :func:`exciton_convergence`, :func:`extrapolate_basis`, :func:`pb_exchange_G1`. The registered observables
@@ -64,6 +88,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.constants as sc
 
+from perovskite_tb._system import blas_threads
 from perovskite_tb.constants import MU_B
 from perovskite_tb.errors import InputError
 from perovskite_tb.observables import Observable, register
@@ -90,6 +115,8 @@ __all__ = [
     "extrapolate_basis",
     "check_exciton_request",
     "exciton_context",
+    "KP_EXCHANGE_NOTE",
+    "KP_SHAPES",
 ]
 
 #: Default basis: Kramers doublets per carrier. Chosen from the convergence study of docs/excitons.md
@@ -100,6 +127,11 @@ DEFAULT_DOUBLETS = 8
 #: Largest accepted basis.
 MAX_DOUBLETS = 12
 _CM1_EV = sc.h * sc.c * 100 / sc.e
+#: What the k·p exciton fine structure leaves out (``exciton_json(...)["reason"]``).
+KP_EXCHANGE_NOTE = ("k·p: e–h exchange is the long-range part only (Coulomb energy of the envelope transition "
+                    "densities); no atoms, so no short-range on-site exchange and no sourced bulk constant for it")
+#: Shapes whose k·p model exists (hard-wall boxes).
+KP_SHAPES = ("cube", "cuboid")
 
 
 # ---------------------------------------------------------------------------------------- constants
@@ -276,12 +308,25 @@ def _operators(solved, scr):
     return build(scr.eps_direct), build(scr.eps_inf)
 
 
+def _multiplet_norms(R, n, mult):
+    """k·p: 1/√(mean grid norm of each state's multiplet), shape (n,), from the diagonal pair densities.
+
+    The box operator scales a whole set of states by one factor (mean grid norm 1); rescaling each
+    multiplet by its own mean instead makes the density of every multiplet integrate to exactly 1 on
+    the grid (the renormalisation of :func:`.coulomb.coulomb_envelope`), unitary-invariant within a
+    degenerate multiplet, and independent of the other states in the basis — so the integrals of N
+    doublets are the same whether computed alone or sliced from a larger basis.
+    """
+    norms = R[np.arange(n) * n + np.arange(n)].real.sum(axis=1)
+    out = np.empty(n)
+    for m in np.unique(mult):
+        out[mult == m] = 1.0 / math.sqrt(float(norms[mult == m].mean()))
+    return out
+
+
 def _masses(solved):
-    if solved.model != "etb":
-        return None
-    from perovskite_tb.model.bulk import bulk_properties
-    b = bulk_properties(solved.terms.params)
-    return (float(b.m_e), float(b.m_h))
+    """Bulk (m_e, m_h) in m0 of the solved model's set (ETB: tight-binding bulk; k·p: 8-band at R)."""
+    return solved.terms.band_masses
 
 
 def _dielectric(solved):
@@ -304,6 +349,9 @@ def _compute_integrals(solved, n_doublets: int, screening: str) -> _Integrals:
     sp = _Space(solved, op_d)
     t1 = time.perf_counter()
     Rc, Rv = sp.dens(C, C), sp.dens(V, V)
+    if not sp.etb:  # k·p: each multiplet's density integrates to 1 on the grid (as coulomb_envelope's)
+        wc, wv = _multiplet_norms(Rc, nC, mc), _multiplet_norms(Rv, nV, mv)
+        Rc, Rv = Rc * np.outer(wc, wc).reshape(-1, 1), Rv * np.outer(wv, wv).reshape(-1, 1)
 
     def direct_pot(R, n, ells):
         iu = np.triu_indices(n)
@@ -335,6 +383,8 @@ def _compute_integrals(solved, n_doublets: int, screening: str) -> _Integrals:
     Jd = _bilinear(Rc, Pv_eh, Rv, Pc_eh).reshape(nC, nC, nV, nV)  # [c, c', v', v]
     # exchange: W[c, v', v, c'] = B(ρ_cv, ρ_v'c'), ρ_v'c' = conj ρ_c'v'; ε∞ operator, no polaron term
     Rx = sp.dens(C, V)
+    if not sp.etb:
+        Rx = Rx * np.outer(wc, wv).reshape(-1, 1)
     spx = _Space(solved, op_x)
     Px = spx.potential(Rx, op_x)
     K = (0.5 * COULOMB_EV_NM * (Rx @ np.conj(Px).T + (np.conj(Rx) @ Px.T).T)).reshape(nC, nV, nC, nV)
@@ -345,6 +395,9 @@ def _compute_integrals(solved, n_doublets: int, screening: str) -> _Integrals:
         d = _sp_vectors(C, V, solved.structure, solved.terms.params)
         K_sr = (G1 / 3.0) * (d @ np.conj(d).T).reshape(nC, nV, nC, nV)
         X = np.asarray(solved.structure.positions, dtype=float)
+        r_cv = np.einsum("ai,ik->ak", Rx, X).reshape(nC, nV, 3)
+    else:  # k·p: first moment of the envelope transition densities on the nodes (module docstring)
+        X = np.stack(np.meshgrid(*op_d.node_axes(), indexing="ij"), axis=-1).reshape(-1, 3)
         r_cv = np.einsum("ai,ik->ak", Rx, X).reshape(nC, nV, 3)
     t3 = time.perf_counter()
     # self-energies of each multiplet's mean density (image part, direct operator)
@@ -375,8 +428,11 @@ def _integrals(solved, n_doublets: int, screening: str) -> _Integrals:
             if n_big >= n_doublets:
                 _, nc = _basis_sizes(solved, n_doublets)
                 return val.sliced(*nc)
-    return solved.cached(f"exciton_int_{screening}_{n_doublets}",
-                         lambda s: _compute_integrals(s, n_doublets, screening))
+    def compute(s):
+        with blas_threads(1):  # tall-skinny complex products: 1 thread is faster (perovskite_tb._system)
+            return _compute_integrals(s, n_doublets, screening)
+
+    return solved.cached(f"exciton_int_{screening}_{n_doublets}", compute)
 
 
 def _basis_sizes(solved, n):
@@ -405,7 +461,7 @@ class ExcitonLevels:
         |d|² of the bright states along their axes ((e·nm)²).
     rates_per_ps : ndarray of float64, shape (3,)
     g_bright : float
-        Bright-exciton g along z from the exciton Zeeman block (NaN for k·p).
+        Bright-exciton g along z from the exciton Zeeman block.
     n_states : tuple of int
         (electron, hole) basis states.
     """
@@ -463,8 +519,8 @@ def exciton_levels(solved, *, n_doublets: int | None = None, screening: str | No
     """
     n, scr = _defaults(solved, n_doublets, screening)
     I = _integrals(solved, n, scr)
-    sec = _ci.Sector(I.eps_e, I.eps_h, I.We, I.Wh, I.U(exchange), 1, 1)
-    w, A = _ci.lowest(sec, 4)
+    with blas_threads(1):
+        w, A = _ci.lowest(_ci.Sector(I.eps_e, I.eps_h, I.We, I.Wh, I.U(exchange), 1, 1), 4)
     nC, nV = len(I.eps_e), len(I.eps_h)
     E4, A4 = w[:4], A[:, :4]
     eps_in, eps_out = I.screening.eps_inf, I.screening.eps_out
@@ -532,8 +588,8 @@ def exciton_json(solved, *, n_doublets: int | None = None, screening: str | None
         ``exciton_bright_dark_meV`` (float, mean bright − dark; > 0: dark below),
         ``exciton_bright_splittings_meV`` (3 floats, bright levels relative to the lowest bright),
         ``exciton_bright_axes`` (3 unit vectors), ``radiative_lifetime_ps`` (3 floats, host ε_out,
-        local-field factor 3ε_out/(2ε_out + ε∞)), ``g_X_bright`` (float). k·p: NaN values and a
-        ``reason`` key.
+        local-field factor 3ε_out/(2ε_out + ε∞)), ``g_X_bright`` (float). k·p also ``reason``: its
+        e–h exchange is the long-range part only (no atoms: no on-site exchange).
 
     Raises
     ------
@@ -549,10 +605,7 @@ def exciton_json(solved, *, n_doublets: int | None = None, screening: str | None
         "g_X_bright": L.g_bright,
     }
     if solved.model != "etb":
-        out.update({"exciton_bright_dark_meV": float("nan"),
-                    "exciton_bright_splittings_meV": [float("nan")] * 3,
-                    "reason": "k·p: no atoms for the on-site exchange and no sourced bulk exchange "
-                              "constant; no atomistic transition dipole"})
+        out["reason"] = KP_EXCHANGE_NOTE
     return out
 
 
@@ -578,8 +631,9 @@ def trion_biexciton(solved, *, n_doublets: int | None = None, screening: str | N
     t0 = time.perf_counter()
     U = I.U(exchange)
     E = {}
-    for name, ke, kh in (("X", 1, 1), ("Xm", 2, 1), ("Xp", 1, 2), ("XX", 2, 2)):
-        E[name] = float(_ci.lowest(_ci.Sector(I.eps_e, I.eps_h, I.We, I.Wh, U, ke, kh))[0][0])
+    with blas_threads(1):  # small dense sectors: one BLAS thread is faster than two on a shared machine
+        for name, ke, kh in (("X", 1, 1), ("Xm", 2, 1), ("Xp", 1, 2), ("XX", 2, 2)):
+            E[name] = float(_ci.lowest(_ci.Sector(I.eps_e, I.eps_h, I.We, I.Wh, U, ke, kh))[0][0])
     e0, h0 = float(I.eps_e.min()), float(I.eps_h.min())
     return {
         "trion_negative_binding_meV": 1e3 * (E["X"] + e0 - E["Xm"]),
@@ -599,7 +653,7 @@ def exciton_convergence(solved, n_list, *, screening: str | None = None) -> list
     Returns
     -------
     list of dict
-        One :func:`trion_biexciton` dict per N plus (ETB) ``exciton_bright_dark_meV`` and
+        One :func:`trion_biexciton` dict per N plus ``exciton_bright_dark_meV`` and
         ``radiative_lifetime_ps`` (3/ΣΓ of the bright triplet, ps).
     """
     n_list = [_check_doublets(n) for n in n_list]
@@ -608,10 +662,9 @@ def exciton_convergence(solved, n_list, *, screening: str | None = None) -> list
     out = []
     for n in sorted(n_list):
         d = trion_biexciton(solved, n_doublets=n, screening=scr)
-        if solved.model == "etb":
-            lev = exciton_levels(solved, n_doublets=n, screening=scr)
-            d["exciton_bright_dark_meV"] = lev.bright_dark_meV
-            d["radiative_lifetime_ps"] = 3.0 / float(np.sum(lev.rates_per_ps))
+        lev = exciton_levels(solved, n_doublets=n, screening=scr)
+        d["exciton_bright_dark_meV"] = lev.bright_dark_meV
+        d["radiative_lifetime_ps"] = 3.0 / float(np.sum(lev.rates_per_ps))
         out.append(d)
     return out
 
@@ -668,8 +721,8 @@ def extrapolate_basis(results: list[dict], keys=_BINDING_KEYS) -> dict:
 
 # ---------------------------------------------------------------------------------------- requests
 def check_exciton_request(material: str, screening: str = "epsilon-inf", n_doublets: int = DEFAULT_DOUBLETS,
-                          *, model: str = "etb") -> tuple[str, int]:
-    """Check an exciton request before anything is solved (CLI ``nc --excitons``, run files).
+                          *, model: str = "etb", shape: str | None = None) -> tuple[str, int]:
+    """Check an exciton request before anything is solved (CLI ``nc``/``kp-nc --excitons``, run files).
 
     Parameters
     ----------
@@ -679,9 +732,11 @@ def check_exciton_request(material: str, screening: str = "epsilon-inf", n_doubl
         :data:`.screening.SCREENING_MODELS`.
     n_doublets : int
         Kramers doublets per carrier of the CI basis, 1 … :data:`MAX_DOUBLETS`.
-    model : str
-        ``"etb"``; ``"kp"`` is refused (no atoms: no on-site exchange, no atomistic transition dipole,
-        no sourced bulk exchange constant, so Δ_BD, τ and g_X_bright are not available).
+    model : {"etb", "kp"}
+        k·p: boxes only, e–h exchange the long-range part only (module docstring).
+    shape : str, optional
+        Shape kind of the NC (``"cube"``, ``"cuboid"``, ``"sphere"``, ``"spheroid"``); with
+        ``model="kp"`` only :data:`KP_SHAPES` are accepted. None: not checked.
 
     Returns
     -------
@@ -691,15 +746,17 @@ def check_exciton_request(material: str, screening: str = "epsilon-inf", n_doubl
     Raises
     ------
     InputError
-        One line naming the bad value: unknown screening, basis outside 1 … MAX_DOUBLETS, a screening
-        constant tagged MISSING for ``material`` (``parameters/excitons.toml``), model k·p.
+        One line naming the bad value: unknown model, a shape the k·p model cannot do, unknown
+        screening, basis outside 1 … MAX_DOUBLETS, a screening constant tagged MISSING for
+        ``material`` (``parameters/excitons.toml``).
     """
     from perovskite_tb.observables.screening import _constant
 
-    if model != "etb":
-        raise InputError(f"excitons need model 'etb', got {model!r}: k·p has no atoms for the on-site exchange "
-                         "and no sourced bulk exchange constant, so the fine structure, lifetimes and "
-                         "g_X_bright are not available")
+    if model not in ("etb", "kp"):
+        raise InputError(f"excitons need model 'etb' or 'kp', got {model!r}")
+    if model == "kp" and shape is not None and shape not in KP_SHAPES:
+        raise InputError(f"k·p excitons need a hard-wall box ({', '.join(KP_SHAPES)}), got shape {shape!r}: "
+                         "the k·p model has no spheres or spheroids")
     scr, n = check_screening(screening), _check_doublets(n_doublets)
     if scr != "epsilon-inf":
         _constant(material, "eps_static", scr)
@@ -736,7 +793,7 @@ def _enabled(solved) -> bool:
 
 
 def _levels_or_none(solved):
-    if not _enabled(solved) or solved.model != "etb":
+    if not _enabled(solved):
         return None
     return solved.cached("exciton_levels_default", lambda s: exciton_levels(s))
 
@@ -779,7 +836,7 @@ register(Observable("radiative_lifetime", "ps",
 
 
 def _complexes_or_none(solved):
-    if not _enabled(solved) or solved.model != "etb" or not solved.context.get("exciton_ci"):
+    if not _enabled(solved) or not solved.context.get("exciton_ci"):
         return None
     return solved.cached("exciton_complexes_default", lambda s: trion_biexciton(s))
 

@@ -29,7 +29,8 @@ interband process at the optical frequency, which the lattice does not follow.
 
 Constants: ε∞ from :mod:`.dielectric` (context), ε_s and the LO frequency from
 ``parameters/excitons.toml`` (sources in ``references_excitons.toml``), masses the bulk band masses of
-the ETB parameter set (:func:`perovskite_tb.model.bulk.bulk_properties`). A constant tagged MISSING
+the solved model's parameter set (``Terms.band_masses``: ETB :func:`perovskite_tb.model.bulk.bulk_properties`,
+k·p the 8-band masses at R, equal to the ETB ones for the ETB-derived k·p sets). A constant tagged MISSING
 makes the model refuse with one line naming it.
 """
 
@@ -174,7 +175,7 @@ def screening_for(name: str, material: str, eps_in: float, eps_out: float, masse
     eps_star = 1.0 / (1.0 / eps_in - 1.0 / eps_s)
     return Screening(name, eps_s, float(eps_in), float(eps_out), ell_nm=ell, eps_star=eps_star,
                      hbar_omega_LO_eV=hw, sources={"eps_static": src, "f_LO": src_f,
-                                                   "masses": "ETB bulk band masses (DER)"})
+                                                   "masses": "bulk band masses of the model's set (DER)"})
 
 
 def yukawa_kernel_fft(shape, h: float, ell: float) -> np.ndarray:

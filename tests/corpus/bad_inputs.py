@@ -161,8 +161,10 @@ def arg_cases() -> list[Case]:
 
 
 def exciton_cases() -> list[Case]:
-    """``nc --excitons`` and ``[options].excitons`` (issue 20): basis size, screening name, MISSING constants, k·p."""
+    """``nc``/``kp-nc --excitons`` and ``[options].excitons`` (issue 20): basis size, screening name, MISSING constants,
+    k·p on a sphere."""
     nc2 = ("nc", "--material", "CsPbBr3", "--n-cells", "2", "2", "2", "--json")
+    kp5 = ("kp-nc", "--material", "CsPbBr3", "--edge-nm", "5", "5", "5", "--json")
     run = """output = "r.h5"\n[axes]\nmaterial = ["%s"]\nmodel = ["%s"]\nn_cells = [2]\n[options]\nexcitons = true\n%s\n"""
     out = [Case("args", f"nc-ci-levels-{v}", (*nc2, "--excitons", "--ci-levels", v), {}, (v,))
            for v in ("0", "13", "-1", "x", "2.5")]
@@ -183,8 +185,19 @@ def exciton_cases() -> list[Case]:
              {"r.toml": run % ("CsPbI3", "etb", 'screening = "rpa"')}, ("rpa",)),
         Case("args", "runfile-screening-missing", ("sweep", "{dir}/r.toml", "--dry-run"),
              {"r.toml": run % ("CsPbBr3", "etb", 'screening = "epsilon-0"')}, ("eps_static", "CsPbBr3")),
-        Case("mismatch", "runfile-excitons-kp", ("sweep", "{dir}/r.toml", "--dry-run"),
-             {"r.toml": run % ("CsPbI3", "kp", "")}, ("kp",)),
+        Case("args", "runfile-excitons-kp-screening-missing", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": run % ("CsPbBr3", "kp", 'screening = "epsilon-0"')}, ("eps_static", "CsPbBr3")),
+        Case("mismatch", "runfile-excitons-kp-sphere", ("sweep", "{dir}/r.toml", "--dry-run"),
+             {"r.toml": (run % ("CsPbI3", "kp", "")).replace("n_cells = [2]", 'shape = ["sphere"]\ndiameter_nm = [3.0]')},
+             ("kp",)),
+        *[Case(cls, f"kpnc-excitons-{name}", (*kp5, *a), {}, needles)
+          for cls, name, a, needles in (
+              ("args", "ci-levels-0", ("--excitons", "--ci-levels", "0"), ("0",)),
+              ("args", "ci-levels-13", ("--excitons", "--ci-levels", "13"), ("13",)),
+              ("args", "screening-unknown", ("--excitons", "--screening", "rpa"), ("rpa",)),
+              ("args", "screening-missing", ("--excitons", "--screening", "polaron"), ("CsPbBr3", "MISSING")),
+              ("mismatch", "ci-levels-without-excitons", ("--ci-levels", "2"), ("--excitons",)),
+              ("mismatch", "no-coulomb", ("--excitons", "--no-coulomb"), ("--no-coulomb",)))],
         *[Case("args", f"excitons-job-{name}", ("excitons", "--quick", "--no-progress", "-o", "{dir}/e.h5", "--plot",
                                                 "none", "--report", "none", *a), {}, (needle,))
           for name, a, needle in (("ci-levels-0", ("--ci-levels", "0"), "0"), ("ci-levels-13", ("--ci-levels", "13"), "13"),

@@ -11,7 +11,8 @@ Sub-commands and their JSON keys are a stable contract used by regression checks
   "zeeman_z_muB"}, …], "h": […]} (also ``kp-nc --levels K``); with ``--excitons [--screening S]
   [--ci-levels N]`` also exciton_bright_dark_meV, exciton_bright_splittings_meV, exciton_bright_axes,
   radiative_lifetime_ps (3), g_X_bright, screening, ci_levels and, with ``--ci-levels``,
-  trion_negative_binding_meV, trion_positive_binding_meV, biexciton_binding_meV
+  trion_negative_binding_meV, trion_positive_binding_meV, biexciton_binding_meV (the same keys from
+  ``kp-nc --edge-nm LX LY LZ --excitons …``, plus ``reason``: k·p exchange is long-range only)
 * ``curve`` → the main job (see :mod:`perovskite_tb.app.jobs.curve`)
 * ``sweep RUN.toml [--scheduler tcp://HOST:PORT] [--dry-run]``, ``export FILE.h5 --csv [-o F.csv]`` →
   :mod:`perovskite_tb.app.engine.sweep` (run-file schema: ``docs/run-file.md``)
@@ -36,7 +37,8 @@ from perovskite_tb import __version__
 from perovskite_tb.app.cli import ensemble as ensemble_cli, kp as kp_cli, sweep as sweep_cli
 from perovskite_tb.app.jobs import excitons as excitons_job, fit, halides, study, tseries, tstudy
 from perovskite_tb.app.cli.options import (add_dielectric_options, add_exciton_options, add_levels_option,
-                                           dielectric_option, finite_float, material_name)
+                                           dielectric_option, exciton_keys, exciton_request, finite_float,
+                                           material_name)
 from perovskite_tb.app.jobs.curve import DEFAULT_N_CELLS, CurveConfig, run_curve
 from perovskite_tb.app.plot import ENERGY_AXES
 from perovskite_tb.app.store.results import BULK_COLUMNS, BULK_JSON, bulk_row, nc_json, to_json
@@ -233,22 +235,6 @@ def _nc_shape(args):
     return ShapeSpec(kind, **{key: tuple(val) if isinstance(val, list) else val})
 
 
-def _exciton_request(args, material: str):
-    """(screening, N, complexes) of ``nc --excitons``, or None; refused in one line before the solve."""
-    from perovskite_tb.errors import InputError
-    from perovskite_tb.observables.excitons import DEFAULT_DOUBLETS, check_exciton_request
-
-    if not args.excitons:
-        for opt, v in (("--screening", args.screening), ("--ci-levels", args.ci_levels)):
-            if v is not None:
-                raise InputError(f"{opt} {v} needs --excitons")
-        return None
-    if args.no_coulomb:
-        raise InputError("--excitons needs the dielectric constants of the Coulomb step; drop --no-coulomb")
-    scr, n = check_exciton_request(material, args.screening or "epsilon-inf", args.ci_levels or DEFAULT_DOUBLETS)
-    return scr, n, args.ci_levels is not None
-
-
 def _cmd_nc(args) -> int:
     from perovskite_tb.nc import nc_gfactors
 
@@ -257,7 +243,7 @@ def _cmd_nc(args) -> int:
 
         raise InputError("--thermal-average needs --temperature-K T (K): the populations are Boltzmann factors at T")
     params = _params(args)
-    exc = _exciton_request(args, params.material)
+    exc = exciton_request(args, params.material, model="etb")
     levels = max(args.levels or 1, 8) if args.thermal_average else (args.levels or 1)
     if exc is not None:
         levels = max(levels, exc[1])
@@ -275,23 +261,9 @@ def _cmd_nc(args) -> int:
     if args.levels is not None:
         out["levels"] = r.levels_json()
     if exc is not None:
-        out.update(_exciton_keys(r, *exc))
+        out.update(exciton_keys(r, *exc))
     _print(out, args.json)
     return 0
-
-
-def _exciton_keys(r, screening: str, n: int, complexes: bool) -> dict:
-    """JSON keys of ``nc --excitons`` (:func:`~perovskite_tb.observables.excitons.exciton_json`, with
-    ``--ci-levels`` also :func:`~perovskite_tb.observables.excitons.trion_biexciton`)."""
-    from perovskite_tb.observables.excitons import exciton_json, trion_biexciton
-
-    out = exciton_json(r, n_doublets=n, screening=screening)
-    if complexes:
-        t = trion_biexciton(r, n_doublets=n, screening=screening)
-        out.update({k: t[k] for k in ("trion_negative_binding_meV", "trion_positive_binding_meV",
-                                      "biexciton_binding_meV")})
-    out.update({"screening": screening, "ci_levels": n})
-    return out
 
 
 def _solver_option(p) -> None:

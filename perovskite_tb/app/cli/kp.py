@@ -14,7 +14,8 @@ import time
 
 from perovskite_tb.app.store.results import (BULK_COLUMNS, KP_BULK_JSON, KP_NC_JSON, bulk_row,
                                        row_from_result, to_json)
-from perovskite_tb.app.cli.options import add_dielectric_options, add_levels_option, dielectric_option, material_name
+from perovskite_tb.app.cli.options import (add_dielectric_options, add_exciton_options, add_levels_option,
+                                           dielectric_option, exciton_keys, exciton_request, material_name)
 from perovskite_tb.app.engine.models import solve_kp
 from perovskite_tb.errors import InputError
 from kp.bulk import bulk_properties
@@ -121,7 +122,8 @@ def run_kp_nc(args) -> int:
     ----------
     args : argparse.Namespace
         ``material``, ``parameter_set``, ``edge_nm`` (3 floats), ``temperature_K``, ``n_basis``,
-        ``basis`` (``"legendre"`` or ``"sine"``), ``json``.
+        ``basis`` (``"legendre"`` or ``"sine"``), ``levels``, ``excitons``, ``screening``, ``ci_levels``,
+        ``json``.
 
     Returns
     -------
@@ -131,19 +133,26 @@ def run_kp_nc(args) -> int:
     Raises
     ------
     InputError
-        Non-positive or non-finite edge / temperature.
+        Non-positive or non-finite edge / temperature; an exciton request ``nc --excitons`` would refuse
+        (:func:`perovskite_tb.app.cli.options.exciton_request`).
     ParameterError
         Unknown material or set, or no temperature model in the set.
     """
     edge = tuple(args.edge_nm)
     if len(edge) != 3 or not all(math.isfinite(v) and v > 0 for v in edge):
         raise InputError(f"--edge-nm needs three finite lengths > 0 nm, got {edge}")
+    exc = exciton_request(args, args.material, model="kp", shape="cube" if len(set(edge)) == 1 else "cuboid")
+    levels = args.levels or 1
+    if exc is not None:
+        levels = max(levels, exc[1])  # the CI basis must be in the spectrum
     row, r = kp_nc_row(args.material, edge, parameter_set=args.parameter_set,
                        temperature_K=args.temperature_K, n_basis=args.n_basis, basis=args.basis,
-                       dielectric=dielectric_option(args), levels=args.levels or 1)
+                       dielectric=dielectric_option(args), levels=levels)
     out = to_json(row, KP_NC_JSON)
     if args.levels is not None:
         out["levels"] = r.levels_json()
+    if exc is not None:
+        out.update(exciton_keys(r, *exc))
     if args.json:
         print(json.dumps(out))
     else:
@@ -181,5 +190,6 @@ def add_subcommands(subparsers) -> None:
                     help="envelope basis: integrated Legendre polynomials (default) or sines")
     add_dielectric_options(pn)
     add_levels_option(pn)
+    add_exciton_options(pn)
     pn.add_argument("--json", action="store_true", help="print one JSON object")
     pn.set_defaults(func=run_kp_nc)

@@ -1,4 +1,5 @@
-"""Command-line options shared by several sub-commands (argparse only; used by cli/__init__.py and cli/kp.py)."""
+"""Command-line options shared by several sub-commands (used by cli/__init__.py and cli/kp.py): argparse types
+and option groups, and the exciton request/keys that ``nc`` and ``kp-nc`` share."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import math
 
 __all__ = ["add_dielectric_options", "dielectric_option", "finite_float", "material_name", "positive_float",
-           "relative_permittivity"]
+           "relative_permittivity", "add_exciton_options", "exciton_request", "exciton_keys"]
 
 
 def finite_float(unit: str, *, positive: bool = False):
@@ -125,3 +126,43 @@ def add_exciton_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ci-levels", type=exciton_doublets, default=None, metavar="N",
                    help=f"with --excitons: CI basis of N Kramers doublets per carrier (default {DEFAULT_DOUBLETS}: "
                         "the S and P shells; N = 2, 3 are partial shells) and also the X-, X+, XX binding energies")
+
+
+def exciton_request(args, material: str, *, model: str = "etb", shape: str | None = None):
+    """(screening, N, complexes) of ``--excitons`` (``nc`` and ``kp-nc``), or None without it.
+
+    Refused in one line before the solve (:func:`perovskite_tb.observables.excitons.check_exciton_request`):
+    ``--screening`` / ``--ci-levels`` without ``--excitons``, ``--excitons --no-coulomb``, a shape the
+    model cannot do (k·p: boxes only), a screening constant MISSING for ``material``.
+
+    Raises
+    ------
+    InputError
+    """
+    from perovskite_tb.errors import InputError
+    from perovskite_tb.observables.excitons import DEFAULT_DOUBLETS, check_exciton_request
+
+    if not args.excitons:
+        for opt, v in (("--screening", args.screening), ("--ci-levels", args.ci_levels)):
+            if v is not None:
+                raise InputError(f"{opt} {v} needs --excitons")
+        return None
+    if args.no_coulomb:
+        raise InputError("--excitons needs the dielectric constants of the Coulomb step; drop --no-coulomb")
+    scr, n = check_exciton_request(material, args.screening or "epsilon-inf", args.ci_levels or DEFAULT_DOUBLETS,
+                                   model=model, shape=shape)
+    return scr, n, args.ci_levels is not None
+
+
+def exciton_keys(r, screening: str, n: int, complexes: bool) -> dict:
+    """JSON keys of ``--excitons`` (:func:`~perovskite_tb.observables.excitons.exciton_json`, with
+    ``--ci-levels`` also :func:`~perovskite_tb.observables.excitons.trion_biexciton`), for any model."""
+    from perovskite_tb.observables.excitons import exciton_json, trion_biexciton
+
+    out = exciton_json(r, n_doublets=n, screening=screening)
+    if complexes:
+        t = trion_biexciton(r, n_doublets=n, screening=screening)
+        out.update({k: t[k] for k in ("trion_negative_binding_meV", "trion_positive_binding_meV",
+                                      "biexciton_binding_meV")})
+    out.update({"screening": screening, "ci_levels": n})
+    return out

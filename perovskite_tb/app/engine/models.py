@@ -106,9 +106,17 @@ def solve_kp(params, edge_nm, material: str, *, basis: str = "legendre", n_basis
 
 def compute_kp(point: Point) -> dict:
     """k·p row of one point (the box ``point.edges_nm`` through :func:`solve_kp`)."""
+    levels = _levels(point)
+    exc = getattr(point, "excitons", None)
+    if exc is not None:
+        levels = max(levels, exc[1])  # the CI basis must be in the spectrum
     r = solve_kp(point.params, point.edges_nm, point.material, basis=point.kp_basis,
-                 n_basis=point.kp_resolution or None, levels=_levels(point))
+                 n_basis=point.kp_resolution or None, levels=levels)
     _thermal_context(r, point)
+    if exc is not None:  # the same registered exciton observables as ETB (k·p: long-range exchange only)
+        from perovskite_tb.observables.excitons import exciton_context
+
+        r.context.update(exciton_context(*exc))
     return row_from_result(r, **point.columns(), edges_nm=point.edges_nm, n_atoms=0,
                            peak_rss_GB=peak_rss_gb())
 

@@ -72,8 +72,8 @@ class Point:
     thermal_average : bool
         ``[options].thermal_average``: the row's thermal g at ``temperature_K`` (levels ≥ 8).
     excitons : tuple or None
-        (screening, CI doublets, trions and biexciton too) of ``[options].excitons`` (ETB; checked on
-        resume), or None.
+        (screening, CI doublets, trions and biexciton too) of ``[options].excitons`` (ETB and k·p boxes;
+        checked on resume), or None.
     """
 
     model: str
@@ -284,7 +284,8 @@ class _Expander:
                 for res in ax.kp_resolution or (0,):
                     out.append(Point("kp", mat, self.kp_sets[mat], lattice, s, T, False, basis, res,
                                      edges_nm=edges, memory_gb=_memory_kp(res, edges), params=kpp,
-                                     levels=op.levels, thermal_average=op.thermal_average))
+                                     levels=op.levels, thermal_average=op.thermal_average,
+                                     excitons=op.exciton_request))
         return out
 
 

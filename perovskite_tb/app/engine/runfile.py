@@ -114,8 +114,8 @@ class Options:
         (:mod:`perovskite_tb.observables.thermal`); the spectrum then holds at least 8 doublets.
     excitons : bool
         Evaluate the exciton observables (``exciton_bright_dark`` meV, ``g_X_bright``, ``radiative_lifetime``
-        ps; :mod:`perovskite_tb.observables.excitons`); ETB only. Each point is solved with
-        levels >= the CI basis.
+        ps; :mod:`perovskite_tb.observables.excitons`); ETB and k·p boxes (k·p: long-range e–h exchange
+        only). Each point is solved with levels >= the CI basis.
     screening : str or None
         Screening of the direct e–h terms (``epsilon-inf`` when None; :data:`perovskite_tb.observables.
         screening.SCREENING_MODELS`); needs ``excitons``.
@@ -356,16 +356,13 @@ def _parse_options(c: Check, doc: dict) -> tuple[Options, tuple]:
 
 
 def _check_excitons(c: Check, axes: Axes, options: Options) -> None:
-    """Exciton options: ETB only, screening constants present for every material of the axis."""
+    """Exciton options: screening constants present for every material of the axis, k·p on boxes only."""
     req = options.exciton_request
     if req is None:
         return
     from perovskite_tb.observables.excitons import check_exciton_request
 
-    for m in axes.model:
-        if m != "etb":
-            c.fail("[options].excitons", f"applies to model 'etb' only, got [axes].model {m!r} (k·p: no atoms for "
-                   "the on-site exchange, no sourced bulk exchange constant)")
+    # k·p on spheres / spheroids is refused by the [axes] check (boxes only)
     for i, mat in enumerate(axes.material):
         try:
             check_exciton_request(mat, req[0], req[1])
