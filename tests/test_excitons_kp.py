@@ -129,7 +129,6 @@ def test_screening_models_on_kp():
     ({"model": "kp", "shape": "sphere"}, "box"),
     ({"model": "kp", "shape": "spheroid"}, "box"),
     ({"model": "tb"}, "model"),
-    ({"model": "kp", "screening": "epsilon-0"}, "MISSING"),
     ({"model": "kp", "n_doublets": 13}, "doublets"),
 ])
 def test_check_request_refuses(kw, match):
@@ -137,8 +136,14 @@ def test_check_request_refuses(kw, match):
         ex.check_exciton_request("CsPbBr3", **kw)
 
 
+def test_check_request_refuses_missing_constant():
+    """CsPbCl3 has no sourced ε_s (parameters/excitons.toml): refused for k·p as for ETB."""
+    with pytest.raises(InputError, match="MISSING"):
+        ex.check_exciton_request("CsPbCl3", model="kp", screening="epsilon-0")
+
+
 def test_check_request_accepts_kp_boxes():
-    assert ex.check_exciton_request("CsPbBr3", model="kp", shape="cuboid") == ("epsilon-inf", 4)
+    assert ex.check_exciton_request("CsPbBr3", model="kp", shape="cuboid") == ("epsilon-inf", ex.DEFAULT_DOUBLETS)
     assert ex.check_exciton_request("CsPbI3", "polaron", 2, model="kp", shape="cube") == ("polaron", 2)
 
 
@@ -165,8 +170,6 @@ def test_kp_nc_excitons_cli(capsys):
     (("--excitons", "--ci-levels", "0"), "0"),
     (("--excitons", "--ci-levels", "13"), "13"),
     (("--excitons", "--screening", "rpa"), "rpa"),
-    (("--excitons", "--screening", "epsilon-0"), "MISSING"),
-    (("--excitons", "--screening", "polaron"), "MISSING"),
     (("--screening", "epsilon-inf"), "--excitons"),
     (("--ci-levels", "4"), "--excitons"),
     (("--excitons", "--no-coulomb"), "--no-coulomb"),
@@ -179,6 +182,17 @@ def test_kp_nc_excitons_bad_input_one_line(capsys, argv, needle):
     out, err = capsys.readouterr()
     assert rc == 2 and out == "" and err.count("\n") == 1 and err.startswith("perovskite-tb: error:")
     assert needle in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("screening", ["epsilon-0", "polaron"])
+def test_kp_nc_excitons_missing_constant_one_line(capsys, screening):
+    try:
+        rc = main(["kp-nc", "--material", "CsPbCl3", "--edge-nm", "4", "4", "4", "--json", "--excitons",
+                   "--screening", screening])
+    except SystemExit as exc:
+        rc = exc.code
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and err.count("\n") == 1 and "MISSING" in err and "CsPbCl3" in err
 
 
 def test_run_file_excitons_on_kp_points(tmp_path, monkeypatch):
