@@ -165,15 +165,18 @@ def exciton_cases() -> list[Case]:
     k·p on a sphere."""
     nc2 = ("nc", "--material", "CsPbBr3", "--n-cells", "2", "2", "2", "--json")
     kp5 = ("kp-nc", "--material", "CsPbBr3", "--edge-nm", "5", "5", "5", "--json")
+    # CsPbCl3: ε_s and the LO frequency are MISSING (parameters/excitons.toml); CsPbBr3 has both
+    nc2cl = ("nc", "--material", "CsPbCl3", "--n-cells", "2", "2", "2", "--json")
+    kp5cl = ("kp-nc", "--material", "CsPbCl3", "--edge-nm", "5", "5", "5", "--json")
     run = """output = "r.h5"\n[axes]\nmaterial = ["%s"]\nmodel = ["%s"]\nn_cells = [2]\n[options]\nexcitons = true\n%s\n"""
     out = [Case("args", f"nc-ci-levels-{v}", (*nc2, "--excitons", "--ci-levels", v), {}, (v,))
            for v in ("0", "13", "-1", "x", "2.5")]
     out += [
         Case("args", "nc-screening-unknown", (*nc2, "--excitons", "--screening", "rpa"), {}, ("rpa",)),
-        Case("args", "nc-screening-missing-eps-static", (*nc2, "--excitons", "--screening", "epsilon-0"), {},
-             ("eps_static", "CsPbBr3")),
-        Case("args", "nc-screening-missing-polaron", (*nc2, "--excitons", "--screening", "polaron"), {},
-             ("CsPbBr3", "MISSING")),
+        Case("args", "nc-screening-missing-eps-static", (*nc2cl, "--excitons", "--screening", "epsilon-0"), {},
+             ("eps_static", "CsPbCl3")),
+        Case("args", "nc-screening-missing-polaron", (*nc2cl, "--excitons", "--screening", "polaron"), {},
+             ("CsPbCl3", "MISSING")),
         Case("mismatch", "nc-screening-without-excitons", (*nc2, "--screening", "epsilon-inf"), {}, ("--excitons",)),
         Case("mismatch", "nc-ci-levels-without-excitons", (*nc2, "--ci-levels", "4"), {}, ("--excitons",)),
         Case("mismatch", "nc-excitons-no-coulomb", (*nc2, "--excitons", "--no-coulomb"), {}, ("--no-coulomb",)),
@@ -184,9 +187,9 @@ def exciton_cases() -> list[Case]:
         Case("args", "runfile-screening-unknown", ("sweep", "{dir}/r.toml", "--dry-run"),
              {"r.toml": run % ("CsPbI3", "etb", 'screening = "rpa"')}, ("rpa",)),
         Case("args", "runfile-screening-missing", ("sweep", "{dir}/r.toml", "--dry-run"),
-             {"r.toml": run % ("CsPbBr3", "etb", 'screening = "epsilon-0"')}, ("eps_static", "CsPbBr3")),
+             {"r.toml": run % ("CsPbCl3", "etb", 'screening = "epsilon-0"')}, ("eps_static", "CsPbCl3")),
         Case("args", "runfile-excitons-kp-screening-missing", ("sweep", "{dir}/r.toml", "--dry-run"),
-             {"r.toml": run % ("CsPbBr3", "kp", 'screening = "epsilon-0"')}, ("eps_static", "CsPbBr3")),
+             {"r.toml": run % ("CsPbCl3", "kp", 'screening = "epsilon-0"')}, ("eps_static", "CsPbCl3")),
         Case("mismatch", "runfile-excitons-kp-sphere", ("sweep", "{dir}/r.toml", "--dry-run"),
              {"r.toml": (run % ("CsPbI3", "kp", "")).replace("n_cells = [2]", 'shape = ["sphere"]\ndiameter_nm = [3.0]')},
              ("kp",)),
@@ -195,15 +198,17 @@ def exciton_cases() -> list[Case]:
               ("args", "ci-levels-0", ("--excitons", "--ci-levels", "0"), ("0",)),
               ("args", "ci-levels-13", ("--excitons", "--ci-levels", "13"), ("13",)),
               ("args", "screening-unknown", ("--excitons", "--screening", "rpa"), ("rpa",)),
-              ("args", "screening-missing", ("--excitons", "--screening", "polaron"), ("CsPbBr3", "MISSING")),
               ("mismatch", "ci-levels-without-excitons", ("--ci-levels", "2"), ("--excitons",)),
               ("mismatch", "no-coulomb", ("--excitons", "--no-coulomb"), ("--no-coulomb",)))],
+        Case("args", "kpnc-excitons-screening-missing", (*kp5cl, "--excitons", "--screening", "polaron"), {},
+             ("CsPbCl3", "MISSING")),
         *[Case("args", f"excitons-job-{name}", ("excitons", "--quick", "--no-progress", "-o", "{dir}/e.h5", "--plot",
                                                 "none", "--report", "none", *a), {}, (needle,))
           for name, a, needle in (("ci-levels-0", ("--ci-levels", "0"), "0"), ("ci-levels-13", ("--ci-levels", "13"), "13"),
                                   ("screening", ("--screening", "rpa"), "rpa"),
                                   ("aspect", ("--aspect", "3x3"), "3x3"),
-                                  ("missing-constants", ("--screening", "polaron"), "CsPbBr3"),
+                                  ("missing-constants", ("--material", "CsPbCl3", "--screening", "polaron"),
+                                   "CsPbCl3"),
                                   ("material", ("--material", "CsPbXX"), "CsPbXX"))],
         Case("mismatch", "runfile-screening-without-excitons", ("sweep", "{dir}/r.toml", "--dry-run"),
              {"r.toml": (run % ("CsPbI3", "etb", 'screening = "epsilon-0"')).replace("excitons = true", "")},
