@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from exciton_helpers import xx_closed_form
 
 import perovskite_tb as pt
 from perovskite_tb.errors import InputError
@@ -71,13 +72,8 @@ def test_exchange_off_is_first_order_coulomb(cube):
 
 def test_one_configuration_biexciton_closed_form(cube):
     I = ex._integrals(cube, 1, "epsilon-inf")
-    U = I.U()
-    E = _ci.lowest(_ci.Sector(I.eps_e, I.eps_h, I.We, I.Wh, U, 2, 2))[0][0]
-    We, Wh = I.We, I.Wh
-    closed = (I.eps_e.sum() + I.eps_h.sum() + (We[0, 1, 0, 1] - We[0, 1, 1, 0]).real
-              + (Wh[0, 1, 0, 1] - Wh[0, 1, 1, 0]).real
-              + sum(U[c, v, c, v].real for c in range(2) for v in range(2)))
-    assert E == pytest.approx(closed, abs=1e-10)
+    E = _ci.lowest(_ci.Sector(I.eps_e, I.eps_h, I.We, I.Wh, I.U(), 2, 2))[0][0]
+    assert E == pytest.approx(xx_closed_form(I), abs=1e-10)
 
 
 def test_bright_g_equals_sum_in_band_edge_basis(cube):
