@@ -17,7 +17,8 @@ observables (:mod:`perovskite_tb.observables.excitons`). Outputs
 Empirical law (CsPbBr3 NCs): E(X*) − E(X) = A + B/L² with A = −10 meV, B = −780 meV·nm² (trion, charge
 not resolved) and E(XX) − 2E(X) = A + B/L² with A = −16.5 meV, B = −1370 meV·nm² (L the cube edge);
 binding = −(A + B/L²). Source: a paper citing Tamarat et al., Nat. Commun. 14, 229 (2023) —
-**unidentified; numbers as given in the issue, not checked against the publication**.
+**not confirmed** (most likely Amara et al., arXiv:2301.09571 (2023), whose abstract reports the size
+dependence of the trion and biexciton binding of single CsPbBr3 NCs; its figures were not read).
 
 Universal axes: Ry* = 13.606 eV·μ/ε∞² and a_B = 0.05292 nm·ε∞/μ with μ = m_e m_h/(m_e + m_h) from the
 ETB bulk masses (:func:`perovskite_tb.model.bulk.bulk_properties`) and ε∞ the material's default
@@ -55,10 +56,10 @@ DEFAULT_ASPECT = ((14, 14, 15), (14, 14, 16), (14, 14, 18), (14, 14, 21))
 QUICK = {"materials": ("CsPbBr3",), "cubes": {"CsPbBr3": (3, 4)}, "aspect": ((3, 3, 4),),
          "screenings": ("epsilon-inf",)}
 #: Empirical CsPbBr3 law E − E_ref = A + B/L² (A meV, B meV·nm²): trion X* (E(X*) − E(X)) and
-#: biexciton (E(XX) − 2E(X)); source unidentified (a paper citing Tamarat et al., Nat. Commun. 14, 229 (2023)).
+#: biexciton (E(XX) − 2E(X)); source not confirmed (likely Amara et al., arXiv:2301.09571 (2023)).
 EMPIRICAL_CSPBBR3 = {"trion": (-10.0, -780.0), "biexciton": (-16.5, -1370.0)}
-_EMPIRICAL_LABEL = ("empirical CsPbBr3 law A + B/L² (source unidentified: a paper citing Tamarat et al., "
-                    "Nat. Commun. 14, 229 (2023))")
+_EMPIRICAL_LABEL = ("empirical CsPbBr3 law A + B/L² (source not confirmed; likely Amara et al., "
+                    "arXiv:2301.09571 (2023))")
 _BINDINGS = (("trion_negative_binding", "X⁻", "trion"), ("trion_positive_binding", "X⁺", "trion"),
              ("biexciton_binding", "XX", "biexciton"))
 
@@ -235,7 +236,7 @@ def report_markdown(ranking: list[dict], data: dict, skipped: list, cfg: Exciton
     f = lambda x: "–" if not (isinstance(x, float) and math.isfinite(x)) else f"{x:.1f}"  # noqa: E731
     out = ["# Excitons: screening models against the empirical CsPbBr3 binding energies", "",
            f"CI basis N = {cfg.ci_levels} Kramers doublets per carrier (docs/excitons.md: binding energies are "
-           "not converged in N; the X⁻ and XX values still rise at N = 8). Reference: " + _EMPIRICAL_LABEL
+           "not converged in N; they still rise beyond N = 8). Reference: " + _EMPIRICAL_LABEL
            + "; binding = −(A + B/L²), trion A = −10 meV, B = −780 meV·nm² (compared with both X⁻ and X⁺), "
            "biexciton A = −16.5 meV, B = −1370 meV·nm². RMS over the CsPbBr3 cubes (meV); the law is not "
            "defined for CsPbI3, which is shown but not scored.", "",
@@ -266,7 +267,7 @@ def report_markdown(ranking: list[dict], data: dict, skipped: list, cfg: Exciton
     out += ["", f"Honest reading: the CI basis ({cfg.ci_levels} Kramers doublets per carrier) is not converged "
             "(X⁻ and XX still grow with the basis; docs/excitons.md gives the convergence and the 1/M "
             "extrapolation), so the ranking says which screening model is closer at this basis, not which is "
-            "right. The empirical law's source paper is unidentified (see above)."]
+            "right. The empirical law's source paper is not confirmed (see above)."]
     return "\n".join(out) + "\n"
 
 
@@ -318,11 +319,27 @@ def plot_excitons(data: dict, png) -> Path:
     titles = [("cube edge L (nm)", "Δ_BD = bright − dark (meV)"), ("aspect ratio Nz/Nx", "bright-triplet spread (meV)"),
               ("cube edge L (nm)", "τ_rad = 3/ΣΓ (ns)"), ("L / a_B", "binding E_b / Ry* (positive = bound)"),
               ("optical transition energy (eV)", "g")]
+    from matplotlib.lines import Line2D
+
+    def key(**kw):
+        return Line2D([], [], **kw)
+
+    scrs = [x for x in data if data[x]]
+    style_keys = ([key(color="0.3", ls=lines.get(x, "-"), label=x) for x in scrs]
+                  + [key(color="0.3", ls="none", marker=marks.get(m, "o"), label=m) for m in marks
+                     if any(m in np.asarray(d["material"]).astype(str) for d in data.values() if d)])
     for a, (x, y) in zip(ax, titles):
         a.set_xlabel(x)
         a.set_ylabel(y)
         a.grid(alpha=0.3)
-        a.legend(fontsize=5)
+    for i in (0, 1, 2):
+        ax[i].legend(fontsize=5)
+    ax[3].legend(handles=[key(color=c, label=t) for t, c in colors.items()]
+                 + [key(color="k", lw=2.5, alpha=0.6, label="X* law"), key(color="0.5", lw=2.5, alpha=0.6,
+                                                                          label="XX law")] + style_keys,
+                 fontsize=5, ncol=2)
+    ax[4].legend(handles=[key(color="C1", marker="o", label="g_X_bright"),
+                          key(color="C4", marker="o", mfc="none", label="g_e + g_h")] + style_keys, fontsize=5)
     ax[5].axis("off")
     ax[5].text(0, 0.5, "marker: material; line: screening model\nRy*, a_B: ETB bulk masses and ε∞\n"
                + _EMPIRICAL_LABEL.replace(" (", "\n("), fontsize=8, va="center", wrap=True)
