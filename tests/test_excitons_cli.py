@@ -158,7 +158,7 @@ def test_quick_excitons_job_writes_three_files_and_resumes(tmp_path, capsys, mon
         d = read_rows(f, "etb")
     assert len(d["material"]) == 3 and np.isfinite(np.asarray(d["biexciton_binding"], float)).all()
     md = (tmp_path / "excitons.md").read_text()
-    assert "epsilon-inf" in md and "Tamarat" in md and "unidentified" in md
+    assert "epsilon-inf" in md and "Amara" in md and "not confirmed" in md
     assert main(argv) == 0  # resume: nothing recomputed
     assert "(0 points computed)" in capsys.readouterr().out
 
