@@ -324,11 +324,6 @@ def _multiplet_norms(R, n, mult):
     return out
 
 
-def _masses(solved):
-    """Bulk (m_e, m_h) in m0 of the solved model's set (ETB: tight-binding bulk; k·p: 8-band at R)."""
-    return solved.terms.band_masses
-
-
 def _dielectric(solved):
     eps = solved.context.get("dielectric")
     if eps is None:
@@ -341,7 +336,7 @@ def _compute_integrals(solved, n_doublets: int, screening: str) -> _Integrals:
     t0 = time.perf_counter()
     eps_in, eps_out = _dielectric(solved)
     scr = screening_for(screening, solved.context.get("material", ""), eps_in, eps_out,
-                        masses=_masses(solved) if screening == "polaron" else None)
+                        masses=solved.terms.band_masses if screening == "polaron" else None)
     C, E_c, mc = _basis(solved.spectrum.electron, n_doublets, "electron")
     V, E_v, mv = _basis(solved.spectrum.hole, n_doublets, "hole")
     nC, nV = C.shape[1], V.shape[1]
@@ -484,6 +479,12 @@ class ExcitonLevels:
     def bright_splittings_meV(self) -> list:
         e = self.energies_eV[self.bright]
         return [1e3 * float(x - e.min()) for x in e]
+
+    @property
+    def radiative_lifetime_ps(self) -> float:
+        """3/ΣΓ of the bright triplet (ps): the lifetime of its mean rate (inf if no oscillator strength)."""
+        s = float(np.sum(self.rates_per_ps))
+        return 3.0 / s if s > 0 else float("inf")
 
 
 def _rate_per_ps(E_eV, d2_enm2, eps_in, eps_out):
@@ -664,7 +665,7 @@ def exciton_convergence(solved, n_list, *, screening: str | None = None) -> list
         d = trion_biexciton(solved, n_doublets=n, screening=scr)
         lev = exciton_levels(solved, n_doublets=n, screening=scr)
         d["exciton_bright_dark_meV"] = lev.bright_dark_meV
-        d["radiative_lifetime_ps"] = 3.0 / float(np.sum(lev.rates_per_ps))
+        d["radiative_lifetime_ps"] = lev.radiative_lifetime_ps
         out.append(d)
     return out
 
@@ -815,10 +816,7 @@ def _g_x_bright(solved) -> float:
 
 def _radiative_lifetime(solved) -> float:
     L = _levels_or_none(solved)
-    if L is None:
-        return float("nan")
-    s = float(np.sum(L.rates_per_ps))
-    return 3.0 / s if s > 0 else float("inf")
+    return float("nan") if L is None else L.radiative_lifetime_ps
 
 
 register(Observable("exciton_bright_dark", "meV",
