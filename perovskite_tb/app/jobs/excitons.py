@@ -277,6 +277,7 @@ def plot_excitons(data: dict, png) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(2, 3, figsize=(10, 5.8))
     ax = ax.ravel()
@@ -305,22 +306,18 @@ def plot_excitons(data: dict, png) -> Path:
             for col, tag, _ in _BINDINGS:
                 v = np.asarray(d[col], float)[m][o]
                 if np.isfinite(v).any():
-                    ax[3].plot(L[m][o] / aB, v / Ry, lines.get(scr, "-") + marks.get(mat, "o"), color=colors[tag],
-                               label=f"{tag}: {lab}")
+                    ax[3].plot(L[m][o] / aB, v / Ry, lines.get(scr, "-") + marks.get(mat, "o"), color=colors[tag])
             E = np.asarray(d["optical_transition_energy"], float)[m][o]
-            ax[4].plot(E, np.asarray(d["g_X_bright"], float)[m][o], style, color="C1", label=f"g_X_bright: {lab}")
-            ax[4].plot(E, (np.asarray(d["g_e"]) + np.asarray(d["g_h"]))[m][o], style, color="C4", mfc="none",
-                       label=f"g_e + g_h: {lab}")
+            ax[4].plot(E, np.asarray(d["g_X_bright"], float)[m][o], style, color="C1")
+            ax[4].plot(E, (np.asarray(d["g_e"]) + np.asarray(d["g_h"]))[m][o], style, color="C4", mfc="none")
     Ry, aB = exciton_units("CsPbBr3")
     Lg = np.linspace(3.0, 17.0, 100)
-    for kind, c, tag in (("trion", "k", "X*"), ("biexciton", "0.5", "XX")):
-        ax[3].plot(Lg / aB, empirical_binding_meV(kind, Lg) / Ry, color=c, lw=2.5, alpha=0.6,
-                   label=f"{tag}: empirical CsPbBr3 law (see text)")
+    laws = (("trion", "k", "X*"), ("biexciton", "0.5", "XX"))
+    for kind, c, _ in laws:
+        ax[3].plot(Lg / aB, empirical_binding_meV(kind, Lg) / Ry, color=c, lw=2.5, alpha=0.6)
     titles = [("cube edge L (nm)", "Δ_BD = bright − dark (meV)"), ("aspect ratio Nz/Nx", "bright-triplet spread (meV)"),
               ("cube edge L (nm)", "τ_rad = 3/ΣΓ (ns)"), ("L / a_B", "binding E_b / Ry* (positive = bound)"),
               ("optical transition energy (eV)", "g")]
-    from matplotlib.lines import Line2D
-
     def key(**kw):
         return Line2D([], [], **kw)
 
@@ -335,8 +332,7 @@ def plot_excitons(data: dict, png) -> Path:
     for i in (0, 1, 2):
         ax[i].legend(fontsize=5)
     ax[3].legend(handles=[key(color=c, label=t) for t, c in colors.items()]
-                 + [key(color="k", lw=2.5, alpha=0.6, label="X* law"), key(color="0.5", lw=2.5, alpha=0.6,
-                                                                          label="XX law")] + style_keys,
+                 + [key(color=c, lw=2.5, alpha=0.6, label=f"{tag} law") for _, c, tag in laws] + style_keys,
                  fontsize=5, ncol=2)
     ax[4].legend(handles=[key(color="C1", marker="o", label="g_X_bright"),
                           key(color="C4", marker="o", mfc="none", label="g_e + g_h")] + style_keys, fontsize=5)
